@@ -1,0 +1,47 @@
+# Two commands matter: `make run` (the whole portal on SQLite with demo data) and
+# `make test` (every test). See README.md.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+
+.PHONY: run test install sysdeps messages lint format bench worker clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed (Django 5.2 LTS); set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=25.1"
+	$(BIN)/pip install -q -e . --group dev
+	@touch $@
+
+install: $(VENV)/.installed
+
+sysdeps:
+	@bash scripts/system-deps.sh
+
+messages: install sysdeps
+	@$(MANAGE) compilemessages -v0 --ignore=.venv
+
+run: install sysdeps messages
+	@mkdir -p var
+	DEBUG=1 $(MANAGE) migrate -v0
+	DEBUG=1 $(MANAGE) seed_demo
+	DEBUG=1 $(MANAGE) runserver 127.0.0.1:8000
+
+test: install sysdeps messages
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MANAGE) makemigrations --check --dry-run -v0
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+worker: install
+	$(BIN)/celery -A portal worker -B -l info
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

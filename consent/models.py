@@ -1,0 +1,289 @@
+"""Privacy-policy versions, the purposes they disclose, and each student's acceptances."""
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from portal.models import Language
+
+
+class PublishedVersionImmutable(ValidationError):
+    """A published policy version was about to change. Publish a new version instead."""
+
+    def __init__(self, version: "PolicyVersion | None" = None):
+        label = version.label if version is not None else ""
+        super().__init__(
+            _(
+                "Policy version %(label)s is published and can never change. "
+                "Create a new version instead."
+            ),
+            code="published_immutable",
+            params={"label": label},
+        )
+
+
+def localized(obj, field: str, language: str) -> str:
+    """obj.<field>_en in English when it is filled in, otherwise the Japanese original."""
+    if language == Language.EN:
+        english = getattr(obj, f"{field}_en", "")
+        if english:
+            return english
+    return getattr(obj, f"{field}_ja")
+
+
+class Purpose(models.Model):
+    """One thing the site does with personal data, in plain words."""
+
+    code = models.SlugField(_("code"), max_length=60, unique=True)
+    title_ja = models.CharField(_("title (Japanese)"), max_length=200)
+    title_en = models.CharField(_("title (English)"), max_length=200, blank=True)
+    description_ja = models.TextField(_("description (Japanese)"))
+    description_en = models.TextField(_("description (English)"), blank=True)
+    data_items_ja = models.CharField(_("data items (Japanese)"), max_length=300)
+    data_items_en = models.CharField(_("data items (English)"), max_length=300, blank=True)
+    category = models.CharField(
+        _("purpose category"),
+        max_length=100,
+        help_text=_("The Kantara consent-receipt purpose category, e.g. 'Core Function'."),
+    )
+    requires_opt_in = models.BooleanField(
+        _("needs separate per-employer consent"),
+        default=False,
+        help_text=_(
+            "On for behaviour-data purposes: accepting the policy never grants them; the "
+            "student decides per employer, and the default is off."
+        ),
+    )
+    third_party_disclosure = models.BooleanField(_("data goes to third parties"), default=False)
+
+    class Meta:
+        verbose_name = _("purpose")
+        verbose_name_plural = _("purposes")
+        ordering = ["requires_opt_in", "code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def title(self, language: str) -> str:
+        return localized(self, "title", language)
+
+    def description(self, language: str) -> str:
+        return localized(self, "description", language)
+
+    def data_items(self, language: str) -> str:
+        return localized(self, "data_items", language)
+
+
+@dataclass(frozen=True)
+class PolicyText:
+    """The exact text of a version in one language, as a student is shown it."""
+
+    language: str
+    title: str
+    body: str
+
+    @property
+    def canonical(self) -> str:
+        return f"{self.title}\n\n{self.body}"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical.encode("utf-8")).hexdigest()
+
+
+def normalize_text(text: str) -> str:
+    # Browsers submit CRLF; the hash must not depend on how the text was typed in.
+    return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip()
+
+
+class PolicyVersionQuerySet(models.QuerySet):
+    def published(self) -> "PolicyVersionQuerySet":
+        return self.filter(published_at__isnull=False)
+
+    def in_force(self, at=None) -> "PolicyVersionQuerySet":
+        return self.published().filter(effective_at__lte=at or timezone.now())
+
+    def current(self) -> "PolicyVersion | None":
+        return self.in_force().order_by("-effective_at", "-published_at").first()
+
+
+class PolicyVersion(models.Model):
+    """One version of the privacy policy. A draft may change; a published one never does.
+
+    The text is stored once per language, and the SHA-256 of each is fixed at publication,
+    so every acceptance can prove which exact words the student saw.
+    """
+
+    label = models.CharField(_("label"), max_length=40, unique=True, help_text=_("e.g. 2019.03"))
+    title_ja = models.CharField(_("title (Japanese)"), max_length=200)
+    title_en = models.CharField(_("title (English)"), max_length=200)
+    body_ja = models.TextField(_("text (Japanese)"))
+    body_en = models.TextField(_("text (English)"))
+    summary_ja = models.TextField(
+        _("what changed (Japanese)"), blank=True, help_text=_("Shown when asking to re-accept.")
+    )
+    summary_en = models.TextField(_("what changed (English)"), blank=True)
+    purposes = models.ManyToManyField(
+        Purpose, related_name="policy_versions", verbose_name=_("purposes disclosed")
+    )
+    material = models.BooleanField(
+        _("material change"),
+        default=False,
+        help_text=_(
+            "Students who have not accepted a material version are asked to on their next "
+            "visit. Adding a purpose or a recipient is always material."
+        ),
+    )
+    effective_at = models.DateTimeField(_("effective from"), default=timezone.now)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    published_at = models.DateTimeField(_("published"), null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("published by"),
+    )
+    text_sha256_ja = models.CharField(_("SHA-256 of the Japanese text"), max_length=64, blank=True)
+    text_sha256_en = models.CharField(_("SHA-256 of the English text"), max_length=64, blank=True)
+
+    objects = PolicyVersionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("policy version")
+        verbose_name_plural = _("policy versions")
+        ordering = ["-effective_at", "-published_at"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def save(self, *args, **kwargs):
+        # The one rule the model itself must hold, whoever calls it: published text is final.
+        # Publication happens through consent.services.policy_publish, by a conditional UPDATE.
+        if self._stored_is_published():
+            raise PublishedVersionImmutable(self)
+        for field in ("title_ja", "title_en", "body_ja", "body_en"):
+            setattr(self, field, normalize_text(getattr(self, field)))
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self._stored_is_published():
+            raise PublishedVersionImmutable(self)
+        return super().delete(*args, **kwargs)
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+    def _stored_is_published(self) -> bool:
+        return (
+            self.pk is not None
+            and type(self).objects.filter(pk=self.pk, published_at__isnull=False).exists()
+        )
+
+    def text(self, language: str) -> PolicyText:
+        language = Language.EN if language == Language.EN else Language.JA
+        return PolicyText(
+            language=language,
+            title=getattr(self, f"title_{language}"),
+            body=getattr(self, f"body_{language}"),
+        )
+
+    def stored_sha256(self, language: str) -> str:
+        return self.text_sha256_en if language == Language.EN else self.text_sha256_ja
+
+    def title(self, language: str) -> str:
+        return self.text(language).title
+
+    def summary(self, language: str) -> str:
+        return localized(self, "summary", language)
+
+
+@receiver(m2m_changed, sender=PolicyVersion.purposes.through)
+def _refuse_purpose_change_on_published_version(sender, instance, action, **kwargs):
+    # A guard, not logic: the purposes a published version lists decide whether grants
+    # are valid, so they are as final as its text.
+    if action in ("pre_add", "pre_remove", "pre_clear") and isinstance(instance, PolicyVersion):
+        if instance._stored_is_published():
+            raise PublishedVersionImmutable(instance)
+
+
+class Screen(models.TextChoices):
+    """Where the student was when the text was shown to them (IAB TCF records the same)."""
+
+    SIGNUP = "signup", _("sign-up")
+    RECONSENT = "reconsent", _("re-acceptance after a change")
+    REVIEW = "review", _("reviewed from the dashboard")
+    APPLICATION = "application", _("job application")
+    STAFF = "staff", _("recorded by staff")
+    IMPORT = "import", _("imported from the job site")
+
+
+class PolicyAcceptanceQuerySet(models.QuerySet):
+    def latest_for(self, student) -> "PolicyAcceptance | None":
+        return (
+            self.filter(student=student)
+            .select_related("version")
+            .order_by("-version__effective_at", "-accepted_at")
+            .first()
+        )
+
+
+class PolicyAcceptance(models.Model):
+    """A student accepted a policy version. Append-only: never updated, never deleted."""
+
+    receipt_id = models.UUIDField(_("receipt id"), default=uuid.uuid4, unique=True, editable=False)
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="policy_acceptances",
+        verbose_name=_("student"),
+    )
+    version = models.ForeignKey(
+        PolicyVersion,
+        on_delete=models.PROTECT,
+        related_name="acceptances",
+        verbose_name=_("version"),
+    )
+    accepted_at = models.DateTimeField(_("accepted at"), default=timezone.now)
+    screen = models.CharField(_("screen"), max_length=20, choices=Screen.choices)
+    language = models.CharField(_("language"), max_length=8, choices=Language.choices)
+    text_sha256 = models.CharField(_("SHA-256 of the text shown"), max_length=64)
+    collection_method = models.CharField(
+        _("collection method"), max_length=100, default="web form: explicit accept button"
+    )
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=400, blank=True)
+
+    objects = PolicyAcceptanceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("policy acceptance")
+        verbose_name_plural = _("policy acceptances")
+        ordering = ["-accepted_at"]
+        indexes = [models.Index(fields=["student", "-accepted_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.student_id} · {self.version_id} · {self.accepted_at:%Y-%m-%d}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValidationError(_("Acceptances are a ledger: they are never changed."))
+        super().save(*args, **kwargs)
+
+    def shown_text(self) -> PolicyText:
+        return self.version.text(self.language)
+
+    @property
+    def text_matches(self) -> bool:
+        """The stored text still hashes to what the student was shown."""
+        return self.shown_text().sha256 == self.text_sha256

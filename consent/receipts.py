@@ -1,0 +1,106 @@
+"""Receipts for policy acceptances: Kantara Consent Receipt v1.1 JSON, and a PDF."""
+
+import json
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import translation
+
+from consent.models import PolicyAcceptance
+from portal.pdf import pdf_render
+
+KANTARA_VERSION = "KI-CR-v1.1.0"
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "kantara-consent-receipt-v1_1-schema.json"
+SERVICE_NAME = "Student job-information site"
+
+
+@cache
+def kantara_schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def _controller() -> dict:
+    operator = settings.PORTAL_OPERATOR
+    return {
+        "piiController": operator["name"],
+        "onBehalf": False,
+        "contact": operator["contact"],
+        "address": {"streetAddress": operator["address"], "addressCountry": "JP"},
+        "email": operator["email"],
+        "phone": operator["phone"],
+        "piiControllerUrl": settings.SITE_URL,
+    }
+
+
+def _disclosure(purpose, language: str) -> dict:
+    if not purpose.third_party_disclosure:
+        return {"thirdPartyDisclosure": False}
+    with translation.override(language):
+        name = translation.gettext("The companies you apply to, only for that application")
+    return {"thirdPartyDisclosure": True, "thirdPartyName": name}
+
+
+def acceptance_receipt_json(acceptance: PolicyAcceptance) -> dict:
+    """The receipt of one acceptance, valid against the Kantara v1.1 schema.
+
+    Accepting the policy is the basis only for the purposes that need no separate consent;
+    behaviour-data purposes are listed in the policy but never granted by accepting it, so
+    they do not appear here (they get receipts of their own, per employer).
+    """
+    version = acceptance.version
+    language = acceptance.language
+    purposes = [p for p in version.purposes.all() if not p.requires_opt_in]
+    with translation.override(language):
+        termination = translation.gettext(
+            "Ends when you delete your account or withdraw by a request on the portal."
+        )
+    return {
+        "version": KANTARA_VERSION,
+        "jurisdiction": "JP",
+        "consentTimestamp": int(acceptance.accepted_at.timestamp()),
+        "collectionMethod": f"{acceptance.collection_method}; screen={acceptance.screen}",
+        "consentReceiptID": str(acceptance.receipt_id),
+        "language": language,
+        "piiPrincipalId": str(acceptance.student.public_id),
+        "piiControllers": [_controller()],
+        "policyUrl": settings.SITE_URL
+        + reverse("consent:version_text", args=[version.label])
+        + f"?lang={language}",
+        "services": [
+            {
+                "service": SERVICE_NAME,
+                "purposes": [
+                    {
+                        "purpose": purpose.title(language),
+                        "purposeCategory": [purpose.category],
+                        "consentType": "EXPLICIT",
+                        "piiCategory": [purpose.data_items(language)],
+                        "primaryPurpose": True,
+                        "termination": termination,
+                        **_disclosure(purpose, language),
+                    }
+                    for purpose in purposes
+                ],
+            }
+        ],
+        "sensitive": False,
+        "spiCat": [],
+        # Not in the Kantara schema (it allows extra members): what proves the text shown.
+        "policyVersion": version.label,
+        "policyTextSha256": acceptance.text_sha256,
+    }
+
+
+def acceptance_receipt_pdf(acceptance: PolicyAcceptance) -> bytes:
+    return pdf_render(
+        template="consent/receipt_pdf.html",
+        context={
+            "acceptance": acceptance,
+            "version": acceptance.version,
+            "text": acceptance.shown_text(),
+            "purposes": list(acceptance.version.purposes.all()),
+        },
+        language=acceptance.language,
+    )

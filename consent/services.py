@@ -1,0 +1,192 @@
+"""Policy versions and acceptances: every change goes through these functions.
+
+Views, admin actions, commands and tasks call them; none writes these models directly.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from consent.models import (
+    PolicyAcceptance,
+    PolicyVersion,
+    PublishedVersionImmutable,
+    Screen,
+    normalize_text,
+)
+from portal.models import Language, User
+
+EDITABLE_FIELDS = (
+    "label",
+    "title_ja",
+    "title_en",
+    "body_ja",
+    "body_en",
+    "summary_ja",
+    "summary_en",
+    "material",
+    "effective_at",
+)
+
+
+def policy_update_draft(*, version: PolicyVersion, **fields) -> PolicyVersion:
+    """Change a draft. A published version refuses, whatever is asked."""
+    unknown = set(fields) - set(EDITABLE_FIELDS) - {"purposes"}
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    with transaction.atomic():
+        locked = PolicyVersion.objects.select_for_update().get(pk=version.pk)
+        if locked.is_published:
+            raise PublishedVersionImmutable(locked)
+        purposes = fields.pop("purposes", None)
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*fields] or None)
+        if purposes is not None:
+            locked.purposes.set(purposes)
+    return locked
+
+
+def policy_publish(
+    *, version: PolicyVersion, by: User | None, at: datetime | None = None
+) -> PolicyVersion:
+    """Publish a draft: fix its text hashes and make it final.
+
+    A version that discloses a purpose the version before it did not is marked material,
+    whatever staff ticked: new processing needs a fresh acceptance (ISO/IEC 29184).
+    A version never takes effect before it is published. `at` is for importing history.
+    """
+    with transaction.atomic():
+        locked = PolicyVersion.objects.select_for_update().get(pk=version.pk)
+        if locked.is_published:
+            raise PublishedVersionImmutable(locked)
+        errors = {}
+        for field in ("title_ja", "title_en", "body_ja", "body_en"):
+            if not normalize_text(getattr(locked, field)):
+                errors[field] = _("A version needs its title and text in Japanese and English.")
+        purpose_ids = set(locked.purposes.values_list("pk", flat=True))
+        if not purpose_ids:
+            errors["purposes"] = _("A version must list the purposes it discloses.")
+        if errors:
+            raise ValidationError(errors)
+        previous = (
+            PolicyVersion.objects.published()
+            .filter(effective_at__lte=locked.effective_at)
+            .exclude(pk=locked.pk)
+            .order_by("-effective_at", "-published_at")
+            .first()
+        )
+        adds_purpose = previous is None or bool(
+            purpose_ids - set(previous.purposes.values_list("pk", flat=True))
+        )
+        now = at or timezone.now()
+        claimed = PolicyVersion.objects.filter(pk=locked.pk, published_at=None).update(
+            published_at=now,
+            published_by=by,
+            material=locked.material or (adds_purpose and previous is not None),
+            effective_at=max(locked.effective_at, now),
+            text_sha256_ja=locked.text(Language.JA).sha256,
+            text_sha256_en=locked.text(Language.EN).sha256,
+        )
+        if not claimed:
+            raise PublishedVersionImmutable(locked)
+    return PolicyVersion.objects.get(pk=locked.pk)
+
+
+@dataclass(frozen=True)
+class AcceptanceDue:
+    """The version a student must accept before going on, and on which screen."""
+
+    version: PolicyVersion
+    screen: str
+
+
+def policy_acceptance_due(*, student: User) -> AcceptanceDue | None:
+    """What the student must accept now, if anything (two queries)."""
+    current = PolicyVersion.objects.current()
+    if current is None:
+        return None
+    latest = PolicyAcceptance.objects.latest_for(student)
+    if latest is None:
+        return AcceptanceDue(version=current, screen=Screen.SIGNUP)
+    if latest.version_id == current.pk:
+        return None
+    newer_material = (
+        PolicyVersion.objects.in_force()
+        .filter(material=True, effective_at__gt=latest.version.effective_at)
+        .exists()
+    )
+    if newer_material:
+        return AcceptanceDue(version=current, screen=Screen.RECONSENT)
+    return None
+
+
+class AcceptanceRefused(ValidationError):
+    pass
+
+
+def policy_accept(
+    *,
+    student: User,
+    version: PolicyVersion,
+    screen: str,
+    language: str,
+    shown_sha256: str,
+    ip_address: str | None = None,
+    user_agent: str = "",
+    collection_method: str = "web form: explicit accept button",
+    at: datetime | None = None,
+) -> PolicyAcceptance:
+    """Record that the student accepted the exact text they were shown.
+
+    `shown_sha256` is the hash of the text the page displayed; it must be the version's
+    published hash in that language, so an acceptance can never point at words the
+    student did not see. Accepting a version twice returns the first acceptance.
+    """
+    if not version.is_published:
+        raise AcceptanceRefused(_("Only a published version can be accepted."))
+    if screen not in Screen.values:
+        raise ValueError(f"unknown screen {screen!r}")
+    language = Language.EN if language == Language.EN else Language.JA
+    stored = version.stored_sha256(language)
+    if shown_sha256 != stored or version.text(language).sha256 != stored:
+        raise AcceptanceRefused(
+            _("The policy text changed while you were reading it. Please read it again.")
+        )
+    with transaction.atomic():
+        # Serialise a student's acceptances so a double click records one row.
+        User.objects.select_for_update().filter(pk=student.pk).first()
+        existing = PolicyAcceptance.objects.filter(student=student, version=version).first()
+        if existing is not None:
+            return existing
+        try:
+            return PolicyAcceptance.objects.create(
+                student=student,
+                version=version,
+                accepted_at=at or timezone.now(),
+                screen=screen,
+                language=language,
+                text_sha256=shown_sha256,
+                collection_method=collection_method,
+                ip_address=ip_address or None,
+                user_agent=(user_agent or "")[:400],
+            )
+        except IntegrityError as exc:  # pragma: no cover - guarded by the lock above
+            raise AcceptanceRefused(str(exc)) from exc
+
+
+def previous_acceptance(*, acceptance: PolicyAcceptance) -> PolicyAcceptance | None:
+    """The acceptance of the version the student had accepted before this one."""
+    return (
+        PolicyAcceptance.objects.filter(
+            student_id=acceptance.student_id,
+            version__effective_at__lt=acceptance.version.effective_at,
+        )
+        .select_related("version")
+        .order_by("-version__effective_at", "-accepted_at")
+        .first()
+    )

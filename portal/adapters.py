@@ -1,0 +1,43 @@
+from allauth.account.adapter import DefaultAccountAdapter
+from django.conf import settings
+from django.utils import translation
+
+from portal.emails import email_queue_message
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def send_mail(self, template_prefix, email, context):
+        # Render now, in the language the person is using; deliver through the outbox so a
+        # slow or failing SMTP server never breaks sign-up and every message is retried.
+        message = self.render_mail(template_prefix, email, context)
+        html = next(
+            (
+                body
+                for body, mimetype in getattr(message, "alternatives", [])
+                if mimetype == "text/html"
+            ),
+            "",
+        )
+        email_queue_message(
+            to=email,
+            subject=message.subject,
+            body_text=message.body,
+            body_html=html,
+            kind=template_prefix.rsplit("/", 1)[-1],
+            language=translation.get_language() or settings.LANGUAGE_CODE,
+        )
+
+    def post_login(self, request, user, **kwargs):
+        response = super().post_login(request, user, **kwargs)
+        # The language a person chose follows them to every device they sign in on.
+        if user.language:
+            translation.activate(user.language)
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                user.language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                secure=settings.LANGUAGE_COOKIE_SECURE,
+                httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            )
+        return response

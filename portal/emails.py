@@ -1,0 +1,46 @@
+"""Outgoing email: one small function per message, all delivered through the outbox.
+
+A message is rendered in the recipient's language, stored as an EmailMessage row, and
+queued for the Celery task `portal.tasks.email_send` once the transaction commits.
+"""
+
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from portal.models import EmailMessage
+
+
+def email_queue_message(
+    *, to: str, subject: str, body_text: str, body_html: str = "", kind: str, language: str
+) -> EmailMessage:
+    from portal.tasks import email_send  # the task module imports this one
+
+    message = EmailMessage.objects.create(
+        to=to,
+        subject=" ".join(subject.split())[:300],
+        body_text=body_text,
+        body_html=body_html,
+        kind=kind,
+        language=language,
+    )
+    transaction.on_commit(lambda: email_send.delay(message.pk))
+    return message
+
+
+def email_queue_template(
+    *, to: str, template: str, context: dict, kind: str, language: str
+) -> EmailMessage:
+    """Render emails/<template>-subject.txt, -body.txt and -body.html in `language`."""
+    with translation.override(language):
+        subject = render_to_string(f"emails/{template}-subject.txt", context)
+        body_text = render_to_string(f"emails/{template}-body.txt", context)
+        body_html = render_to_string(f"emails/{template}-body.html", context)
+    return email_queue_message(
+        to=to,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        kind=kind,
+        language=language,
+    )

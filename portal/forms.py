@@ -1,0 +1,23 @@
+from django import forms
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+from portal.models import Language
+
+
+class SignupForm(forms.Form):
+    """Extra fields on allauth's sign-up form. Nothing here touches consent: registering
+    never grants behaviour-data processing (DESIGN.md, "Consent model")."""
+
+    display_name = forms.CharField(
+        label=_("Your name"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+        help_text=_("Shown to you and used when a company is asked about your data."),
+    )
+
+    def signup(self, request, user):
+        user.display_name = self.cleaned_data["display_name"]
+        language = translation.get_language() or Language.JA
+        user.language = Language.EN if language.startswith("en") else Language.JA
+        user.save(update_fields=["display_name", "language"])

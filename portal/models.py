@@ -1,0 +1,181 @@
+"""The core records every other app builds on: people, client companies, behaviour data.
+
+This module imports no other app of the project (see DESIGN.md, "Layout").
+"""
+
+import uuid
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Language(models.TextChoices):
+    JA = "ja", _("Japanese")
+    EN = "en", _("English")
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra_fields) -> "User":
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra_fields) -> "User":
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra_fields) -> "User":
+        extra_fields["is_staff"] = True
+        extra_fields["is_superuser"] = True
+        return self._create_user(email, password, **extra_fields)
+
+    def get_by_natural_key(self, username: str) -> "User":
+        return self.get(email__iexact=username)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A student of the job site, or (with is_staff) a support agent.
+
+    `public_id` is the stable pseudonymous id that the API and receipts use instead of the
+    email address, so nothing downstream needs to hold a student's contact details.
+    """
+
+    email = models.EmailField(_("email address"), unique=True)
+    display_name = models.CharField(_("display name"), max_length=100)
+    public_id = models.UUIDField(
+        _("pseudonymous id"), default=uuid.uuid4, unique=True, editable=False
+    )
+    language = models.CharField(
+        _("language"), max_length=8, choices=Language.choices, default=Language.JA
+    )
+    is_staff = models.BooleanField(
+        _("staff status"),
+        default=False,
+        help_text=_("Support staff work in the admin site; students never have this."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    EMAIL_FIELD = "email"
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS = ["display_name"]
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return self.display_name
+
+    def get_short_name(self) -> str:
+        return self.display_name
+
+
+class Employer(models.Model):
+    """A client company of the job site: a possible recipient of a student's data."""
+
+    name = models.CharField(_("name (Japanese)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    privacy_contact_name = models.CharField(_("privacy contact"), max_length=200)
+    privacy_contact_email = models.EmailField(_("privacy contact email"))
+    language = models.CharField(
+        _("language for messages"), max_length=8, choices=Language.choices, default=Language.JA
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("employer")
+        verbose_name_plural = _("employers")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def display_name(self, language: str) -> str:
+        return self.name_en if language == Language.EN and self.name_en else self.name
+
+
+class ActivityRecord(models.Model):
+    """One piece of behaviour data the job site collected about a student."""
+
+    class Kind(models.TextChoices):
+        PAGE_VIEW = "page_view", _("page view")
+        SEARCH = "search", _("search")
+        JOB_VIEW = "job_view", _("job listing viewed")
+        BOOKMARK = "bookmark", _("job bookmarked")
+        APPLICATION = "application", _("application")
+        SEMINAR = "seminar", _("seminar registration")
+
+    student = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="activity_records", verbose_name=_("student")
+    )
+    employer = models.ForeignKey(
+        Employer,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="activity_records",
+        verbose_name=_("employer"),
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    detail = models.CharField(_("detail"), max_length=300, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("activity record")
+        verbose_name_plural = _("activity records")
+        indexes = [models.Index(fields=["student", "-occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d}"
+
+
+class EmailMessage(models.Model):
+    """An outgoing email, stored before it is sent.
+
+    The row is the truth: a Celery task claims it by id and sends it, a sweeper re-queues
+    rows that are due and unsent, and staff can see what failed and why.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+
+    to = models.EmailField(_("to"))
+    subject = models.CharField(_("subject"), max_length=300)
+    body_text = models.TextField(_("text body"))
+    body_html = models.TextField(_("HTML body"), blank=True)
+    kind = models.CharField(_("kind"), max_length=60)
+    language = models.CharField(_("language"), max_length=8, choices=Language.choices)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("email")
+        verbose_name_plural = _("emails")
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.to}"

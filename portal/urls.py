@@ -1,0 +1,16 @@
+"""The portal's shell: wires the apps together (the one place that reaches up into them)."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from portal import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("i18n/setlang/", views.set_language, name="set_language"),
+    path("accounts/", include("allauth.urls")),
+    path("policies/", include("consent.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,64 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django.views.i18n import set_language as django_set_language
+
+from consent.decorators import data_rights_page
+from consent.models import PolicyAcceptance
+from consent.services import policy_acceptance_due
+from portal import health
+from portal.models import ActivityRecord, Language
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    return render(request, "portal/home.html")
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    student = request.user
+    latest = PolicyAcceptance.objects.latest_for(student)
+    context = {
+        "latest_acceptance": latest,
+        "acceptance_due": policy_acceptance_due(student=student),
+        "acceptance_count": PolicyAcceptance.objects.filter(student=student).count(),
+        "activity_count": ActivityRecord.objects.filter(student=student).count(),
+        "language": get_language(),
+    }
+    return render(request, "portal/dashboard.html", context)
+
+
+@require_POST
+@data_rights_page
+def set_language(request: HttpRequest) -> HttpResponse:
+    """Django's switcher, plus remembering the choice on the account (emails and PDFs
+    go out in it)."""
+    response = django_set_language(request)
+    language = request.POST.get("language")
+    if request.user.is_authenticated and language in Language.values:
+        if request.user.language != language:
+            request.user.language = language
+            request.user.save(update_fields=["language"])
+    return response
+
+
+@require_GET
+@never_cache
+@data_rights_page
+def healthz(request: HttpRequest) -> JsonResponse:
+    db_ok, db_detail = health.database_state()
+    broker_ok, broker_detail = health.broker_state()
+    healthy = db_ok and broker_ok
+    return JsonResponse(
+        {
+            "status": "ok" if healthy else "unavailable",
+            "database": {"ok": db_ok, "detail": db_detail},
+            "broker": {"ok": broker_ok, "detail": broker_detail},
+        },
+        status=200 if healthy else 503,
+    )

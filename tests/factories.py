@@ -1,0 +1,104 @@
+"""Factories for every model. Published policy versions go through the service."""
+
+import factory
+from allauth.account.models import EmailAddress
+from django.utils import timezone
+
+from consent.models import PolicyVersion, Purpose, Screen
+from consent.services import policy_accept, policy_publish
+from portal.models import ActivityRecord, Employer, User
+
+PASSWORD = "correct-horse-battery-2026"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"student{n}@example.jp")
+    display_name = factory.Sequence(lambda n: f"学生 {n}")
+    language = "ja"
+    password = factory.django.Password(PASSWORD)
+
+    @factory.post_generation
+    def verified(obj, create, extracted, **kwargs):
+        # allauth refuses login until the address is verified; most tests want a verified one.
+        if create and extracted is not False:
+            EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
+
+
+class StaffFactory(UserFactory):
+    email = factory.Sequence(lambda n: f"staff{n}@example.jp")
+    is_staff = True
+    is_superuser = True
+
+
+class EmployerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Employer
+
+    name = factory.Sequence(lambda n: f"株式会社テスト{n}")
+    name_en = factory.Sequence(lambda n: f"Test Corporation {n}")
+    privacy_contact_name = "人事部 個人情報担当"
+    privacy_contact_email = factory.Sequence(lambda n: f"privacy{n}@example.co.jp")
+
+
+class ActivityRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ActivityRecord
+
+    student = factory.SubFactory(UserFactory)
+    kind = ActivityRecord.Kind.PAGE_VIEW
+    detail = "/jobs/123"
+
+
+class PurposeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Purpose
+        django_get_or_create = ["code"]
+
+    code = factory.Sequence(lambda n: f"purpose_{n}")
+    title_ja = factory.LazyAttribute(lambda o: f"{o.code}の目的")
+    title_en = factory.LazyAttribute(lambda o: f"Purpose {o.code}")
+    description_ja = "説明"
+    description_en = "Description"
+    data_items_ja = "氏名、メールアドレス"
+    data_items_en = "name, email address"
+    category = "Core Function"
+
+
+class PolicyVersionFactory(factory.django.DjangoModelFactory):
+    """A draft. Use `published_version(...)` for a published one."""
+
+    class Meta:
+        model = PolicyVersion
+        skip_postgeneration_save = True
+
+    label = factory.Sequence(lambda n: f"2026.{n:02d}")
+    title_ja = factory.LazyAttribute(lambda o: f"プライバシーポリシー（{o.label}版）")
+    title_en = factory.LazyAttribute(lambda o: f"Privacy policy ({o.label})")
+    body_ja = "1. 取得する情報\n氏名とメールアドレスを取得します。\n2. 利用目的\n求人情報の提供に利用します。"
+    body_en = "1. Information we collect\nName and email.\n2. Purposes\nTo show you jobs."
+    effective_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def purposes(obj, create, extracted, **kwargs):
+        if not create:
+            return
+        obj.purposes.set(extracted if extracted is not None else [PurposeFactory(code="account")])
+
+
+def published_version(*, by=None, at=None, **kwargs) -> PolicyVersion:
+    return policy_publish(version=PolicyVersionFactory(**kwargs), by=by, at=at)
+
+
+def accept(student, version, *, screen=Screen.SIGNUP, language="ja", at=None):
+    return policy_accept(
+        student=student,
+        version=version,
+        screen=screen,
+        language=language,
+        shown_sha256=version.stored_sha256(language),
+        at=at,
+    )
