@@ -73,7 +73,9 @@ def test_a_hash_that_is_not_the_published_one_is_refused(client):
     client.force_login(student)
     form = _accept_form(client.get(reverse("consent:accept")))
 
-    response = client.post(reverse("consent:accept"), {**form, "text_sha256": "0" * 64, "confirm": "on"})
+    response = client.post(
+        reverse("consent:accept"), {**form, "text_sha256": "0" * 64, "confirm": "on"}
+    )
 
     assert response.status_code == 200
     assert not PolicyAcceptance.objects.filter(student=student).exists()
@@ -95,7 +97,9 @@ def test_an_accepted_student_reaches_the_dashboard(client):
     assert client.get(reverse("dashboard")).status_code == 200
 
 
-def test_signup_then_verification_then_acceptance(client, mailoutbox, django_capture_on_commit_callbacks):
+def test_signup_then_verification_then_acceptance(
+    client, mailoutbox, django_capture_on_commit_callbacks
+):
     version = published_version()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
