@@ -1,0 +1,125 @@
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from portal.models import User
+from tests.factories import PASSWORD, UserFactory, accept, published_version
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_signs_in_by_email_not_username(client):
+    student = UserFactory(email="hanako@example.jp")
+    response = client.post(
+        reverse("account_login"), {"login": "hanako@example.jp", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(student.pk)
+
+
+def test_an_unverified_email_cannot_sign_in(client):
+    UserFactory(email="new@example.jp", verified=False)
+    response = client.post(
+        reverse("account_login"), {"login": "new@example.jp", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("account_email_verification_sent")
+    assert "_auth_user_id" not in client.session
+
+
+def test_signup_does_not_grant_anything_but_the_account(client):
+    client.post(
+        reverse("account_signup"),
+        {
+            "email": "a@example.jp",
+            "display_name": "A",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+        },
+    )
+    user = User.objects.get(email="a@example.jp")
+    assert not user.is_staff
+    assert not user.policy_acceptances.exists()
+
+
+def test_createsuperuser_makes_a_staff_user():
+    call_command(
+        "createsuperuser",
+        email="boss@example.jp",
+        display_name="管理者",
+        interactive=False,
+        verbosity=0,
+    )
+    boss = User.objects.get(email="boss@example.jp")
+    assert boss.is_staff and boss.is_superuser
+
+
+def test_students_cannot_open_the_admin(client):
+    client.force_login(UserFactory())
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_changing_the_email_asks_for_the_password_again(client):
+    student = UserFactory()
+    accept(student, published_version())
+    client.post(reverse("account_login"), {"login": student.email, "password": PASSWORD})
+    # Outside allauth's reauthentication window, adding an address needs the password again.
+    session = client.session
+    session["account_authentication_records"] = []
+    session.save()
+    response = client.post(
+        reverse("account_email"), {"action_add": "", "email": "other@example.jp"}
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_reauthenticate"))
+
+
+def test_the_language_switcher_remembers_the_choice_on_the_account(client):
+    student = UserFactory(language="ja")
+    accept(student, published_version())
+    client.force_login(student)
+    assert '<html lang="ja">' in client.get(reverse("dashboard")).content.decode()
+
+    response = client.post(
+        reverse("set_language"), {"language": "en", "next": reverse("dashboard")}
+    )
+
+    assert response.status_code == 302
+    student.refresh_from_db()
+    assert student.language == "en"
+    assert '<html lang="en">' in client.get(reverse("dashboard")).content.decode()
+
+
+def test_the_saved_language_follows_the_student_to_a_new_device(client):
+    student = UserFactory(language="en")
+    client.post(reverse("account_login"), {"login": student.email, "password": PASSWORD})
+    assert client.cookies["django_language"].value == "en"
+
+
+def test_the_home_page_invites_to_sign_in(client):
+    html = client.get(reverse("home")).content.decode()
+    assert reverse("account_login") in html
+    assert reverse("account_signup") in html
+
+
+def test_the_dashboard_links_to_everything_the_student_can_do(client):
+    student = UserFactory()
+    accept(student, published_version())
+    client.force_login(student)
+    html = client.get(reverse("dashboard")).content.decode()
+    for url in (
+        reverse("consent:policy_list"),
+        reverse("account_email"),
+        reverse("account_change_password"),
+    ):
+        assert url in html
+
+
+def test_the_dashboard_runs_a_fixed_number_of_queries(client, django_assert_max_num_queries):
+    student = UserFactory()
+    accept(student, published_version())
+    client.force_login(student)
+    with django_assert_max_num_queries(9):
+        client.get(reverse("dashboard"))
