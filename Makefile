@@ -45,3 +45,11 @@ worker: install
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+
+# Page timings on a large data set. BENCH_STUDENTS=100000 for the full size; set
+# DATABASE_URL=postgres://... to measure on PostgreSQL (default: var/bench.sqlite3).
+BENCH_STUDENTS ?= 10000
+bench: install sysdeps messages
+	@mkdir -p var
+	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
+		$(BIN)/python scripts/bench.py --students $(BENCH_STUDENTS)
