@@ -24,7 +24,9 @@ def email_queue_message(
         kind=kind,
         language=language,
     )
-    transaction.on_commit(lambda: email_send.delay(message.pk))
+    # robust: if the broker is down, the row is committed and the sweeper sends it later;
+    # the caller (a sign-up, a request) must not fail after its own work is saved.
+    transaction.on_commit(lambda: email_send.delay(message.pk), robust=True)
     return message
 
 

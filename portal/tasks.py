@@ -2,7 +2,7 @@
 
 import logging
 import smtplib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -17,6 +17,13 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 # A claim older than this belongs to a worker that died mid-send; the sweeper frees it.
 STALE_CLAIM = timedelta(minutes=10)
+# The task queued on commit normally runs within this; the sweeper leaves younger rows to it.
+SWEEP_GRACE = timedelta(minutes=1)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a message waits after its `attempts`-th failed attempt: 30 s, 1, 2, 4 min…"""
+    return timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
 
 
 def email_deliver(message: EmailMessage) -> None:
@@ -29,6 +36,18 @@ def email_deliver(message: EmailMessage) -> None:
     if message.body_html:
         email.attach_alternative(message.body_html, "text/html")
     email.send()
+
+
+def is_permanent(exc: Exception) -> bool:
+    """A 5xx refusal of this message or its recipient: asking again gets the same answer.
+
+    Everything else (a 4xx, a refused or dropped connection, a failed login) may pass.
+    """
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPDataError | smtplib.SMTPSenderRefused):
+        return exc.smtp_code >= 500
+    return False
 
 
 @shared_task(acks_late=True, bind=True, max_retries=MAX_ATTEMPTS - 1)
@@ -46,34 +65,54 @@ def email_send(self, message_id: int) -> None:
     try:
         email_deliver(message)
     except (smtplib.SMTPException, OSError) as exc:
-        final = message.attempts >= MAX_ATTEMPTS
+        final = message.attempts >= MAX_ATTEMPTS or is_permanent(exc)
         EmailMessage.objects.filter(pk=message_id).update(
             status=EmailMessage.Status.FAILED if final else EmailMessage.Status.QUEUED,
             last_error=f"{type(exc).__name__}: {exc}"[:2000],
         )
         log.warning("email %s attempt %s failed: %s", message_id, message.attempts, exc)
         if not final:
-            raise self.retry(
-                exc=exc, countdown=min(30 * 2 ** (message.attempts - 1), 3600)
-            ) from exc
+            countdown = retry_delay(message.attempts).total_seconds()
+            raise self.retry(exc=exc, countdown=countdown) from exc
         return
     EmailMessage.objects.filter(pk=message_id).update(
         status=EmailMessage.Status.SENT, sent_at=timezone.now(), last_error=""
     )
 
 
+def email_due(now: datetime) -> Q:
+    """Queued rows nothing else is about to send: never tried, or past their retry time.
+
+    A row that failed waits for the retry its task scheduled; the sweeper steps in only
+    when that retry is overdue (lost with the broker), so it never defeats the backoff.
+    """
+    waited = Q(claimed_at=None)
+    for attempts in range(1, MAX_ATTEMPTS):
+        waited |= Q(attempts=attempts, claimed_at__lt=now - retry_delay(attempts) - SWEEP_GRACE)
+    waited |= Q(
+        attempts__gte=MAX_ATTEMPTS,
+        claimed_at__lt=now - retry_delay(MAX_ATTEMPTS) - SWEEP_GRACE,
+    )
+    return Q(status=EmailMessage.Status.QUEUED, created_at__lt=now - SWEEP_GRACE) & waited
+
+
 @shared_task
 def email_sweep() -> int:
     """Re-queue emails that are due and unclaimed, so a broker outage only delays them."""
     now = timezone.now()
-    EmailMessage.objects.filter(
+    stale = EmailMessage.objects.filter(
         status=EmailMessage.Status.SENDING, claimed_at__lt=now - STALE_CLAIM
-    ).update(status=EmailMessage.Status.QUEUED)
-    due = EmailMessage.objects.filter(
-        Q(status=EmailMessage.Status.QUEUED),
-        Q(created_at__lt=now - timedelta(minutes=1)),
-    ).values_list("pk", flat=True)[:500]
-    ids = list(due)
+    )
+    # A message whose every attempt died with its worker is not tried forever.
+    stale.filter(attempts__gte=MAX_ATTEMPTS).update(
+        status=EmailMessage.Status.FAILED, last_error="the worker was lost while sending"
+    )
+    stale.update(status=EmailMessage.Status.QUEUED)
+    ids = list(
+        EmailMessage.objects.filter(email_due(now))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:500]
+    )
     for message_id in ids:
         email_send.delay(message_id)
     return len(ids)
