@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
@@ -64,9 +65,12 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     ]
     always_readonly = ["published_at", "published_by", "text_sha256_ja", "text_sha256_en"]
 
-    @admin.display(description=_("acceptances"))
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(acceptance_total=Count("acceptances"))
+
+    @admin.display(description=_("acceptances"), ordering="acceptance_total")
     def acceptance_count(self, obj):
-        return obj.acceptances.count()
+        return obj.acceptance_total
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.is_published:

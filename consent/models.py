@@ -271,6 +271,12 @@ class PolicyAcceptance(models.Model):
         verbose_name_plural = _("policy acceptances")
         ordering = ["-accepted_at"]
         indexes = [models.Index(fields=["student", "-accepted_at"])]
+        constraints = [
+            # A double click, or two tabs, must leave one acceptance per version.
+            models.UniqueConstraint(
+                fields=["student", "version"], name="one_acceptance_per_version"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.student_id} · {self.version_id} · {self.accepted_at:%Y-%m-%d}"

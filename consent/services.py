@@ -157,13 +157,11 @@ def policy_accept(
         raise AcceptanceRefused(
             _("The policy text changed while you were reading it. Please read it again.")
         )
-    with transaction.atomic():
-        # Serialise a student's acceptances so a double click records one row.
-        User.objects.select_for_update().filter(pk=student.pk).first()
-        existing = PolicyAcceptance.objects.filter(student=student, version=version).first()
-        if existing is not None:
-            return existing
-        try:
+    existing = PolicyAcceptance.objects.filter(student=student, version=version).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
             return PolicyAcceptance.objects.create(
                 student=student,
                 version=version,
@@ -175,8 +173,9 @@ def policy_accept(
                 ip_address=ip_address or None,
                 user_agent=(user_agent or "")[:400],
             )
-        except IntegrityError as exc:  # pragma: no cover - guarded by the lock above
-            raise AcceptanceRefused(str(exc)) from exc
+    except IntegrityError:
+        # The same student accepted the same version at the same moment elsewhere.
+        return PolicyAcceptance.objects.get(student=student, version=version)
 
 
 def previous_acceptance(*, acceptance: PolicyAcceptance) -> PolicyAcceptance | None:

@@ -1,5 +1,8 @@
 import pytest
 
+from portal.celery import app
+from tests.smtp import SmtpServer
+
 
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings):
@@ -9,3 +12,29 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks(request):
+    """Run queued tasks in this process, in the run with Redis too, so that a test sees
+    their effects; tests marked `real_broker` send them to the broker and a real worker."""
+    if request.node.get_closest_marker("real_broker"):
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server on loopback, with Django's SMTP backend pointed at it."""
+    with SmtpServer() as server:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = server.host
+        settings.EMAIL_PORT = server.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_TIMEOUT = 5
+        yield server

@@ -131,3 +131,35 @@ def test_signup_then_verification_then_acceptance(
     assert acceptance.version == version
     assert acceptance.text_sha256 == version.stored_sha256("ja")
     assert acceptance.student.display_name == "新入 生"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_acceptances_of_one_version_leave_one_row():
+    """Two tabs posting at once: the database constraint, not luck, keeps one row."""
+    import threading
+
+    from django.db import connection
+
+    version = published_version()
+    student = UserFactory()
+    results, errors = [], []
+    barrier = threading.Barrier(4)
+
+    def submit():
+        try:
+            barrier.wait()
+            results.append(accept(student, version).pk)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors
+    assert PolicyAcceptance.objects.filter(student=student).count() == 1
+    assert len(set(results)) == 1

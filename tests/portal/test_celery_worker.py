@@ -32,6 +32,7 @@ pytestmark = [
         reason="a worker in another process cannot see SQLite's in-memory test database",
     ),
     pytest.mark.django_db(transaction=True),  # the worker reads only committed rows
+    pytest.mark.real_broker,
 ]
 
 BASE_DIR = Path(settings.BASE_DIR)

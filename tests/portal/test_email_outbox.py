@@ -23,7 +23,7 @@ from portal.tasks import MAX_ATTEMPTS, STALE_CLAIM, email_send, email_sweep
 from tests.factories import PASSWORD
 from tests.smtp import free_port, html_of, text_of
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
+pytestmark = pytest.mark.django_db
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
