@@ -123,3 +123,39 @@ def test_the_dashboard_runs_a_fixed_number_of_queries(client, django_assert_max_
     client.force_login(student)
     with django_assert_max_num_queries(9):
         client.get(reverse("dashboard"))
+
+
+def test_password_reset_mails_a_link_that_sets_a_new_password(
+    client, mailoutbox, django_capture_on_commit_callbacks
+):
+    import re
+
+    student = UserFactory(email="forgot@example.jp")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("account_reset_password"), {"email": "forgot@example.jp"})
+    assert len(mailoutbox) == 1
+    link = re.search(r"https?://\S+/accounts/password/reset/key/\S+/", mailoutbox[0].body).group(0)
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+
+    form_page = client.get(path, follow=True)
+    response = client.post(
+        form_page.redirect_chain[-1][0] if form_page.redirect_chain else path,
+        {"password1": "a-brand-new-pass-2026", "password2": "a-brand-new-pass-2026"},
+    )
+
+    assert response.status_code == 302
+    student.refresh_from_db()
+    assert student.check_password("a-brand-new-pass-2026")
+
+
+def test_repeated_failed_logins_are_rate_limited(client):
+    UserFactory(email="target@example.jp")
+    for _ in range(5):
+        client.post(reverse("account_login"), {"login": "target@example.jp", "password": "wrong"})
+    response = client.post(
+        reverse("account_login"), {"login": "target@example.jp", "password": PASSWORD}
+    )
+    # Even the right password is refused until the limit window passes, and the form says so.
+    assert response.status_code == 200
+    assert "ログイン失敗が連続しています" in response.content.decode()
+    assert "_auth_user_id" not in client.session
