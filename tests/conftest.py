@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 
 from portal.celery import app
 from tests.smtp import SmtpServer
@@ -12,6 +13,14 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # allauth's rate limits count in the cache: one test's sign-ins must not use up the next's.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
