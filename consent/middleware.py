@@ -5,8 +5,8 @@ from django.urls import reverse
 
 from consent.services import policy_acceptance_due
 
-# allauth's own pages (log out, email, password), the admin, and the switcher.
-ALWAYS_OPEN_NAMESPACES = {"admin"}
+# The admin and the API (which answers JSON, never a redirect to an HTML page).
+ALWAYS_OPEN_NAMESPACES = {"admin", "api"}
 
 
 class PolicyAcceptanceMiddleware:

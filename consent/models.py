@@ -104,6 +104,28 @@ def normalize_text(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip()
 
 
+def purpose_wording_snapshot(purpose: "Purpose") -> dict:
+    return {
+        f"{field}_{lang}": getattr(purpose, f"{field}_{lang}")
+        for field in ("title", "description", "data_items")
+        for lang in ("ja", "en")
+    }
+
+
+EMPLOYER_PLACEHOLDERS = ("〈企業〉", "<employer>")
+
+
+def fill_employer(wording: dict, employer, language: str) -> dict:
+    """The purpose's wording with the placeholder for the company replaced by its name."""
+    name = employer.display_name(language)
+    filled = {}
+    for key, value in wording.items():
+        for placeholder in EMPLOYER_PLACEHOLDERS:
+            value = value.replace(placeholder, name)
+        filled[key] = value
+    return filled
+
+
 class PolicyVersionQuerySet(models.QuerySet):
     def published(self) -> "PolicyVersionQuerySet":
         return self.filter(published_at__isnull=False)
@@ -155,6 +177,12 @@ class PolicyVersion(models.Model):
     )
     text_sha256_ja = models.CharField(_("SHA-256 of the Japanese text"), max_length=64, blank=True)
     text_sha256_en = models.CharField(_("SHA-256 of the English text"), max_length=64, blank=True)
+    purposes_wording = models.JSONField(
+        _("wording of the purposes as published"),
+        default=dict,
+        blank=True,
+        help_text=_("Fixed at publication, so a student is shown the words they accepted."),
+    )
 
     objects = PolicyVersionQuerySet.as_manager()
 
@@ -197,6 +225,16 @@ class PolicyVersion(models.Model):
             title=getattr(self, f"title_{language}"),
             body=getattr(self, f"body_{language}"),
         )
+
+    def purpose_wording(self, purpose: "Purpose", language: str) -> dict:
+        """A purpose's title, description and data items as this version published them."""
+        stored = (self.purposes_wording or {}).get(purpose.code)
+        source = stored if stored else purpose_wording_snapshot(purpose)
+        suffix = "en" if language == Language.EN else "ja"
+        return {
+            field: source.get(f"{field}_{suffix}") or source.get(f"{field}_ja", "")
+            for field in ("title", "description", "data_items")
+        }
 
     def stored_sha256(self, language: str) -> str:
         return self.text_sha256_en if language == Language.EN else self.text_sha256_ja
@@ -293,3 +331,273 @@ class PolicyAcceptance(models.Model):
     def text_matches(self) -> bool:
         """The stored text still hashes to what the student was shown."""
         return self.shown_text().sha256 == self.text_sha256
+
+
+# --- Per-employer consent: the ledger, the current state, provisions, API clients ---------
+
+
+class ConsentScreen(models.TextChoices):
+    """Where a consent change happened."""
+
+    CONSENT_PAGE = "consent_page", _("consent page")
+    WITHDRAW_ALL = "withdraw_all", _("withdraw everything")
+    POLICY_ACCEPTANCE = "policy_acceptance", _("accepting a policy version")
+    DATA_REQUEST = "data_request", _("a data-rights request")
+    STAFF = "staff", _("support staff, on the student's written instruction")
+
+
+class ConsentEvent(models.Model):
+    """One grant, withdrawal or lapse. Append-only: the ledger a student and staff read."""
+
+    class Action(models.TextChoices):
+        GRANT = "grant", _("granted")
+        WITHDRAW = "withdraw", _("withdrawn")
+        LAPSE = "lapse", _("lapsed (no longer in the policy you accepted)")
+
+    class Actor(models.TextChoices):
+        STUDENT = "student", _("the student")
+        STAFF = "staff", _("support staff")
+        SYSTEM = "system", _("the portal")
+
+    receipt_id = models.UUIDField(_("receipt id"), default=uuid.uuid4, unique=True, editable=False)
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="consent_events",
+        verbose_name=_("student"),
+    )
+    employer = models.ForeignKey(
+        "portal.Employer",
+        on_delete=models.PROTECT,
+        related_name="consent_events",
+        verbose_name=_("employer"),
+    )
+    purpose = models.ForeignKey(
+        Purpose, on_delete=models.PROTECT, related_name="consent_events", verbose_name=_("purpose")
+    )
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    occurred_at = models.DateTimeField(_("time"), default=timezone.now)
+    screen = models.CharField(_("screen"), max_length=20, choices=ConsentScreen.choices)
+    policy_version = models.ForeignKey(
+        PolicyVersion,
+        on_delete=models.PROTECT,
+        related_name="consent_events",
+        verbose_name=_("policy version in force for the student"),
+    )
+    language = models.CharField(_("language"), max_length=8, choices=Language.choices)
+    actor = models.CharField(_("actor"), max_length=10, choices=Actor.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("acting user"),
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    collection_method = models.CharField(_("collection method"), max_length=100, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=400, blank=True)
+
+    class Meta:
+        verbose_name = _("consent event")
+        verbose_name_plural = _("consent events")
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["student", "employer", "-occurred_at"]),
+            models.Index(fields=["employer", "id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} · {self.purpose_id} · {self.employer_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValidationError(_("Consent events are a ledger: they are never changed."))
+        super().save(*args, **kwargs)
+
+
+class Consent(models.Model):
+    """The current state for one student, employer and purpose, derived from the ledger in
+    the same transaction as each event. Invariant: `granted` is true only while the newest
+    version the student accepted lists the purpose (lapses are applied on acceptance)."""
+
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="consents",
+        verbose_name=_("student"),
+    )
+    employer = models.ForeignKey(
+        "portal.Employer",
+        on_delete=models.PROTECT,
+        related_name="consents",
+        verbose_name=_("employer"),
+    )
+    purpose = models.ForeignKey(
+        Purpose, on_delete=models.PROTECT, related_name="consents", verbose_name=_("purpose")
+    )
+    granted = models.BooleanField(_("granted"), default=False)
+    event = models.ForeignKey(
+        ConsentEvent, on_delete=models.PROTECT, related_name="+", verbose_name=_("latest event")
+    )
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("consent (current state)")
+        verbose_name_plural = _("consents (current state)")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "employer", "purpose"], name="one_consent_state"
+            )
+        ]
+        indexes = [models.Index(fields=["employer", "purpose", "granted"])]
+
+    def __str__(self) -> str:
+        return f"{self.student_id} · {self.employer_id} · {self.purpose_id}: {self.granted}"
+
+
+class ApiClient(models.Model):
+    """Who may call the consent API: the site's own pipeline, or one employer."""
+
+    class Kind(models.TextChoices):
+        PIPELINE = "pipeline", _("the site's analytics pipeline")
+        EMPLOYER = "employer", _("a client company")
+
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    employer = models.ForeignKey(
+        "portal.Employer",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="api_clients",
+        verbose_name=_("employer"),
+    )
+    key_prefix = models.CharField(
+        _("key prefix"), max_length=12, help_text=_("To recognise a key.")
+    )
+    key_sha256 = models.CharField(_("SHA-256 of the key"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API client")
+        verbose_name_plural = _("API clients")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="pipeline", employer__isnull=True)
+                | models.Q(kind="employer", employer__isnull=False),
+                name="employer_key_names_its_employer",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+
+class Provision(models.Model):
+    """A student's data was given to an employer (APPI Art. 29 record; kept 3 years).
+
+    Created only by `consent.services.provision_record`, which refuses without a valid grant.
+    """
+
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="provisions",
+        verbose_name=_("student"),
+    )
+    employer = models.ForeignKey(
+        "portal.Employer",
+        on_delete=models.PROTECT,
+        related_name="provisions",
+        verbose_name=_("employer"),
+    )
+    purpose = models.ForeignKey(
+        Purpose, on_delete=models.PROTECT, related_name="provisions", verbose_name=_("purpose")
+    )
+    consent_event = models.ForeignKey(
+        ConsentEvent,
+        on_delete=models.PROTECT,
+        related_name="provisions",
+        verbose_name=_("the grant it relied on"),
+    )
+    data_items = models.CharField(_("data items"), max_length=500)
+    provided_at = models.DateTimeField(
+        _("provided at"), help_text=_("The last time, for a bulk record.")
+    )
+    first_provided_at = models.DateTimeField(_("first provided at"), null=True, blank=True)
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    recorded_by = models.ForeignKey(
+        ApiClient,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="provisions",
+        verbose_name=_("recorded by"),
+    )
+    reference = models.CharField(
+        _("caller's reference"),
+        max_length=100,
+        blank=True,
+        help_text=_("Lets a caller retry a recording without making a second one."),
+    )
+
+    class Meta:
+        verbose_name = _("provision record")
+        verbose_name_plural = _("provision records")
+        ordering = ["-provided_at", "-id"]
+        indexes = [
+            models.Index(fields=["student", "employer", "-provided_at"]),
+            models.Index(fields=["employer", "-provided_at"]),
+            models.Index(fields=["purpose", "student"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recorded_by", "reference"],
+                condition=~models.Q(reference=""),
+                name="one_provision_per_reference",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student_id} → {self.employer_id} ({self.purpose_id})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValidationError(_("Provision records are a ledger: they are never changed."))
+        super().save(*args, **kwargs)
+
+
+class StopUseNotice(models.Model):
+    """An email telling an employer that already received a student's data to stop using it,
+    sent after a withdrawal. Its delivery state is the email's (queued, sent, failed)."""
+
+    event = models.ForeignKey(
+        ConsentEvent,
+        on_delete=models.PROTECT,
+        related_name="stop_use_notices",
+        verbose_name=_("withdrawal"),
+    )
+    employer = models.ForeignKey(
+        "portal.Employer",
+        on_delete=models.PROTECT,
+        related_name="stop_use_notices",
+        verbose_name=_("employer"),
+    )
+    email = models.OneToOneField(
+        "portal.EmailMessage",
+        on_delete=models.PROTECT,
+        related_name="stop_use_notice",
+        verbose_name=_("email"),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("stop-use notice")
+        verbose_name_plural = _("stop-use notices")
+
+    def __str__(self) -> str:
+        return f"{self.employer_id} · {self.event_id}"

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
 
-from consent.models import PolicyAcceptance
+from consent.models import ConsentEvent, PolicyAcceptance
 from portal.pdf import pdf_render
 
 KANTARA_VERSION = "KI-CR-v1.1.0"
@@ -103,4 +103,64 @@ def acceptance_receipt_pdf(acceptance: PolicyAcceptance) -> bytes:
             "purposes": list(acceptance.version.purposes.all()),
         },
         language=acceptance.language,
+    )
+
+
+def event_receipt_json(event: ConsentEvent) -> dict:
+    """The receipt of one grant, withdrawal or lapse, valid against the Kantara v1.1 schema.
+
+    Kantara describes consent as given; a withdrawal or lapse is the same record with its
+    `action` stated and the purpose's termination already reached.
+    """
+    language = event.language
+    wording = event.policy_version.purpose_wording(event.purpose, language)
+    employer_name = event.employer.display_name(language)
+    with translation.override(language):
+        termination = translation.gettext(
+            "Until you withdraw it on the consent page, which stops any further provision at once."
+        )
+    purpose = {
+        "purpose": f"{wording['title']} ({employer_name})",
+        "purposeCategory": [event.purpose.category],
+        "consentType": "EXPLICIT",
+        "piiCategory": [wording["data_items"]],
+        "primaryPurpose": False,
+        "termination": termination,
+        "thirdPartyDisclosure": event.purpose.third_party_disclosure,
+    }
+    if event.purpose.third_party_disclosure:
+        purpose["thirdPartyName"] = event.employer.name
+    return {
+        "version": KANTARA_VERSION,
+        "jurisdiction": "JP",
+        "consentTimestamp": int(event.occurred_at.timestamp()),
+        "collectionMethod": f"{event.collection_method or event.get_screen_display()}; "
+        f"screen={event.screen}; actor={event.actor}",
+        "consentReceiptID": str(event.receipt_id),
+        "language": language,
+        "piiPrincipalId": str(event.student.public_id),
+        "piiControllers": [_controller()],
+        "policyUrl": settings.SITE_URL
+        + reverse("consent:version_text", args=[event.policy_version.label])
+        + f"?lang={language}",
+        "services": [{"service": SERVICE_NAME, "purposes": [purpose]}],
+        "sensitive": False,
+        "spiCat": [],
+        # Beyond the schema (it allows extra members): what happened, for whom.
+        "action": event.action,
+        "employer": {"id": event.employer_id, "name": event.employer.name},
+        "policyVersion": event.policy_version.label,
+    }
+
+
+def event_receipt_pdf(event: ConsentEvent) -> bytes:
+    language = event.language
+    return pdf_render(
+        template="consent/event_receipt_pdf.html",
+        context={
+            "event": event,
+            "name": event.employer.display_name(language),
+            "wording": event.policy_version.purpose_wording(event.purpose, language),
+        },
+        language=language,
     )

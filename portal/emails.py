@@ -4,6 +4,7 @@ A message is rendered in the recipient's language, stored as an EmailMessage row
 queued for the Celery task `portal.tasks.email_send` once the transaction commits.
 """
 
+from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -34,6 +35,13 @@ def email_queue_template(
     *, to: str, template: str, context: dict, kind: str, language: str
 ) -> EmailMessage:
     """Render emails/<template>-subject.txt, -body.txt and -body.html in `language`."""
+    context = {
+        "SITE_NAME": settings.SITE_NAME,
+        "SITE_URL": settings.SITE_URL,
+        "SUPPORT_EMAIL": settings.SUPPORT_EMAIL,
+        "language": language,
+        **context,
+    }
     with translation.override(language):
         subject = render_to_string(f"emails/{template}-subject.txt", context)
         body_text = render_to_string(f"emails/{template}-body.txt", context)

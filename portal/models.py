@@ -161,7 +161,7 @@ class EmailMessage(models.Model):
     subject = models.CharField(_("subject"), max_length=300)
     body_text = models.TextField(_("text body"))
     body_html = models.TextField(_("HTML body"), blank=True)
-    kind = models.CharField(_("kind"), max_length=60)
+    kind = models.CharField(_("kind"), max_length=80)
     language = models.CharField(_("language"), max_length=8, choices=Language.choices)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
@@ -175,7 +175,10 @@ class EmailMessage(models.Model):
     class Meta:
         verbose_name = _("email")
         verbose_name_plural = _("emails")
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["kind", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.to}"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("i18n/setlang/", views.set_language, name="set_language"),
     path("accounts/", include("allauth.urls")),
-    path("policies/", include("consent.urls")),
+    path("", include("consent.urls")),
+    path("api/v1/", include("consent.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.i18n import set_language as django_set_language
 
 from consent.decorators import data_rights_page
-from consent.models import PolicyAcceptance
+from consent.models import Consent, PolicyAcceptance, Provision
 from consent.services import policy_acceptance_due
 from portal import health
 from portal.models import ActivityRecord, Language
@@ -28,6 +28,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "acceptance_due": policy_acceptance_due(student=student),
         "acceptance_count": PolicyAcceptance.objects.filter(student=student).count(),
         "activity_count": ActivityRecord.objects.filter(student=student).count(),
+        "live_consents": Consent.objects.filter(student=student, granted=True).count(),
+        "recipient_count": Provision.objects.filter(student=student)
+        .values("employer_id")
+        .distinct()
+        .count(),
         "language": get_language(),
     }
     return render(request, "portal/dashboard.html", context)

@@ -102,3 +102,31 @@ def accept(student, version, *, screen=Screen.SIGNUP, language="ja", at=None):
         shown_sha256=version.stored_sha256(language),
         at=at,
     )
+
+
+def opt_in_purposes():
+    """The two behaviour-data purposes of the 2019 story, as the demo data has them."""
+    analysis = PurposeFactory(
+        code="behaviour_analysis",
+        requires_opt_in=True,
+        title_ja="閲覧履歴の分析",
+        title_en="Analysing your browsing",
+        category="Profiling",
+    )
+    provision = PurposeFactory(
+        code="provision_to_employer",
+        requires_opt_in=True,
+        third_party_disclosure=True,
+        title_ja="分析結果の企業への提供",
+        title_en="Giving the result to the company",
+        category="Marketing Third Parties",
+    )
+    return analysis, provision
+
+
+def student_who_accepted(*purposes, **kwargs):
+    """A student who accepted a published version listing `purposes` (and `account`)."""
+    version = published_version(purposes=[PurposeFactory(code="account"), *purposes])
+    student = UserFactory(**kwargs)
+    accept(student, version)
+    return student, version

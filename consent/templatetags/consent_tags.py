@@ -10,3 +10,20 @@ register = template.Library()
 def localized(obj, field: str) -> str:
     """{% localized purpose "title" %}: the field in the page's language."""
     return localized_value(obj, field, "en" if (get_language() or "").startswith("en") else "ja")
+
+
+@register.simple_tag
+def event_line(event, language: str) -> str:
+    """One line describing a consent change, in `language`: 'Turned off: <purpose> (<company>)'."""
+    from django.utils.translation import gettext, override
+
+    with override(language):
+        title = event.policy_version.purpose_wording(event.purpose, language)["title"]
+        company = event.employer.display_name(language)
+        if event.action == "grant":
+            label = gettext("Turned on")
+        elif event.action == "withdraw":
+            label = gettext("Turned off")
+        else:
+            label = gettext("Ended by a policy change")
+        return f"{label}: {title} ({company})"

@@ -121,7 +121,7 @@ def test_the_dashboard_runs_a_fixed_number_of_queries(client, django_assert_max_
     student = UserFactory()
     accept(student, published_version())
     client.force_login(student)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(11):
         client.get(reverse("dashboard"))
 
 

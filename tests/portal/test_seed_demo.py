@@ -1,5 +1,6 @@
 """The demo data command: the 2019 story, idempotence, bulk students, and the demo logins."""
 
+import io
 from io import StringIO
 
 import pytest
@@ -171,3 +172,25 @@ def test_the_staff_user_can_log_in_to_the_admin(client):
     assert staff.is_staff and staff.is_superuser
     assert staff.display_name == "サポート 太郎"
     assert client.login(email="staff@example.jp", password="demo-pass-2026")
+
+
+@pytest.mark.django_db
+def test_it_seeds_consents_provisions_and_a_withdrawal_through_the_services():
+    from consent.models import Consent, ConsentEvent, Provision
+
+    call_command("seed_demo", stdout=io.StringIO())
+    events = ConsentEvent.objects.count()
+    assert Consent.objects.filter(granted=True).exists()
+    assert Provision.objects.exists()
+    assert ConsentEvent.objects.filter(action="withdraw").exists()
+    # Every provision relied on a grant of the same student, employer and purpose.
+    for provision in Provision.objects.select_related("consent_event"):
+        grant = provision.consent_event
+        assert (grant.student_id, grant.employer_id, grant.purpose_id, grant.action) == (
+            provision.student_id,
+            provision.employer_id,
+            provision.purpose_id,
+            "grant",
+        )
+    call_command("seed_demo", stdout=io.StringIO())
+    assert ConsentEvent.objects.count() == events

@@ -26,10 +26,18 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import reset_queries, transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from consent.models import PolicyAcceptance, PolicyVersion, Purpose, Screen
-from consent.services import policy_accept, policy_publish, policy_update_draft
+from consent.services import (
+    consent_grant,
+    consent_withdraw,
+    policy_accept,
+    policy_publish,
+    policy_update_draft,
+    provision_record,
+)
 from portal.models import ActivityRecord, Employer, Language, User
 
 SEED = 2019
@@ -743,6 +751,11 @@ class Command(BaseCommand):
             )
             versions = self.seed_versions(purposes, staff)
             self.seed_students(rng, versions, employers)
+        # The receipts and stop-use notices these changes queue (sent when the transaction
+        # commits) go to fictional addresses: keep them off the console.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            with transaction.atomic():
+                self.seed_consents(purposes, employers)
 
         self.stdout.write(self.summary())
         if students:
@@ -943,6 +956,46 @@ class Command(BaseCommand):
                 )
                 ActivityRecord.objects.bulk_create(records)
                 self.count("activity records", len(records))
+
+    def seed_consents(self, purposes: dict[str, Purpose], employers: list[Employer]) -> None:
+        """Per-employer consent for the students who accepted 2019.03: grants for some of the
+        companies they applied to, provisions under some of them, and a withdrawal."""
+        analysis, provision = purposes["behaviour_analysis"], purposes["provision_to_employer"]
+        students = (
+            User.objects.filter(
+                email__startswith="student0", policy_acceptances__version__label="2019.03"
+            )
+            .exclude(consent_events__isnull=False)
+            .order_by("email")
+            .distinct()
+        )
+        for index, student in enumerate(students):
+            student_rng = random.Random(f"{SEED}:consent:{student.email}")
+            applied = list(
+                Employer.objects.filter(
+                    activity_records__student=student,
+                    activity_records__kind=ActivityRecord.Kind.APPLICATION,
+                )
+                .distinct()
+                .order_by("name")
+            ) or [student_rng.choice(employers)]
+            chosen = applied[: student_rng.randint(1, 3)]
+            for position, employer in enumerate(chosen):
+                consent_grant(student=student, employer=employer, purpose=analysis)
+                self.count("consent events")
+                if position % 2 == 0:
+                    consent_grant(student=student, employer=employer, purpose=provision)
+                    provision_record(
+                        student=student,
+                        employer=employer,
+                        purpose=provision,
+                        data_items="行動履歴の分析結果（関心度スコア）",
+                    )
+                    self.count("consent events")
+                    self.count("provisions")
+            if index % 3 == 0:
+                consent_withdraw(student=student, employer=chosen[0], purpose=provision)
+                self.count("consent events")
 
     @staticmethod
     def activity(

@@ -17,7 +17,9 @@ from consent.models import (
     PublishedVersionImmutable,
     Screen,
     normalize_text,
+    purpose_wording_snapshot,
 )
+from consent.services.consents import consent_lapse_after_acceptance
 from portal.models import Language, User
 
 EDITABLE_FIELDS = (
@@ -91,6 +93,9 @@ def policy_publish(
             effective_at=max(locked.effective_at, now),
             text_sha256_ja=locked.text(Language.JA).sha256,
             text_sha256_en=locked.text(Language.EN).sha256,
+            purposes_wording={
+                purpose.code: purpose_wording_snapshot(purpose) for purpose in locked.purposes.all()
+            },
         )
         if not claimed:
             raise PublishedVersionImmutable(locked)
@@ -162,7 +167,8 @@ def policy_accept(
         return existing
     try:
         with transaction.atomic():
-            return PolicyAcceptance.objects.create(
+            newest_before = PolicyAcceptance.objects.latest_for(student)
+            acceptance = PolicyAcceptance.objects.create(
                 student=student,
                 version=version,
                 accepted_at=at or timezone.now(),
@@ -173,6 +179,12 @@ def policy_accept(
                 ip_address=ip_address or None,
                 user_agent=(user_agent or "")[:400],
             )
+            # A grant counts only while the newest accepted version lists its purpose.
+            if newest_before is None or version.effective_at >= newest_before.version.effective_at:
+                acceptance.lapsed_events = consent_lapse_after_acceptance(
+                    student=student, version=version
+                )
+            return acceptance
     except IntegrityError:
         # The same student accepted the same version at the same moment elsewhere.
         return PolicyAcceptance.objects.get(student=student, version=version)

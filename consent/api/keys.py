@@ -1,0 +1,59 @@
+"""API keys: made once, shown once, stored as SHA-256 (DESIGN.md, "Secrets are hashed")."""
+
+import hashlib
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from consent.models import ApiClient
+from portal.models import Employer
+
+# A leaked key is recognisable (by secret scanners, in a log) by its prefix.
+KEY_PREFIX = "sdp_"
+SHOWN_PREFIX_LENGTH = 8
+
+
+class RevokeRefused(Exception):
+    """No live key matches, or more than one does."""
+
+
+def key_sha256(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def api_key_create(*, name: str, employer: Employer | None = None) -> tuple[ApiClient, str]:
+    """A new API client with a 256-bit random key. Returns the client and the key, which is
+    not stored anywhere: the caller shows it once."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    client = ApiClient.objects.create(
+        name=name,
+        kind=ApiClient.Kind.PIPELINE if employer is None else ApiClient.Kind.EMPLOYER,
+        employer=employer,
+        key_prefix=key[:SHOWN_PREFIX_LENGTH],
+        key_sha256=key_sha256(key),
+    )
+    return client, key
+
+
+def api_key_revoke(*, prefix_or_key: str) -> ApiClient:
+    """Revoke the live key with this prefix (or this whole key). Revoking takes effect on
+    the next request: every request looks its key up."""
+    with transaction.atomic():
+        if len(prefix_or_key) > SHOWN_PREFIX_LENGTH:
+            clients = ApiClient.objects.filter(key_sha256=key_sha256(prefix_or_key))
+        else:
+            clients = ApiClient.objects.filter(key_prefix=prefix_or_key)
+        live = list(clients.filter(revoked_at=None).select_for_update())
+        if not live:
+            raise RevokeRefused(f"No live key starts with {prefix_or_key!r}.")
+        if len(live) > 1:
+            names = ", ".join(f"{c.name} (id {c.pk})" for c in live)
+            raise RevokeRefused(
+                f"{len(live)} live keys start with {prefix_or_key!r} ({names}); "
+                "give the whole key to say which."
+            )
+        client = live[0]
+        client.revoked_at = timezone.now()
+        client.save(update_fields=["revoked_at"])
+    return client

@@ -1,0 +1,400 @@
+"""The consent API's OpenAPI 3.1 document, kept by hand next to the views it describes.
+
+Served at GET /api/v1/openapi.json. tests/consent/test_api_openapi.py validates it and checks
+the views' real answers against its schemas; change both together.
+"""
+
+import json
+
+from consent.api.payloads import (
+    DEFAULT_CHANGES_LIMIT,
+    MAX_BATCH,
+    MAX_CHANGES_LIMIT,
+    MAX_DATA_ITEMS,
+    MAX_REFERENCE,
+)
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str, headers: dict | None = None) -> dict:
+    response = _json(_ref("Error"), description)
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+STUDENT = {
+    "type": "string",
+    "format": "uuid",
+    "description": "The student's pseudonymous id (never their email address).",
+    "examples": ["6f1c2d1e-8a4b-4c1e-9d7a-0b5e3f2a1c9d"],
+}
+EMPLOYER = {"type": "integer", "minimum": 1, "description": "The employer's id.", "examples": [3]}
+PURPOSE = {
+    "type": "string",
+    "minLength": 1,
+    "description": "A purpose code, e.g. behaviour_analysis or provision_to_employer.",
+    "examples": ["behaviour_analysis"],
+}
+DATETIME = {"type": "string", "format": "date-time"}
+
+SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "description": "Stable, for programs: e.g. missing_key, invalid_key, "
+                        "revoked_key, rate_limited, malformed_json, invalid_field, "
+                        "batch_too_large, too_large, bad_cursor, bad_limit, out_of_scope, "
+                        "unknown_student, unknown_employer, unknown_purpose, no_valid_grant, "
+                        "before_grant, reference, future, first_after_last, data_items, "
+                        "method_not_allowed, not_found, server_error.",
+                    },
+                    "message": {"type": "string", "description": "For people; may change."},
+                    "field": {
+                        "type": "string",
+                        "description": "The field that is wrong, e.g. checks[3].employer.",
+                    },
+                },
+            }
+        },
+    },
+    "Check": {
+        "type": "object",
+        "required": ["student", "employer", "purpose"],
+        "properties": {"student": STUDENT, "employer": EMPLOYER, "purpose": PURPOSE},
+    },
+    "CheckRequest": {
+        "type": "object",
+        "required": ["checks"],
+        "properties": {
+            "checks": {"type": "array", "maxItems": MAX_BATCH, "items": _ref("Check")},
+        },
+    },
+    "Basis": {
+        "type": "object",
+        "description": "The grant the answer relies on.",
+        "required": ["event_id", "granted_at", "policy_version"],
+        "properties": {
+            "event_id": {"type": "integer", "description": "The grant's consent event id."},
+            "granted_at": DATETIME,
+            "policy_version": {
+                "type": "string",
+                "description": "The policy version the student had accepted when granting.",
+                "examples": ["2019.03"],
+            },
+        },
+    },
+    "CheckResult": {
+        "type": "object",
+        "required": ["student", "employer", "purpose", "allowed", "reason", "basis"],
+        "properties": {
+            "student": {"type": "string", "description": "As sent."},
+            "employer": {"type": "integer", "description": "As sent."},
+            "purpose": {"type": "string", "description": "As sent."},
+            "allowed": {"type": "boolean"},
+            "reason": {
+                "type": "string",
+                "enum": [
+                    "granted",
+                    "no_valid_grant",
+                    "unknown_student",
+                    "unknown_purpose",
+                    "out_of_scope",
+                ],
+                "description": "granted: a valid grant exists now. out_of_scope: an employer's "
+                "key asked about another employer (nothing about that row is revealed).",
+            },
+            "basis": {"oneOf": [_ref("Basis"), {"type": "null"}]},
+        },
+    },
+    "CheckResponse": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {
+            "results": {
+                "type": "array",
+                "items": _ref("CheckResult"),
+                "description": "One per check, in the order sent.",
+            }
+        },
+    },
+    "ProvisionRequest": {
+        "type": "object",
+        "required": ["student", "employer", "purpose", "data_items"],
+        "properties": {
+            "student": STUDENT,
+            "employer": EMPLOYER,
+            "purpose": PURPOSE,
+            "data_items": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_DATA_ITEMS,
+                "description": "Which data items were given, in words.",
+            },
+            "provided_at": {
+                **DATETIME,
+                "description": "When (for a bulk record: the last time). Default: now. Must "
+                "carry a UTC offset (Z or +09:00): a time without one is refused (422), not "
+                "guessed.",
+            },
+            "first_provided_at": {
+                **DATETIME,
+                "description": "For a bulk record: the first time. Not after provided_at.",
+            },
+            "reference": {
+                "type": "string",
+                "maxLength": MAX_REFERENCE,
+                "description": "Your idempotency key: sending the same reference again "
+                "answers 200 with the record the first call made.",
+            },
+        },
+    },
+    "Provision": {
+        "type": "object",
+        "required": [
+            "id",
+            "consent_event_id",
+            "student",
+            "employer",
+            "purpose",
+            "data_items",
+            "provided_at",
+            "first_provided_at",
+            "recorded_at",
+            "reference",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "consent_event_id": {
+                "type": "integer",
+                "description": "The grant the provision relied on.",
+            },
+            "student": STUDENT,
+            "employer": EMPLOYER,
+            "purpose": PURPOSE,
+            "data_items": {"type": "string"},
+            "provided_at": DATETIME,
+            "first_provided_at": {"oneOf": [DATETIME, {"type": "null"}]},
+            "recorded_at": DATETIME,
+            "reference": {"type": ["string", "null"]},
+        },
+    },
+    "Change": {
+        "type": "object",
+        "required": [
+            "id",
+            "student",
+            "employer",
+            "purpose",
+            "action",
+            "occurred_at",
+            "policy_version",
+        ],
+        "properties": {
+            "id": {"type": "integer", "description": "The event id; the next cursor."},
+            "student": STUDENT,
+            "employer": EMPLOYER,
+            "purpose": PURPOSE,
+            "action": {
+                "type": "string",
+                "enum": ["grant", "withdraw", "lapse"],
+                "description": "lapse: the newest version the student accepted no longer "
+                "lists the purpose, so the grant stopped counting.",
+            },
+            "occurred_at": DATETIME,
+            "policy_version": {"type": "string"},
+        },
+    },
+    "ChangesResponse": {
+        "type": "object",
+        "required": ["changes", "next_cursor", "has_more"],
+        "properties": {
+            "changes": {"type": "array", "items": _ref("Change")},
+            "next_cursor": {
+                "type": "integer",
+                "description": "Pass as `since` next time: the last id here, or the cursor "
+                "you sent when there is nothing new.",
+            },
+            "has_more": {"type": "boolean", "description": "Ask again at once when true."},
+        },
+    },
+}
+
+RESPONSES = {
+    "Unauthorized": _error(
+        "No key, an unknown key or a revoked key.",
+        {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer."}},
+    ),
+    "RateLimited": _error(
+        "Over the key's requests per minute.",
+        {
+            "Retry-After": {
+                "schema": {"type": "integer"},
+                "description": "Seconds until the next minute's window opens.",
+            }
+        },
+    ),
+    "MethodNotAllowed": _error(
+        "Another HTTP method.",
+        {"Allow": {"schema": {"type": "string"}, "description": "The methods answered."}},
+    ),
+    "MalformedJson": _error("The body is not JSON."),
+    "Invalid": _error("The JSON has the wrong shape; `field` says where."),
+    "ServerError": _error("A fault on the portal's side; retry later."),
+}
+
+COMMON = {
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+    "429": {"$ref": "#/components/responses/RateLimited"},
+    "500": {"$ref": "#/components/responses/ServerError"},
+}
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Student data portal: consent API",
+        "version": "1.0.0",
+        "summary": "Ask before processing or receiving a student's behaviour data.",
+        "description": (
+            "For the job site's analytics pipeline and for client companies. Every call but "
+            "this document needs `Authorization: Bearer <key>`; keys are made with "
+            "`python manage.py create_api_key` and shown once. A pipeline key sees every "
+            "employer; an employer's key sees only its own rows. Requests are limited per key "
+            "and minute (429 with Retry-After). Errors are always JSON "
+            '`{"error": {"code", "message"}}`. Times are ISO 8601 with an offset; answers '
+            "give UTC."
+        ),
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"bearerAuth": []}],
+    "paths": {
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document.",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The OpenAPI document.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "405": COMMON["405"],
+                },
+            }
+        },
+        "/consents/check": {
+            "post": {
+                "operationId": "consentsCheck",
+                "summary": "May these students' data be processed for these employers now?",
+                "description": (
+                    f"Up to {MAX_BATCH:,} (student, employer, purpose) triples per request, "
+                    "answered in the same order. Ask right before processing: a withdrawal "
+                    "takes effect at once."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("CheckRequest")}},
+                },
+                "responses": {
+                    "200": _json(_ref("CheckResponse"), "One result per check."),
+                    "400": {"$ref": "#/components/responses/MalformedJson"},
+                    "413": _error(f"More than {MAX_BATCH:,} checks, or a body over 2.5 MB."),
+                    "422": {"$ref": "#/components/responses/Invalid"},
+                    **COMMON,
+                },
+            }
+        },
+        "/provisions": {
+            "post": {
+                "operationId": "provisionsRecord",
+                "summary": "Record that a student's data was given to an employer.",
+                "description": (
+                    "Refused (409 no_valid_grant) unless the student has a valid grant for this "
+                    "employer and purpose at this moment. A bulk record gives "
+                    "first_provided_at and provided_at (the last time)."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("ProvisionRequest")}},
+                },
+                "responses": {
+                    "200": _json(_ref("Provision"), "This reference was recorded before."),
+                    "201": _json(_ref("Provision"), "Recorded."),
+                    "400": {"$ref": "#/components/responses/MalformedJson"},
+                    "403": _error("An employer's key recording for another employer."),
+                    "404": _error("Unknown student, employer or purpose (`field` says which)."),
+                    "409": _error(
+                        "no_valid_grant: no valid grant now; before_grant: dated before the "
+                        "grant; reference: the reference was used for another record."
+                    ),
+                    "413": _error("A body over 2.5 MB."),
+                    "422": {"$ref": "#/components/responses/Invalid"},
+                    **COMMON,
+                },
+            }
+        },
+        "/consents/changes": {
+            "get": {
+                "operationId": "consentsChanges",
+                "summary": "Grants, withdrawals and lapses after a cursor, oldest first.",
+                "description": (
+                    "Keep a copy in sync: start with since=0, then pass next_cursor; ask again "
+                    "at once while has_more is true. An event appears about five seconds after "
+                    "it happens, so that an event whose transaction is still committing is not "
+                    "skipped by a cursor that moved past it."
+                ),
+                "parameters": [
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "description": "The cursor: events with a greater id are returned.",
+                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_CHANGES_LIMIT,
+                            "default": DEFAULT_CHANGES_LIMIT,
+                        },
+                    },
+                ],
+                "responses": {
+                    "200": _json(_ref("ChangesResponse"), "A page of changes."),
+                    "400": _error("A cursor or limit that is not a whole number in range."),
+                    **COMMON,
+                },
+            }
+        },
+    },
+    "components": {
+        "schemas": SCHEMAS,
+        "responses": RESPONSES,
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A key from `manage.py create_api_key` (it starts with sdp_).",
+            }
+        },
+    },
+}
+
+OPENAPI_JSON = json.dumps(OPENAPI, ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,158 @@
+"""Reading request bodies and query strings by hand: each function returns plain values or
+raises ApiError naming the field that is wrong (422 for a wrong shape, 400 for a bad query
+string). The OpenAPI document (consent/api/openapi.py) describes the same rules."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils.translation import gettext as _
+
+from consent.api.endpoint import ApiError
+
+MAX_BATCH = 1000
+DEFAULT_CHANGES_LIMIT = 500
+MAX_CHANGES_LIMIT = 1000
+MAX_ID = 2**63 - 1  # a bigint primary key; a larger number would fail in the database
+MAX_DATA_ITEMS = 500
+MAX_REFERENCE = 100
+
+
+# The canonical text form (RFC 9562), as the API documents it. A regular expression, not
+# uuid.UUID(): it is checked 1,000 times per batch, on the hot path.
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(422, "invalid_field", message, field=field)
+
+
+def _uuid(value, field: str) -> str:
+    if isinstance(value, str) and CANONICAL_UUID.fullmatch(value):
+        return value.lower()
+    raise _invalid(field, _("Expected a student's pseudonymous id (a UUID)."))
+
+
+def _id(value, field: str) -> int:
+    # `type(...) is int`: JSON true and false are ints to Python, and no employer's id.
+    if type(value) is int and 0 < value <= MAX_ID:
+        return value
+    raise _invalid(field, _("Expected an employer id (a positive integer)."))
+
+
+def _code(value, field: str) -> str:
+    if isinstance(value, str) and value:
+        return value
+    raise _invalid(field, _("Expected a purpose code (a non-empty string)."))
+
+
+def _object(value, field: str) -> dict:
+    if isinstance(value, dict):
+        return value
+    raise _invalid(field, _("Expected a JSON object."))
+
+
+def check_triples(body) -> list[tuple[str, int, str]]:
+    """`{"checks": [{"student", "employer", "purpose"}, ...]}` → (public id, employer, code)."""
+    checks = _object(body, "").get("checks")
+    if not isinstance(checks, list):
+        raise _invalid("checks", _("Expected 'checks': a list of up to 1,000 checks."))
+    if len(checks) > MAX_BATCH:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            _("At most %(max)d checks per request; this one has %(count)d.")
+            % {"max": MAX_BATCH, "count": len(checks)},
+            field="checks",
+        )
+    triples = []
+    for index, item in enumerate(checks):
+        where = f"checks[{index}]"
+        item = _object(item, where)
+        triples.append(
+            (
+                _uuid(item.get("student"), f"{where}.student"),
+                _id(item.get("employer"), f"{where}.employer"),
+                _code(item.get("purpose"), f"{where}.purpose"),
+            )
+        )
+    return triples
+
+
+@dataclass(frozen=True)
+class ProvisionPayload:
+    student: str
+    employer: int
+    purpose: str
+    data_items: str
+    provided_at: datetime | None
+    first_provided_at: datetime | None
+    reference: str
+
+
+def _aware_datetime(value, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.utcoffset() is not None:
+            return parsed
+        if parsed is not None:
+            # A time without an offset is ambiguous between the pipeline's clock and ours;
+            # guessing wrong would move a provision across a withdrawal.
+            raise _invalid(
+                field, _("Give the time with its UTC offset, e.g. 2026-04-01T10:00:00+09:00.")
+            )
+    raise _invalid(field, _("Expected an ISO 8601 date and time with a UTC offset."))
+
+
+def provision_payload(body) -> ProvisionPayload:
+    body = _object(body, "")
+    data_items = body.get("data_items")
+    if not isinstance(data_items, str) or not data_items.strip():
+        raise _invalid("data_items", _("Say which data items were provided."))
+    if len(data_items) > MAX_DATA_ITEMS:
+        raise _invalid("data_items", _("At most %(max)d characters.") % {"max": MAX_DATA_ITEMS})
+    reference = body.get("reference") or ""
+    if not isinstance(reference, str) or len(reference) > MAX_REFERENCE:
+        raise _invalid(
+            "reference",
+            _("Expected a string of at most %(max)d characters.") % {"max": MAX_REFERENCE},
+        )
+    return ProvisionPayload(
+        student=_uuid(body.get("student"), "student"),
+        employer=_id(body.get("employer"), "employer"),
+        purpose=_code(body.get("purpose"), "purpose"),
+        data_items=data_items.strip(),
+        provided_at=_aware_datetime(body.get("provided_at"), "provided_at"),
+        first_provided_at=_aware_datetime(body.get("first_provided_at"), "first_provided_at"),
+        reference=reference,
+    )
+
+
+def _query_int(request, name: str, default: int, *, low: int, high: int, code: str) -> int:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    # Digits only (int() would also take " 7", "+7" and "7_000"), and few enough of them.
+    if len(raw) <= 19 and raw.isascii() and raw.isdecimal() and low <= int(raw) <= high:
+        return int(raw)
+    raise ApiError(
+        400,
+        code,
+        _("'%(name)s' must be a whole number from %(low)d to %(high)d.")
+        % {"name": name, "low": low, "high": high},
+        field=name,
+    )
+
+
+def changes_query(request) -> tuple[int, int]:
+    """`?since=<cursor>&limit=<n>` → (cursor, limit)."""
+    since = _query_int(request, "since", 0, low=0, high=MAX_ID, code="bad_cursor")
+    limit = _query_int(
+        request, "limit", DEFAULT_CHANGES_LIMIT, low=1, high=MAX_CHANGES_LIMIT, code="bad_limit"
+    )
+    return since, limit

@@ -1,0 +1,204 @@
+"""The consent API: plain Django function views and a hand-kept OpenAPI 3.1 document.
+
+Why not django-ninja or Django REST framework: the hot path is one batch endpoint, whose
+budget is 50 ms per 1,000 (student, employer, purpose) triples and at least half the speed
+of a bare Django JSON view that only parses and serialises the same payload
+(`scripts/bench_api.py` measures both in one server). A framework validates and serialises
+each of the 1,000 items through its schema machinery, on exactly that path; plain views with
+`json.loads` and hand-written validation (consent/api/payloads.py) add nothing over the bare
+view but the work of `consent_check` itself (a fixed number of queries, whatever the batch
+size). The API is three endpoints, so a hand-kept OpenAPI document (consent/api/openapi.py)
+is little to keep; the tests validate it with openapi-spec-validator and check real answers
+against its schemas, so it cannot drift unnoticed.
+
+Each view reads like the others: `@api_endpoint` answers the method check, the key and the
+rate limit; the view reads its input (payloads.py), calls the one service, and answers.
+"""
+
+import json
+from datetime import timedelta
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+
+from consent.api.endpoint import ApiError, api_endpoint, error_response, json_body
+from consent.api.openapi import OPENAPI_JSON
+from consent.api.payloads import changes_query, check_triples, provision_payload
+from consent.models import ConsentEvent, Provision, Purpose
+from consent.services import CheckResult, ProvisionRefused, consent_check, provision_record
+from portal.models import Employer, User
+
+# An event's id is taken when it is inserted, but transactions commit in their own order:
+# a reader that already moved its cursor past id 8 would never see id 7 if 7 commits later.
+# The feed therefore serves only events that occurred this long ago; every consent change
+# commits well within it (a handful of rows and one email row).
+CHANGES_SETTLE = timedelta(seconds=5)
+
+# How each refusal of provision_record is answered.
+REFUSALS = {
+    "scope": (403, None),
+    "data_items": (422, "data_items"),
+    "future": (422, "provided_at"),
+    "first_after_last": (422, "first_provided_at"),
+    "no_valid_grant": (409, None),
+    "before_grant": (409, None),
+    "reference": (409, "reference"),
+}
+
+
+@api_endpoint("GET", public=True)
+def openapi_document(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(OPENAPI_JSON, content_type="application/json")
+
+
+def _basis(result: CheckResult) -> dict | None:
+    if not result.allowed:
+        return None
+    return {
+        "event_id": result.event_id,
+        "granted_at": result.granted_at,
+        "policy_version": result.policy_version,
+    }
+
+
+@api_endpoint("POST")
+def consents_check(request: HttpRequest) -> JsonResponse:
+    body = json_body(request)
+    triples = check_triples(body)
+    results = consent_check(triples=triples, client=request.api_client)
+    return JsonResponse(
+        {
+            "results": [
+                {
+                    "student": item["student"],
+                    "employer": item["employer"],
+                    "purpose": item["purpose"],
+                    "allowed": result.allowed,
+                    "reason": result.reason,
+                    "basis": _basis(result),
+                }
+                for item, result in zip(body["checks"], results, strict=True)
+            ]
+        }
+    )
+
+
+def _provision_json(provision: Provision, *, student: User, purpose: Purpose) -> dict:
+    return {
+        "id": provision.pk,
+        "consent_event_id": provision.consent_event_id,
+        "student": str(student.public_id),
+        "employer": provision.employer_id,
+        "purpose": purpose.code,
+        "data_items": provision.data_items,
+        "provided_at": provision.provided_at,
+        "first_provided_at": provision.first_provided_at,
+        "recorded_at": provision.recorded_at,
+        "reference": provision.reference or None,
+    }
+
+
+@api_endpoint("POST")
+def provisions(request: HttpRequest) -> JsonResponse:
+    payload = provision_payload(json_body(request))
+    client = request.api_client
+    if client.employer_id is not None and payload.employer != client.employer_id:
+        # Before any lookup, so that a key cannot learn which other employers exist.
+        raise ApiError(
+            403,
+            "out_of_scope",
+            _("This key may only record its own company's provisions."),
+            field="employer",
+        )
+    student = User.objects.filter(public_id=payload.student).first()
+    if student is None:
+        raise ApiError(404, "unknown_student", _("No student has this id."), field="student")
+    employer = Employer.objects.filter(pk=payload.employer).first()
+    if employer is None:
+        raise ApiError(404, "unknown_employer", _("No employer has this id."), field="employer")
+    purpose = Purpose.objects.filter(code=payload.purpose).first()
+    if purpose is None:
+        raise ApiError(404, "unknown_purpose", _("No purpose has this code."), field="purpose")
+    repeated = (
+        bool(payload.reference)
+        and Provision.objects.filter(recorded_by=client, reference=payload.reference).exists()
+    )
+    try:
+        provision = provision_record(
+            student=student,
+            employer=employer,
+            purpose=purpose,
+            data_items=payload.data_items,
+            provided_at=payload.provided_at,
+            first_provided_at=payload.first_provided_at,
+            client=client,
+            reference=payload.reference,
+        )
+    except ProvisionRefused as refused:
+        status, field = REFUSALS.get(refused.code, (409, None))
+        raise ApiError(status, refused.code, refused.messages[0], field=field) from None
+    return JsonResponse(
+        _provision_json(provision, student=student, purpose=purpose),
+        status=200 if repeated else 201,
+    )
+
+
+CHANGE_FIELDS = ("id", "student", "employer", "purpose", "action", "occurred_at", "policy_version")
+
+
+@api_endpoint("GET")
+def consent_changes(request: HttpRequest) -> JsonResponse:
+    since, limit = changes_query(request)
+    events = ConsentEvent.objects.filter(
+        pk__gt=since, occurred_at__lte=timezone.now() - CHANGES_SETTLE
+    )
+    if request.api_client.employer_id is not None:
+        events = events.filter(employer_id=request.api_client.employer_id)
+    rows = list(
+        events.order_by("pk").values_list(
+            "pk",
+            "student__public_id",
+            "employer_id",
+            "purpose__code",
+            "action",
+            "occurred_at",
+            "policy_version__label",
+        )[: limit + 1]
+    )
+    page = rows[:limit]
+    return JsonResponse(
+        {
+            "changes": [dict(zip(CHANGE_FIELDS, row, strict=True)) for row in page],
+            "next_cursor": page[-1][0] if page else since,
+            "has_more": len(rows) > limit,
+        }
+    )
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    return error_response(404, "not_found", _("There is no such API endpoint."))
+
+
+@csrf_exempt
+def bench_bare(request: HttpRequest) -> JsonResponse:
+    """The benchmark's yardstick: the same parsing and serialising of a 1,000-item payload
+    as consents_check, and nothing else. Routed only in a benchmark run (see urls.py)."""
+    checks = json.loads(request.body)["checks"]
+    return JsonResponse(
+        {
+            "results": [
+                {
+                    "student": item["student"],
+                    "employer": item["employer"],
+                    "purpose": item["purpose"],
+                    "allowed": False,
+                    "reason": "no_valid_grant",
+                    "basis": None,
+                }
+                for item in checks
+            ]
+        }
+    )

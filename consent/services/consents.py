@@ -1,0 +1,375 @@
+"""Per-employer consent: grant, withdraw, withdraw everything, and lapse.
+
+Each change appends ConsentEvent rows and updates the Consent state rows in one transaction,
+with the student's row locked, so that concurrent changes for one student run one after
+another and the state always equals the last event of the ledger.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from consent.models import (
+    Consent,
+    ConsentEvent,
+    ConsentScreen,
+    PolicyAcceptance,
+    PolicyVersion,
+    Provision,
+    Purpose,
+    StopUseNotice,
+)
+from portal.emails import email_queue_template
+from portal.models import Employer, Language, User
+
+Action = ConsentEvent.Action
+Actor = ConsentEvent.Actor
+
+
+class ConsentRefused(ValidationError):
+    """A grant that must not happen. `code` says why; `version` is the newest accepted one."""
+
+    def __init__(self, message, *, code: str, version: PolicyVersion | None = None):
+        super().__init__(message, code=code)
+        self.version = version
+
+
+def _lock_student(student: User) -> None:
+    # One student's consent changes run one after another (PostgreSQL row lock; SQLite
+    # serialises writers anyway).
+    User.objects.select_for_update().filter(pk=student.pk).values_list("pk", flat=True).first()
+
+
+def _newest_acceptance(student: User) -> PolicyAcceptance | None:
+    return PolicyAcceptance.objects.latest_for(student)
+
+
+def _record(
+    *,
+    student: User,
+    employer: Employer,
+    purpose: Purpose,
+    action: str,
+    version: PolicyVersion,
+    state: Consent | None,
+    screen: str,
+    language: str,
+    actor: str,
+    actor_user: User | None,
+    reason: str,
+    ip_address: str | None,
+    user_agent: str,
+    at,
+) -> ConsentEvent:
+    event = ConsentEvent.objects.create(
+        student=student,
+        employer=employer,
+        purpose=purpose,
+        action=action,
+        occurred_at=at,
+        screen=screen,
+        policy_version=version,
+        language=language,
+        actor=actor,
+        actor_user=actor_user,
+        reason=reason,
+        collection_method="web form: one button per employer and purpose"
+        if screen == ConsentScreen.CONSENT_PAGE
+        else "",
+        ip_address=ip_address or None,
+        user_agent=(user_agent or "")[:400],
+    )
+    granted = action == Action.GRANT
+    if state is None:
+        Consent.objects.create(
+            student=student,
+            employer=employer,
+            purpose=purpose,
+            granted=granted,
+            event=event,
+            updated_at=at,
+        )
+    else:
+        state.granted, state.event, state.updated_at = granted, event, at
+        state.save(update_fields=["granted", "event", "updated_at"])
+    return event
+
+
+def _check_actor(actor: str, actor_user: User | None, reason: str) -> None:
+    if actor == Actor.STAFF and (actor_user is None or not reason.strip()):
+        raise ValueError("a change by staff needs the staff user and the student's instruction")
+
+
+def consent_grant(
+    *,
+    student: User,
+    employer: Employer,
+    purpose: Purpose,
+    screen: str = ConsentScreen.CONSENT_PAGE,
+    language: str = Language.JA,
+    actor: str = Actor.STUDENT,
+    actor_user: User | None = None,
+    reason: str = "",
+    ip_address: str | None = None,
+    user_agent: str = "",
+) -> ConsentEvent:
+    """Grant `purpose` for `employer`. Granting what is already granted records nothing."""
+    _check_actor(actor, actor_user, reason)
+    if not purpose.requires_opt_in:
+        raise ConsentRefused(
+            _("This purpose is covered by the privacy policy and needs no separate consent."),
+            code="not_opt_in",
+        )
+    if not employer.is_active:
+        raise ConsentRefused(_("This company no longer takes part."), code="employer_inactive")
+    with transaction.atomic():
+        _lock_student(student)
+        newest = _newest_acceptance(student)
+        if newest is None:
+            raise ConsentRefused(_("Please accept the privacy policy first."), code="no_acceptance")
+        if not newest.version.purposes.filter(pk=purpose.pk).exists():
+            raise ConsentRefused(
+                _(
+                    "The privacy policy you accepted (version %(label)s) does not describe this "
+                    "use of your data, so it cannot be turned on. Read and accept the newer "
+                    "version first."
+                )
+                % {"label": newest.version.label},
+                code="purpose_not_in_policy",
+                version=newest.version,
+            )
+        state = (
+            Consent.objects.select_for_update()
+            .filter(student=student, employer=employer, purpose=purpose)
+            .select_related("event")
+            .first()
+        )
+        if state is not None and state.granted:
+            return state.event
+        event = _record(
+            student=student,
+            employer=employer,
+            purpose=purpose,
+            action=Action.GRANT,
+            version=newest.version,
+            state=state,
+            screen=screen,
+            language=language,
+            actor=actor,
+            actor_user=actor_user,
+            reason=reason,
+            ip_address=ip_address,
+            user_agent=user_agent,
+            at=timezone.now(),
+        )
+        _email_receipt(student=student, events=[event])
+    return event
+
+
+def _withdraw_states(
+    *,
+    student: User,
+    states: list[Consent],
+    action: str,
+    screen: str,
+    language: str,
+    actor: str,
+    actor_user: User | None,
+    reason: str,
+    ip_address: str | None,
+    user_agent: str,
+    version: PolicyVersion,
+) -> list[ConsentEvent]:
+    now = timezone.now()
+    events = [
+        _record(
+            student=student,
+            employer=state.employer,
+            purpose=state.purpose,
+            action=action,
+            version=version,
+            state=state,
+            screen=screen,
+            language=language,
+            actor=actor,
+            actor_user=actor_user,
+            reason=reason,
+            ip_address=ip_address,
+            user_agent=user_agent,
+            at=now,
+        )
+        for state in states
+    ]
+    _notify_recipients(student=student, events=events)
+    return events
+
+
+def consent_withdraw(
+    *,
+    student: User,
+    employer: Employer,
+    purpose: Purpose,
+    screen: str = ConsentScreen.CONSENT_PAGE,
+    language: str = Language.JA,
+    actor: str = Actor.STUDENT,
+    actor_user: User | None = None,
+    reason: str = "",
+    ip_address: str | None = None,
+    user_agent: str = "",
+) -> ConsentEvent | None:
+    """Withdraw a grant. Provision stops at once: `provision_record` checks the same row.
+    Withdrawing what is not granted records nothing and returns None."""
+    _check_actor(actor, actor_user, reason)
+    with transaction.atomic():
+        _lock_student(student)
+        state = (
+            Consent.objects.select_for_update()
+            .filter(student=student, employer=employer, purpose=purpose, granted=True)
+            .select_related("employer", "purpose", "event__policy_version")
+            .first()
+        )
+        if state is None:
+            return None
+        newest = _newest_acceptance(student)
+        events = _withdraw_states(
+            student=student,
+            states=[state],
+            action=Action.WITHDRAW,
+            screen=screen,
+            language=language,
+            actor=actor,
+            actor_user=actor_user,
+            reason=reason,
+            ip_address=ip_address,
+            user_agent=user_agent,
+            version=newest.version if newest else state.event.policy_version,
+        )
+        _email_receipt(student=student, events=events)
+    return events[0]
+
+
+def consent_withdraw_all(
+    *,
+    student: User,
+    screen: str = ConsentScreen.WITHDRAW_ALL,
+    language: str = Language.JA,
+    actor: str = Actor.STUDENT,
+    actor_user: User | None = None,
+    reason: str = "",
+    ip_address: str | None = None,
+    user_agent: str = "",
+    employers: list[Employer] | None = None,
+) -> list[ConsentEvent]:
+    """Withdraw every live grant (or those for `employers`): one event per employer and
+    purpose, one receipt email listing them all."""
+    _check_actor(actor, actor_user, reason)
+    with transaction.atomic():
+        _lock_student(student)
+        states = Consent.objects.select_for_update().filter(student=student, granted=True)
+        if employers is not None:
+            states = states.filter(employer__in=employers)
+        states = list(
+            states.select_related("employer", "purpose", "event__policy_version").order_by(
+                "employer__name", "purpose__code"
+            )
+        )
+        if not states:
+            return []
+        newest = _newest_acceptance(student)
+        events = _withdraw_states(
+            student=student,
+            states=states,
+            action=Action.WITHDRAW,
+            screen=screen,
+            language=language,
+            actor=actor,
+            actor_user=actor_user,
+            reason=reason,
+            ip_address=ip_address,
+            user_agent=user_agent,
+            version=newest.version if newest else states[0].event.policy_version,
+        )
+        _email_receipt(student=student, events=events)
+    return events
+
+
+def consent_lapse_after_acceptance(*, student: User, version: PolicyVersion) -> list[ConsentEvent]:
+    """Grants for purposes the newly accepted version no longer lists lapse, as events.
+
+    Called inside `policy_accept`'s transaction when `version` became the student's newest.
+    """
+    listed = set(version.purposes.values_list("pk", flat=True))
+    states = list(
+        Consent.objects.select_for_update()
+        .filter(student=student, granted=True)
+        .exclude(purpose_id__in=listed)
+        .select_related("employer", "purpose")
+    )
+    if not states:
+        return []
+    events = _withdraw_states(
+        student=student,
+        states=states,
+        action=Action.LAPSE,
+        screen=ConsentScreen.POLICY_ACCEPTANCE,
+        language=student.language,
+        actor=Actor.SYSTEM,
+        actor_user=None,
+        reason=f"policy version {version.label} does not list this purpose",
+        ip_address=None,
+        user_agent="",
+        version=version,
+    )
+    _email_receipt(student=student, events=events)
+    return events
+
+
+def _email_receipt(*, student: User, events: list[ConsentEvent]) -> None:
+    language = student.language or Language.JA
+    email_queue_template(
+        to=student.email,
+        template="consent_change",
+        context={
+            "student": student,
+            "events": events,
+            "language": language,
+            "receipt_urls": [
+                settings.SITE_URL + reverse("consent:event_receipt", args=[e.receipt_id])
+                for e in events
+            ],
+            "consents_url": settings.SITE_URL + reverse("consent:consent_list"),
+        },
+        kind="consent_change",
+        language=language,
+    )
+
+
+def _notify_recipients(*, student: User, events: list[ConsentEvent]) -> None:
+    """Tell every employer that already received this student's data to stop using it."""
+    by_employer: dict[int, list[ConsentEvent]] = {}
+    for event in events:
+        by_employer.setdefault(event.employer_id, []).append(event)
+    received = set(
+        Provision.objects.filter(student=student, employer_id__in=by_employer)
+        .values_list("employer_id", flat=True)
+        .distinct()
+    )
+    for employer_id in sorted(received):
+        employer_events = by_employer[employer_id]
+        employer = employer_events[0].employer
+        message = email_queue_template(
+            to=employer.privacy_contact_email,
+            template="stop_use",
+            context={
+                "employer": employer,
+                "events": employer_events,
+                "student_public_id": student.public_id,
+                "language": employer.language,
+            },
+            kind="stop_use",
+            language=employer.language,
+        )
+        StopUseNotice.objects.create(event=employer_events[0], employer=employer, email=message)

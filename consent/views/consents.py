@@ -1,0 +1,338 @@
+"""The student's per-employer consent pages: decide, see receipts, follow each employer."""
+
+import json
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Max, Min, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from consent.decorators import data_rights_page
+from consent.models import (
+    Consent,
+    ConsentEvent,
+    PolicyAcceptance,
+    Provision,
+    Purpose,
+    fill_employer,
+)
+from consent.receipts import event_receipt_json as build_event_receipt_json
+from consent.receipts import event_receipt_pdf as build_event_receipt_pdf
+from consent.services import (
+    ConsentRefused,
+    consent_grant,
+    consent_withdraw,
+    consent_withdraw_all,
+    policy_acceptance_due,
+)
+from consent.views.policies import _client_ip, _language
+from portal.models import ActivityRecord, Employer
+
+EMPLOYERS_PER_PAGE = 20
+
+
+def _back(request: HttpRequest, employer_id: int | None = None, event=None) -> str:
+    """Back to the consent page, keeping the search and page, at the employer's card, where
+    the receipt of the change just made is shown."""
+    params = {k: request.POST[k] for k in ("q", "page") if request.POST.get(k)}
+    if event is not None:
+        params["changed"] = str(event.receipt_id)
+    url = reverse("consent:consent_list")
+    if params:
+        url += "?" + urlencode(params)
+    if employer_id:
+        url += f"#employer-{employer_id}"
+    return url
+
+
+@login_required
+@data_rights_page
+def consent_list(request: HttpRequest) -> HttpResponse:
+    student = request.user
+    language = _language(request)
+    newest = PolicyAcceptance.objects.latest_for(student)
+    listed = set(newest.version.purposes.values_list("pk", flat=True)) if newest else set()
+    purposes = list(Purpose.objects.filter(requires_opt_in=True))
+    states = {
+        (s.employer_id, s.purpose_id): s
+        for s in Consent.objects.filter(student=student).select_related("event")
+    }
+    received = {
+        row["employer_id"]: row
+        for row in Provision.objects.filter(student=student)
+        .values("employer_id")
+        .annotate(count=Count("id"), first=Min("provided_at"), last=Max("provided_at"))
+    }
+    applied = set(
+        ActivityRecord.objects.filter(
+            student=student, kind=ActivityRecord.Kind.APPLICATION, employer__isnull=False
+        ).values_list("employer_id", flat=True)
+    )
+    live = {employer_id for (employer_id, _p), s in states.items() if s.granted}
+    relevant_ids = applied | set(received) | live
+
+    changed = None
+    if request.GET.get("changed"):
+        try:
+            changed = (
+                ConsentEvent.objects.filter(student=student, receipt_id=request.GET["changed"])
+                .select_related("purpose", "policy_version")
+                .first()
+            )
+        except ValidationError:
+            changed = None
+        if changed is not None:
+            changed.title = fill_employer(
+                changed.policy_version.purpose_wording(changed.purpose, language),
+                changed.employer,
+                language,
+            )["title"]
+    query = request.GET.get("q", "").strip()
+    others = Employer.objects.filter(is_active=True).exclude(pk__in=relevant_ids)
+    if query:
+        others = others.filter(Q(name__icontains=query) | Q(name_en__icontains=query))
+    page = Paginator(others.order_by("name"), EMPLOYERS_PER_PAGE).get_page(request.GET.get("page"))
+
+    def card(employer: Employer) -> dict:
+        rows = []
+        for purpose in purposes:
+            state = states.get((employer.pk, purpose.pk))
+            wording = (
+                fill_employer(newest.version.purpose_wording(purpose, language), employer, language)
+                if newest and purpose.pk in listed
+                else None
+            )
+            rows.append(
+                {
+                    "purpose": purpose,
+                    "state": state,
+                    "granted": bool(state and state.granted),
+                    "wording": wording,
+                    "in_policy": purpose.pk in listed,
+                }
+            )
+        reasons = []
+        if employer.pk in applied:
+            reasons.append(_("you applied"))
+        if employer.pk in received:
+            reasons.append(_("received your data"))
+        if employer.pk in live:
+            reasons.append(_("you gave consent"))
+        return {
+            "employer": employer,
+            "name": employer.display_name(language),
+            "changed": changed if changed and changed.employer_id == employer.pk else None,
+            "rows": rows,
+            "reasons": reasons,
+            "received": received.get(employer.pk),
+        }
+
+    relevant = sorted(
+        Employer.objects.filter(pk__in=relevant_ids), key=lambda e: e.display_name(language)
+    )
+    return render(
+        request,
+        "consent/consent_list.html",
+        {
+            "newest": newest,
+            "due": policy_acceptance_due(student=student),
+            "relevant": [card(e) for e in relevant],
+            "others": [card(e) for e in page.object_list],
+            "page": page,
+            "query": query,
+            "live_count": sum(1 for s in states.values() if s.granted),
+            "purposes": purposes,
+        },
+    )
+
+
+def _change_message(request: HttpRequest, events: list[ConsentEvent]) -> None:
+    for event in events:
+        receipt = reverse("consent:event_receipt", args=[event.receipt_id])
+        if event.action == ConsentEvent.Action.GRANT:
+            text = _("Turned on: %(purpose)s for %(employer)s.")
+        else:
+            text = _("Turned off: %(purpose)s for %(employer)s.")
+        language = _language(request)
+        wording = event.policy_version.purpose_wording(event.purpose, language)
+        messages.success(
+            request,
+            format_html(
+                '{} <a href="{}">{}</a>',
+                text
+                % {
+                    "purpose": fill_employer(wording, event.employer, language)["title"],
+                    "employer": event.employer.display_name(language),
+                },
+                receipt,
+                _("Your receipt"),
+            ),
+        )
+
+
+@login_required
+@require_POST
+@data_rights_page
+def grant(request: HttpRequest, employer_id: int, purpose_code: str) -> HttpResponse:
+    employer = get_object_or_404(Employer, pk=employer_id)
+    purpose = get_object_or_404(Purpose, code=purpose_code)
+    try:
+        event = consent_grant(
+            student=request.user,
+            employer=employer,
+            purpose=purpose,
+            language=_language(request),
+            ip_address=_client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        )
+    except ConsentRefused as refused:
+        if refused.code == "purpose_not_in_policy":
+            messages.error(
+                request,
+                format_html(
+                    '{} <a href="{}">{}</a>',
+                    refused.messages[0],
+                    reverse("consent:accept"),
+                    _("Read the newer version"),
+                ),
+            )
+        else:
+            messages.error(request, refused.messages[0])
+        return redirect(_back(request, employer.pk))
+    return redirect(_back(request, employer.pk, event))
+
+
+@login_required
+@require_POST
+@data_rights_page
+def withdraw(request: HttpRequest, employer_id: int, purpose_code: str) -> HttpResponse:
+    employer = get_object_or_404(Employer, pk=employer_id)
+    purpose = get_object_or_404(Purpose, code=purpose_code)
+    event = consent_withdraw(
+        student=request.user,
+        employer=employer,
+        purpose=purpose,
+        language=_language(request),
+        ip_address=_client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+    )
+    if event is None:
+        messages.info(request, _("That was already off; nothing changed."))
+    return redirect(_back(request, employer.pk, event))
+
+
+@login_required
+@require_POST
+@data_rights_page
+def withdraw_all(request: HttpRequest) -> HttpResponse:
+    events = consent_withdraw_all(
+        student=request.user,
+        language=_language(request),
+        ip_address=_client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+    )
+    if not events:
+        messages.info(request, _("You had no consent turned on; nothing changed."))
+    else:
+        messages.success(
+            request,
+            _(
+                "Everything is turned off: %(count)s consents withdrawn. Companies that "
+                "received your data are being told to stop using it. Your receipts are below "
+                "and were emailed to you."
+            )
+            % {"count": len(events)},
+        )
+        _change_message(request, events)
+    return redirect(_back(request))
+
+
+@login_required
+@data_rights_page
+def timeline(request: HttpRequest, employer_id: int) -> HttpResponse:
+    """Every grant, withdrawal, lapse and provision for one employer, newest first."""
+    employer = get_object_or_404(Employer, pk=employer_id)
+    events = ConsentEvent.objects.filter(student=request.user, employer=employer).select_related(
+        "purpose", "policy_version"
+    )
+    provisions = Provision.objects.filter(student=request.user, employer=employer).select_related(
+        "purpose", "consent_event"
+    )
+    language = _language(request)
+    entries = [
+        {
+            "kind": "event",
+            "at": e.occurred_at,
+            "item": e,
+            "title": e.policy_version.purpose_wording(e.purpose, language)["title"],
+        }
+        for e in events
+    ] + [
+        {"kind": "provision", "at": p.provided_at, "item": p, "title": p.purpose.title(language)}
+        for p in provisions
+    ]
+    entries.sort(key=lambda entry: (entry["at"], entry["item"].pk), reverse=True)
+    return render(
+        request,
+        "consent/timeline.html",
+        {"employer": employer, "name": employer.display_name(language), "entries": entries},
+    )
+
+
+def _own_event(request: HttpRequest, receipt_id) -> ConsentEvent:
+    return get_object_or_404(
+        ConsentEvent.objects.select_related("employer", "purpose", "policy_version", "student"),
+        receipt_id=receipt_id,
+        student=request.user,
+    )
+
+
+@login_required
+@data_rights_page
+def event_receipt(request: HttpRequest, receipt_id) -> HttpResponse:
+    event = _own_event(request, receipt_id)
+    language = _language(request)
+    return render(
+        request,
+        "consent/event_receipt.html",
+        {
+            "event": event,
+            "name": event.employer.display_name(language),
+            "wording": fill_employer(
+                event.policy_version.purpose_wording(event.purpose, language),
+                event.employer,
+                language,
+            ),
+        },
+    )
+
+
+@login_required
+@data_rights_page
+def event_receipt_pdf(request: HttpRequest, receipt_id) -> HttpResponse:
+    event = _own_event(request, receipt_id)
+    response = HttpResponse(build_event_receipt_pdf(event), content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'attachment; filename="consent-receipt-{event.receipt_id}.pdf"'
+    )
+    return response
+
+
+@login_required
+@data_rights_page
+def event_receipt_json(request: HttpRequest, receipt_id) -> HttpResponse:
+    event = _own_event(request, receipt_id)
+    body = json.dumps(build_event_receipt_json(event), ensure_ascii=False, indent=2)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="consent-receipt-{event.receipt_id}.json"'
+    )
+    return response

@@ -1,0 +1,200 @@
+import io
+import json
+
+import jsonschema
+import pytest
+from django.urls import reverse
+from pypdf import PdfReader
+
+from consent.models import Consent, ConsentEvent
+from consent.receipts import SCHEMA_PATH
+from consent.services import consent_grant, provision_record
+from portal.models import ActivityRecord
+from tests.factories import (
+    ActivityRecordFactory,
+    EmployerFactory,
+    PurposeFactory,
+    UserFactory,
+    opt_in_purposes,
+    published_version,
+    student_who_accepted,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setup(client):
+    analysis, provision = opt_in_purposes()
+    student, version = student_who_accepted(analysis, provision)
+    employer = EmployerFactory(name="株式会社みなと商事")
+    client.force_login(student)
+    return student, employer, analysis, provision
+
+
+def _buttons(html: str, employer) -> list[str]:
+    card = html.split(f'id="employer-{employer.pk}"')[1].split("</article>")[0]
+    return [part.split('"')[0] for part in card.split('action="')[1:]]
+
+
+def test_the_page_shows_every_purpose_off_by_default_with_its_wording(client, setup):
+    student, employer, analysis, provision = setup
+    html = client.get(reverse("consent:consent_list")).content.decode()
+    assert "株式会社みなと商事" in html
+    assert "閲覧履歴の分析" in html and "分析結果の企業への提供" in html
+    assert html.count('class="consent-row off"') >= 2
+    assert 'class="consent-row on"' not in html
+
+
+def test_grant_and_withdraw_take_one_click_each_on_the_same_page(client, setup):
+    student, employer, analysis, _ = setup
+    page = client.get(reverse("consent:consent_list")).content.decode()
+    grant_url = reverse("consent:grant", args=[employer.pk, analysis.code])
+    assert grant_url in _buttons(page, employer)
+
+    response = client.post(grant_url)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("consent:consent_list"))
+    assert Consent.objects.get(student=student, employer=employer, purpose=analysis).granted
+    page = client.get(response["Location"]).content.decode()
+    withdraw_url = reverse("consent:withdraw", args=[employer.pk, analysis.code])
+    assert withdraw_url in _buttons(page, employer)
+    event = ConsentEvent.objects.get()
+    assert reverse("consent:event_receipt", args=[event.receipt_id]) in page  # receipt on screen
+
+    client.post(withdraw_url)
+
+    assert not Consent.objects.get(student=student, employer=employer, purpose=analysis).granted
+    assert list(ConsentEvent.objects.order_by("id").values_list("action", flat=True)) == [
+        "grant",
+        "withdraw",
+    ]
+
+
+def test_a_refused_grant_explains_and_links_to_the_newer_version(client):
+    analysis, _ = opt_in_purposes()
+    student, _ = student_who_accepted()
+    published_version(purposes=[PurposeFactory(code="account"), analysis])
+    employer = EmployerFactory()
+    client.force_login(student)
+
+    response = client.post(reverse("consent:grant", args=[employer.pk, analysis.code]), follow=True)
+
+    html = response.content.decode()
+    assert reverse("consent:accept") in html
+    assert 'class="message error"' in html
+    assert not Consent.objects.exists()
+
+
+def test_the_connected_companies_come_first(client, setup):
+    student, employer, analysis, _ = setup
+    applied = EmployerFactory(name="あ応募した会社")
+    ActivityRecordFactory(student=student, employer=applied, kind=ActivityRecord.Kind.APPLICATION)
+    granted = EmployerFactory(name="い同意した会社")
+    consent_grant(student=student, employer=granted, purpose=analysis)
+    html = client.get(reverse("consent:consent_list")).content.decode()
+    connected, others = html.split('id="others-heading"')
+    assert "あ応募した会社" in connected and "い同意した会社" in connected
+    assert "株式会社みなと商事" in others
+
+
+def test_search_finds_a_company_by_name(client, setup):
+    _, employer, _, _ = setup
+    EmployerFactory(name="無関係株式会社", name_en="Unrelated Inc.")
+    html = client.get(reverse("consent:consent_list"), {"q": "みなと"}).content.decode()
+    assert "株式会社みなと商事" in html
+    assert "無関係株式会社" not in html
+
+
+def test_withdraw_all_is_one_action(client, setup):
+    student, employer, analysis, provision = setup
+    other = EmployerFactory()
+    for e in (employer, other):
+        consent_grant(student=student, employer=e, purpose=analysis)
+    client.post(reverse("consent:withdraw_all"))
+    assert not Consent.objects.filter(granted=True).exists()
+    assert ConsentEvent.objects.filter(action="withdraw").count() == 2
+
+
+def test_the_timeline_shows_grants_withdrawals_and_provisions_newest_first(client, setup):
+    student, employer, analysis, _ = setup
+    consent_grant(student=student, employer=employer, purpose=analysis)
+    provision_record(
+        student=student, employer=employer, purpose=analysis, data_items="関心度スコア"
+    )
+    client.post(reverse("consent:withdraw", args=[employer.pk, analysis.code]))
+    html = client.get(reverse("consent:timeline", args=[employer.pk])).content.decode()
+    entries = html.split('class="timeline-entry')[1:]
+    assert len(entries) == 3
+    assert (
+        entries[0].startswith(" event") and "withdraw" in ConsentEvent.objects.latest("id").action
+    )
+    assert entries[1].startswith(" provision") and "関心度スコア" in entries[1]
+    assert entries[2].startswith(" event")
+
+
+def test_the_receipts_validate_and_are_only_for_their_student(client, setup):
+    student, employer, _, provision = setup
+    event = consent_grant(student=student, employer=employer, purpose=provision)
+
+    receipt = json.loads(
+        client.get(reverse("consent:event_receipt_json", args=[event.receipt_id])).content
+    )
+    jsonschema.validate(receipt, json.loads(SCHEMA_PATH.read_text()))
+    assert receipt["services"][0]["purposes"][0]["thirdPartyName"] == employer.name
+    assert receipt["action"] == "grant"
+    assert receipt["piiPrincipalId"] == str(student.public_id)
+
+    pdf = client.get(reverse("consent:event_receipt_pdf", args=[event.receipt_id])).content
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "株式会社みなと商事" in text and str(event.receipt_id) in text
+
+    assert client.get(reverse("consent:event_receipt", args=[event.receipt_id])).status_code == 200
+    client.force_login(UserFactory())
+    for name in ("event_receipt", "event_receipt_pdf", "event_receipt_json"):
+        assert client.get(reverse(f"consent:{name}", args=[event.receipt_id])).status_code == 404
+
+
+@pytest.mark.parametrize("employers", [2, 12])
+def test_the_consent_page_runs_a_fixed_number_of_queries(
+    client, django_assert_max_num_queries, employers
+):
+    analysis, provision = opt_in_purposes()
+    student, _ = student_who_accepted(analysis, provision)
+    for index in range(employers):
+        employer = EmployerFactory()
+        consent_grant(student=student, employer=employer, purpose=analysis)
+        if index % 2:
+            provision_record(student=student, employer=employer, purpose=analysis, data_items="x")
+            client.force_login(student)
+            client.post(reverse("consent:withdraw", args=[employer.pk, analysis.code]))
+        ActivityRecordFactory(
+            student=student, employer=employer, kind=ActivityRecord.Kind.APPLICATION
+        )
+    client.force_login(student)
+    with django_assert_max_num_queries(14):
+        assert client.get(reverse("consent:consent_list")).status_code == 200
+    with django_assert_max_num_queries(8):
+        assert client.get(reverse("consent:timeline", args=[employer.pk])).status_code == 200
+
+
+def test_the_page_stays_open_while_a_new_policy_waits(client):
+    analysis, _ = opt_in_purposes()
+    student, _ = student_who_accepted(analysis)
+    published_version(material=True, purposes=[PurposeFactory(code="account"), analysis])
+    client.force_login(student)
+    assert client.get(reverse("consent:consent_list")).status_code == 200
+    employer = EmployerFactory()
+    consent_grant(student=student, employer=employer, purpose=analysis)
+    client.post(reverse("consent:withdraw", args=[employer.pk, analysis.code]))
+    assert not Consent.objects.get().granted
+
+
+def test_a_student_who_accepted_nothing_can_grant_nothing(client):
+    analysis, _ = opt_in_purposes()
+    published_version(purposes=[PurposeFactory(code="account"), analysis])
+    student = UserFactory()
+    client.force_login(student)
+    client.post(reverse("consent:grant", args=[EmployerFactory().pk, analysis.code]))
+    assert not Consent.objects.exists()
