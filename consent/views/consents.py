@@ -110,9 +110,15 @@ def consent_list(request: HttpRequest) -> HttpResponse:
                 if newest and purpose.pk in listed
                 else None
             )
+            title = (
+                wording["title"]
+                if wording
+                else fill_employer({"title": purpose.title(language)}, employer, language)["title"]
+            )
             rows.append(
                 {
                     "purpose": purpose,
+                    "title": title,
                     "state": state,
                     "granted": bool(state and state.granted),
                     "wording": wording,
@@ -264,7 +270,7 @@ def timeline(request: HttpRequest, employer_id: int) -> HttpResponse:
         "purpose", "policy_version"
     )
     provisions = Provision.objects.filter(student=request.user, employer=employer).select_related(
-        "purpose", "consent_event"
+        "purpose", "consent_event__policy_version"
     )
     language = _language(request)
     entries = [
@@ -272,11 +278,22 @@ def timeline(request: HttpRequest, employer_id: int) -> HttpResponse:
             "kind": "event",
             "at": e.occurred_at,
             "item": e,
-            "title": e.policy_version.purpose_wording(e.purpose, language)["title"],
+            "title": fill_employer(
+                e.policy_version.purpose_wording(e.purpose, language), employer, language
+            )["title"],
         }
         for e in events
     ] + [
-        {"kind": "provision", "at": p.provided_at, "item": p, "title": p.purpose.title(language)}
+        {
+            "kind": "provision",
+            "at": p.provided_at,
+            "item": p,
+            "title": fill_employer(
+                p.consent_event.policy_version.purpose_wording(p.purpose, language),
+                employer,
+                language,
+            )["title"],
+        }
         for p in provisions
     ]
     entries.sort(key=lambda entry: (entry["at"], entry["item"].pk), reverse=True)

@@ -198,3 +198,18 @@ def test_a_student_who_accepted_nothing_can_grant_nothing(client):
     client.force_login(student)
     client.post(reverse("consent:grant", args=[EmployerFactory().pk, analysis.code]))
     assert not Consent.objects.exists()
+
+
+def test_the_wording_names_the_company_in_place_of_the_placeholder(client):
+    analysis, _ = opt_in_purposes()
+    analysis.title_ja = "閲覧履歴を〈企業〉のために分析すること"
+    analysis.save()
+    student, _ = student_who_accepted(analysis)
+    employer = EmployerFactory(name="株式会社みなと商事")
+    consent_grant(student=student, employer=employer, purpose=analysis)
+    provision_record(student=student, employer=employer, purpose=analysis, data_items="x")
+    client.force_login(student)
+    for url in (reverse("consent:consent_list"), reverse("consent:timeline", args=[employer.pk])):
+        html = client.get(url).content.decode()
+        assert "閲覧履歴を株式会社みなと商事のために分析すること" in html
+        assert "〈企業〉" not in html
