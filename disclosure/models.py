@@ -1,2 +1,283 @@
-# DataRequest, RecipientTask and RequestEvent arrive with the requests issue; the app is
-# installed now so its migrations start from the same foundation as the others.
+"""Data-rights requests (disclosure, deletion, cessation), one tracked task per company.
+
+Imports `consent` and the core models, never the other way round (DESIGN.md, "Layout").
+"""
+
+import hashlib
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from portal.models import Language
+
+
+class DataRequest(models.Model):
+    class Kind(models.TextChoices):
+        DISCLOSURE = "disclosure", _("disclosure")
+        DELETION = "deletion", _("deletion")
+        CESSATION = "cessation", _("cessation of use and provision")
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", _("submitted")
+        IN_PROGRESS = "in_progress", _("in progress")
+        COMPLETED = "completed", _("completed")
+        PARTIALLY_COMPLETED = "partially_completed", _("partially completed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    OPEN = (Status.SUBMITTED, Status.IN_PROGRESS)
+
+    class Format(models.TextChoices):
+        PDF_JSON = "pdf_json", _("PDF and JSON")
+        PDF = "pdf", _("PDF only")
+        JSON = "json", _("JSON only")
+
+    reference = models.CharField(_("reference"), max_length=20, unique=True)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="data_requests",
+        verbose_name=_("student"),
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    all_recipients = models.BooleanField(_("every recipient"), default=True)
+    employers = models.ManyToManyField(
+        "portal.Employer", blank=True, related_name="+", verbose_name=_("chosen companies")
+    )
+    delivery_format = models.CharField(
+        _("delivery format"), max_length=10, choices=Format.choices, default=Format.PDF_JSON
+    )
+    message = models.TextField(_("message from the student"), blank=True)
+    language = models.CharField(_("language"), max_length=8, choices=Language.choices)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.SUBMITTED
+    )
+    submitted_at = models.DateTimeField(_("submitted"), default=timezone.now)
+    due_at = models.DateTimeField(_("due"))
+    extension_reason = models.TextField(_("reason for the extension"), blank=True)
+    portal_done_at = models.DateTimeField(_("portal's own part done"), null=True, blank=True)
+    portal_summary = models.JSONField(_("what the portal did"), default=dict, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    cancel_reason = models.TextField(_("reason for cancelling"), blank=True)
+
+    class Meta:
+        verbose_name = _("data-rights request")
+        verbose_name_plural = _("data-rights requests")
+        ordering = ["-submitted_at"]
+        indexes = [
+            models.Index(fields=["student", "-submitted_at"]),
+            models.Index(fields=["status", "due_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+
+class RecipientTask(models.Model):
+    """The request as passed on to one company, tracked until it answers."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENT = "sent", _("sent, waiting for the answer")
+        ANSWERED = "answered", _("answered")
+        CLOSED = "closed", _("closed by staff")
+
+    class Answer(models.TextChoices):
+        DELETED = "deleted", _("deleted")
+        STOPPED = "stopped", _("stopped using it")
+        HELD_NONE = "held_none", _("held none of this data")
+        REFUSED = "refused", _("cannot comply")
+        DISCLOSED = "disclosed", _("disclosed what it holds")
+
+    class Via(models.TextChoices):
+        LINK = "link", _("the answer link")
+        STAFF = "staff", _("support staff, received another way")
+
+    request = models.ForeignKey(
+        DataRequest, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("request")
+    )
+    employer = models.ForeignKey(
+        "portal.Employer", on_delete=models.PROTECT, related_name="+", verbose_name=_("company")
+    )
+    reasons = models.JSONField(_("why this company"), default=dict, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    email = models.ForeignKey(
+        "portal.EmailMessage",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("latest email"),
+    )
+    reminders_sent = models.PositiveSmallIntegerField(_("reminders sent"), default=0)
+    last_reminder_at = models.DateTimeField(_("last reminder"), null=True, blank=True)
+    overdue = models.BooleanField(_("overdue"), default=False)
+    escalated_at = models.DateTimeField(_("escalated to staff"), null=True, blank=True)
+    answer = models.CharField(_("answer"), max_length=10, choices=Answer.choices, blank=True)
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    answered_by = models.CharField(_("answered by"), max_length=200, blank=True)
+    statement = models.TextField(_("statement"), blank=True)
+    answered_via = models.CharField(
+        _("answered via"), max_length=10, choices=Via.choices, blank=True
+    )
+    evidence = models.TextField(_("evidence"), blank=True)
+
+    class Meta:
+        verbose_name = _("company task")
+        verbose_name_plural = _("company tasks")
+        ordering = ["request", "employer__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "employer"], name="one_task_per_company")
+        ]
+        indexes = [models.Index(fields=["status", "sent_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} → {self.employer_id}"
+
+    @property
+    def failed(self) -> bool:
+        """The email to the company could not be delivered after every retry."""
+        return (
+            self.status == self.Status.SENT
+            and self.email is not None
+            and (self.email.status == "failed")
+        )
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in (self.Status.ANSWERED, self.Status.CLOSED)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class AnswerLink(models.Model):
+    """A link a company answers by. Only the SHA-256 of its token is stored; the token is in
+    the email. A reminder adds a link; staff resending revokes the earlier ones."""
+
+    task = models.ForeignKey(
+        RecipientTask, on_delete=models.CASCADE, related_name="links", verbose_name=_("task")
+    )
+    token_sha256 = models.CharField(_("SHA-256 of the token"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("answer link")
+        verbose_name_plural = _("answer links")
+
+    def __str__(self) -> str:
+        return f"{self.task_id} · {self.token_sha256[:8]}…"
+
+
+class RequestFile(models.Model):
+    """A file of a request, kept in the database so every web node and worker sees it."""
+
+    class Kind(models.TextChoices):
+        REPORT_PDF = "report_pdf", _("disclosure report (PDF)")
+        REPORT_JSON = "report_json", _("disclosure report (JSON)")
+        CERTIFICATE_PDF = "certificate_pdf", _("completion certificate (PDF)")
+        COMPANY_FILE = "company_file", _("file sent by a company")
+
+    request = models.ForeignKey(
+        DataRequest, on_delete=models.CASCADE, related_name="files", verbose_name=_("request")
+    )
+    task = models.ForeignKey(
+        RecipientTask,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="files",
+        verbose_name=_("company task"),
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    name = models.CharField(_("file name"), max_length=200)
+    content_type = models.CharField(_("content type"), max_length=100)
+    content = models.BinaryField(_("content"))
+    size = models.PositiveIntegerField(_("size in bytes"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("request file")
+        verbose_name_plural = _("request files")
+        indexes = [models.Index(fields=["request", "kind"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RequestEvent(models.Model):
+    """The timeline the student and staff read. Append-only."""
+
+    class Kind(models.TextChoices):
+        SUBMITTED = "submitted", _("request received")
+        PORTAL_DONE = "portal_done", _("the portal did its own part")
+        REPORT_READY = "report_ready", _("your report is ready")
+        SENT = "sent", _("request sent to the company")
+        SEND_FAILED = "send_failed", _("the email to the company failed")
+        REMINDED = "reminded", _("reminder sent to the company")
+        OVERDUE = "overdue", _("the company is overdue; support staff are following up")
+        ANSWERED = "answered", _("the company answered")
+        LINK_RESENT = "link_resent", _("a new link was sent to the company")
+        EXTENDED = "extended", _("the due date was extended")
+        CLOSED = "closed", _("staff closed the company's task")
+        COMPLETED = "completed", _("request completed")
+        CANCELLED = "cancelled", _("request cancelled")
+
+    class Actor(models.TextChoices):
+        STUDENT = "student", _("you")
+        COMPANY = "company", _("the company")
+        STAFF = "staff", _("support staff")
+        SYSTEM = "system", _("the portal")
+
+    request = models.ForeignKey(
+        DataRequest, on_delete=models.CASCADE, related_name="events", verbose_name=_("request")
+    )
+    task = models.ForeignKey(
+        RecipientTask,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="events",
+        verbose_name=_("company task"),
+    )
+    kind = models.CharField(_("what happened"), max_length=20, choices=Kind.choices)
+    at = models.DateTimeField(_("time"), default=timezone.now)
+    actor = models.CharField(_("by"), max_length=10, choices=Actor.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("acting user"),
+    )
+    detail = models.TextField(_("detail"), blank=True)
+
+    class Meta:
+        verbose_name = _("request event")
+        verbose_name_plural = _("request events")
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} · {self.kind}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValidationError(_("Request events are a ledger: they are never changed."))
+        super().save(*args, **kwargs)

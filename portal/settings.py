@@ -234,6 +234,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_t
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "email-sweep": {"task": "portal.tasks.email_sweep", "schedule": 60.0},
+    "requests-sweep": {"task": "disclosure.tasks.requests_sweep", "schedule": 300.0},
 }
 
 # --- Cache ---------------------------------------------------------------------------
@@ -278,6 +279,24 @@ PORTAL_OPERATOR = {
     "phone": env_str("PORTAL_OPERATOR_PHONE", "03-0000-0000"),
     "address": env_str("PORTAL_OPERATOR_ADDRESS", "東京都千代田区丸の内1-1-1"),
 }
+
+# Data-rights requests: the internal deadline (stricter than GDPR's month), reminders to a
+# company that has not answered, how long an answer link works, and what a company may upload.
+REQUEST_DUE_DAYS = env_int("REQUEST_DUE_DAYS", 14)
+try:
+    REQUEST_REMINDER_DAYS = sorted(int(d) for d in env_list("REQUEST_REMINDER_DAYS", "3,7"))
+except ValueError:
+    raise ImproperlyConfigured("REQUEST_REMINDER_DAYS: expected days, e.g. 3,7") from None
+ANSWER_LINK_DAYS = env_int("ANSWER_LINK_DAYS", 30)
+COMPANY_FILE_MAX_BYTES = env_int("COMPANY_FILE_MAX_BYTES", 5 * 1024 * 1024)
+COMPANY_FILE_TYPES = [
+    "application/pdf",
+    "text/csv",
+    "text/plain",
+    "application/json",
+    "application/zip",
+]
+ANSWER_RATE_LIMIT_PER_MINUTE = env_int("ANSWER_RATE_LIMIT_PER_MINUTE", 30)
 
 LOGGING = {
     "version": 1,

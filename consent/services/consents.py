@@ -182,6 +182,7 @@ def _withdraw_states(
     ip_address: str | None,
     user_agent: str,
     version: PolicyVersion,
+    notify: bool = True,
 ) -> list[ConsentEvent]:
     now = timezone.now()
     events = [
@@ -203,7 +204,8 @@ def _withdraw_states(
         )
         for state in states
     ]
-    _notify_recipients(student=student, events=events)
+    if notify:
+        _notify_recipients(student=student, events=events)
     return events
 
 
@@ -262,9 +264,11 @@ def consent_withdraw_all(
     ip_address: str | None = None,
     user_agent: str = "",
     employers: list[Employer] | None = None,
+    notify_recipients: bool = True,
 ) -> list[ConsentEvent]:
     """Withdraw every live grant (or those for `employers`): one event per employer and
-    purpose, one receipt email listing them all."""
+    purpose, one receipt email listing them all. A data-rights request passes
+    `notify_recipients=False`: its own message to each company says more than a notice."""
     _check_actor(actor, actor_user, reason)
     with transaction.atomic():
         _lock_student(student)
@@ -291,6 +295,7 @@ def consent_withdraw_all(
             ip_address=ip_address,
             user_agent=user_agent,
             version=newest.version if newest else states[0].event.policy_version,
+            notify=notify_recipients,
         )
         _email_receipt(student=student, events=events)
     return events

@@ -756,6 +756,7 @@ class Command(BaseCommand):
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
             with transaction.atomic():
                 self.seed_consents(purposes, employers)
+            self.seed_requests()
 
         self.stdout.write(self.summary())
         if students:
@@ -950,7 +951,9 @@ class Command(BaseCommand):
                     at=planned.at,
                 )
                 self.count("acceptances")
-            if not ActivityRecord.objects.filter(student=user).exists():
+            # A student whose deletion request erased their activity keeps it erased.
+            erased = user.data_requests.filter(kind="deletion").exists()
+            if not erased and not ActivityRecord.objects.filter(student=user).exists():
                 records = self.activity(
                     student_rng, user.pk, plan.joined, plan.activity_count, employers
                 )
@@ -996,6 +999,39 @@ class Command(BaseCommand):
             if index % 3 == 0:
                 consent_withdraw(student=student, employer=chosen[0], purpose=provision)
                 self.count("consent events")
+
+    def seed_requests(self) -> None:
+        """Two requests for the story: a deletion one company has answered and one has not
+        yet, and a disclosure whose report the portal has prepared."""
+        from disclosure.models import DataRequest
+        from disclosure.services import recipient_task_answer, request_file
+
+        with_provisions = list(
+            User.objects.filter(provisions__isnull=False, email__startswith="student0")
+            .distinct()
+            .order_by("email")[:2]
+        )
+        if (
+            len(with_provisions) < 2
+            or DataRequest.objects.filter(student__in=with_provisions).exists()
+        ):
+            return
+        deleting, disclosing = with_provisions
+        with transaction.atomic():
+            request = request_file(student=deleting, kind=DataRequest.Kind.DELETION)
+        self.count("data requests")
+        first = request.tasks.select_related("employer").first()
+        if first is not None:
+            with transaction.atomic():
+                recipient_task_answer(
+                    task=first,
+                    answer="deleted",
+                    answered_by="人事部 個人情報担当 佐藤",
+                    statement="受領したデータと派生スコアをすべて削除しました。",
+                )
+        with transaction.atomic():
+            request_file(student=disclosing, kind=DataRequest.Kind.DISCLOSURE)
+        self.count("data requests")
 
     @staticmethod
     def activity(

@@ -1,0 +1,696 @@
+"""Data-rights requests: file, do the portal's part, pass on, remind, answer, complete.
+
+Every state change is a function here, called by the student's views, the company answer
+page, the admin's actions and the Celery tasks alike. Work for Celery is queued with
+`transaction.on_commit`; each task claims its row with a conditional UPDATE.
+"""
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Max, Min
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from consent.models import Consent, ConsentScreen, Provision
+from consent.services import consent_withdraw_all
+from disclosure.models import (
+    AnswerLink,
+    DataRequest,
+    RecipientTask,
+    RequestEvent,
+    token_hash,
+)
+from portal.emails import email_queue_template
+from portal.models import ActivityRecord, Employer, User
+
+Kind = DataRequest.Kind
+Status = DataRequest.Status
+Event = RequestEvent.Kind
+Actor = RequestEvent.Actor
+
+
+class RequestRefused(ValidationError):
+    def __init__(self, message, *, code: str, existing: DataRequest | None = None):
+        super().__init__(message, code=code)
+        self.existing = existing
+
+
+@dataclass
+class Recipient:
+    """A company a request will go to, and why it is on the list."""
+
+    employer: Employer
+    first_provided_at: datetime | None = None
+    last_provided_at: datetime | None = None
+    provisions: int = 0
+    live_grant: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "provisions": self.provisions,
+            "first_provided_at": self.first_provided_at.isoformat()
+            if self.first_provided_at
+            else None,
+            "last_provided_at": self.last_provided_at.isoformat()
+            if self.last_provided_at
+            else None,
+            "live_grant": self.live_grant,
+        }
+
+
+def request_recipients(*, student: User) -> list[Recipient]:
+    """The companies that received the student's data (Provision) or hold a live grant."""
+    by_employer: dict[int, Recipient] = {}
+    rows = list(
+        Provision.objects.filter(student=student)
+        .values("employer_id")
+        .annotate(first=Min("provided_at"), last=Max("provided_at"), count=Count("id"))
+    )
+    employers = {
+        e.pk: e
+        for e in Employer.objects.filter(
+            pk__in={r["employer_id"] for r in rows}
+            | set(
+                Consent.objects.filter(student=student, granted=True).values_list(
+                    "employer_id", flat=True
+                )
+            )
+        )
+    }
+    for row in rows:
+        by_employer[row["employer_id"]] = Recipient(
+            employer=employers[row["employer_id"]],
+            first_provided_at=row["first"],
+            last_provided_at=row["last"],
+            provisions=row["count"],
+        )
+    for employer_id in Consent.objects.filter(student=student, granted=True).values_list(
+        "employer_id", flat=True
+    ):
+        recipient = by_employer.setdefault(employer_id, Recipient(employer=employers[employer_id]))
+        recipient.live_grant = True
+    return sorted(by_employer.values(), key=lambda r: r.employer.name)
+
+
+def _reference() -> str:
+    return "R-" + timezone.localdate().strftime("%y%m%d") + "-" + secrets.token_hex(3).upper()
+
+
+def _event(request, kind, *, actor, task=None, user=None, detail="", at=None) -> RequestEvent:
+    return RequestEvent.objects.create(
+        request=request,
+        task=task,
+        kind=kind,
+        actor=actor,
+        actor_user=user,
+        detail=detail,
+        at=at or timezone.now(),
+    )
+
+
+def request_file(
+    *,
+    student: User,
+    kind: str,
+    employers: list[Employer] | None = None,
+    delivery_format: str = DataRequest.Format.PDF_JSON,
+    message: str = "",
+    language: str = "ja",
+) -> DataRequest:
+    """File a request: do the portal's part now, and queue one task per company.
+
+    `employers=None` means every recipient. A second open request of the same kind and
+    scope is refused, pointing at the first.
+    """
+    if kind not in Kind.values:
+        raise ValueError(f"unknown kind {kind!r}")
+    recipients = request_recipients(student=student)
+    if employers is not None:
+        chosen = {e.pk for e in employers}
+        unknown = chosen - {r.employer.pk for r in recipients}
+        if unknown or not chosen:
+            raise RequestRefused(
+                _("Choose among the companies that received your data or hold your consent."),
+                code="bad_scope",
+            )
+        recipients = [r for r in recipients if r.employer.pk in chosen]
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=student.pk).values_list("pk").first()
+        for existing in DataRequest.objects.filter(
+            student=student, kind=kind, status__in=DataRequest.OPEN
+        ).prefetch_related("employers"):
+            same_scope = (existing.all_recipients and employers is None) or (
+                employers is not None
+                and not existing.all_recipients
+                and {e.pk for e in existing.employers.all()} == {e.pk for e in employers}
+            )
+            if same_scope:
+                raise RequestRefused(
+                    _("You already have the same request open (%(reference)s).")
+                    % {"reference": existing.reference},
+                    code="duplicate",
+                    existing=existing,
+                )
+        now = timezone.now()
+        request = DataRequest.objects.create(
+            reference=_reference(),
+            student=student,
+            kind=kind,
+            all_recipients=employers is None,
+            delivery_format=delivery_format,
+            message=message.strip()[:4000],
+            language=language,
+            submitted_at=now,
+            due_at=now + timedelta(days=settings.REQUEST_DUE_DAYS),
+            status=Status.IN_PROGRESS if recipients else Status.SUBMITTED,
+        )
+        if employers is not None:
+            request.employers.set(employers)
+        _event(request, Event.SUBMITTED, actor=Actor.STUDENT, at=now)
+        tasks = RecipientTask.objects.bulk_create(
+            [
+                RecipientTask(
+                    request=request, employer=r.employer, reasons=r.as_json(), created_at=now
+                )
+                for r in recipients
+            ]
+        )
+        _portal_part(request, scope=None if employers is None else employers)
+        _email_student(request, "request_received")
+        for task in tasks:
+            transaction.on_commit(_queue_send(task.pk), robust=True)
+        if not tasks and kind != Kind.DISCLOSURE:
+            _complete(request)
+    return request
+
+
+def _queue_send(task_id: int):
+    def queue():
+        from disclosure.tasks import recipient_task_send
+
+        recipient_task_send.delay(task_id)
+
+    return queue
+
+
+def _portal_part(request: DataRequest, *, scope: list[Employer] | None) -> None:
+    """What the portal does itself, at once (in the filing transaction)."""
+    student = request.student
+    summary: dict = {}
+    if request.kind in (Kind.DELETION, Kind.CESSATION):
+        events = consent_withdraw_all(
+            student=student,
+            screen=ConsentScreen.DATA_REQUEST,
+            language=request.language,
+            reason=f"{request.get_kind_display()} {request.reference}",
+            employers=scope,
+            notify_recipients=False,
+        )
+        summary["consents_withdrawn"] = len(events)
+    if request.kind == Kind.DELETION:
+        records = ActivityRecord.objects.filter(student=student)
+        if scope is not None:
+            records = records.filter(employer__in=scope)
+        deleted, _by_model = records.delete()
+        summary["activity_records_deleted"] = deleted
+        summary["kept"] = {
+            "provision_records": Provision.objects.filter(student=student).count(),
+            "why": "APPI Art. 29-30: records of provision to third parties are kept 3 years",
+        }
+    if request.kind == Kind.DISCLOSURE:
+        transaction.on_commit(_queue_report(request.pk), robust=True)
+    else:
+        request.portal_done_at = timezone.now()
+    request.portal_summary = summary
+    request.save(update_fields=["portal_done_at", "portal_summary"])
+    if request.portal_done_at:
+        _event(request, Event.PORTAL_DONE, actor=Actor.SYSTEM, detail=_summary_text(summary))
+
+
+def _summary_text(summary: dict) -> str:
+    parts = []
+    if "activity_records_deleted" in summary:
+        parts.append(f"activity records deleted: {summary['activity_records_deleted']}")
+    if "consents_withdrawn" in summary:
+        parts.append(f"consents withdrawn: {summary['consents_withdrawn']}")
+    if "kept" in summary:
+        parts.append(f"kept by law: {summary['kept']['provision_records']} provision records")
+    return "; ".join(parts)
+
+
+def _queue_report(request_id: int):
+    def queue():
+        from disclosure.tasks import disclosure_build_report
+
+        disclosure_build_report.delay(request_id)
+
+    return queue
+
+
+def _answer_url(token: str) -> str:
+    return settings.SITE_URL + reverse("disclosure:answer", args=[token])
+
+
+def _new_link(task: RecipientTask, *, now: datetime) -> str:
+    token = secrets.token_urlsafe(32)  # 256 bits
+    AnswerLink.objects.create(
+        task=task,
+        token_sha256=token_hash(token),
+        created_at=now,
+        expires_at=now + timedelta(days=settings.ANSWER_LINK_DAYS),
+    )
+    return token
+
+
+def _email_company(task: RecipientTask, *, template: str, token: str) -> None:
+    employer = task.employer
+    message = email_queue_template(
+        to=employer.privacy_contact_email,
+        template=template,
+        context={
+            "employer": employer,
+            "request": task.request,
+            "task": task,
+            "answer_url": _answer_url(token),
+            "link_days": settings.ANSWER_LINK_DAYS,
+        },
+        kind=f"{template}:{task.request.reference}",
+        language=employer.language,
+    )
+    RecipientTask.objects.filter(pk=task.pk).update(email=message)
+
+
+def recipient_task_send(*, task_id: int) -> bool:
+    """Send the request to the company, once: claim the task, make its link, queue the email.
+
+    The claim, the link and the email row commit together, so a worker that dies before the
+    commit leaves the task unclaimed (redelivered or swept), and one that dies after has
+    left an email row the outbox delivers. Returns whether this call did the work.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = RecipientTask.objects.filter(
+            pk=task_id, status=RecipientTask.Status.QUEUED, sent_at=None
+        ).update(status=RecipientTask.Status.SENT, sent_at=now)
+        if not claimed:
+            return False
+        task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
+        if not task.request.is_open:
+            RecipientTask.objects.filter(pk=task_id).update(status=RecipientTask.Status.CLOSED)
+            return False
+        token = _new_link(task, now=now)
+        _email_company(task, template="company_request", token=token)
+        _event(task.request, Event.SENT, actor=Actor.SYSTEM, task=task, detail=task.employer.name)
+    return True
+
+
+def recipient_task_remind(*, task_id: int, number: int) -> bool:
+    """Send reminder `number` (1 for 3 days, 2 for 7 days) if it is still due."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = RecipientTask.objects.filter(
+            pk=task_id, status=RecipientTask.Status.SENT, reminders_sent=number - 1
+        ).update(reminders_sent=number, last_reminder_at=now)
+        if not claimed:
+            return False
+        task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
+        token = _new_link(task, now=now)
+        _email_company(task, template="company_reminder", token=token)
+        _event(
+            task.request, Event.REMINDED, actor=Actor.SYSTEM, task=task, detail=task.employer.name
+        )
+    return True
+
+
+def recipient_task_resend(*, task: RecipientTask, by: User, reason: str) -> None:
+    """Staff: a new link for the company; the earlier links stop working."""
+    if not reason.strip():
+        raise ValidationError(_("Give a reason."))
+    now = timezone.now()
+    with transaction.atomic():
+        task = (
+            RecipientTask.objects.select_for_update()
+            .select_related("request", "employer")
+            .get(pk=task.pk)
+        )
+        if task.is_done:
+            raise ValidationError(_("This company has already answered."))
+        if not task.request.is_open:
+            raise ValidationError(_("This request is closed."))
+        AnswerLink.objects.filter(task=task, revoked_at=None).update(revoked_at=now)
+        if task.status == RecipientTask.Status.QUEUED:
+            task.sent_at = now
+            task.status = RecipientTask.Status.SENT
+            task.save(update_fields=["sent_at", "status"])
+        token = _new_link(task, now=now)
+        _email_company(task, template="company_request", token=token)
+        _event(
+            task.request, Event.LINK_RESENT, actor=Actor.STAFF, user=by, task=task, detail=reason
+        )
+
+
+class AnswerRefused(ValidationError):
+    pass
+
+
+# Which answers fit which kind of request.
+ANSWERS_BY_KIND = {
+    Kind.DELETION: ("deleted", "held_none", "refused"),
+    Kind.CESSATION: ("stopped", "held_none", "refused"),
+    Kind.DISCLOSURE: ("disclosed", "held_none", "refused"),
+}
+
+
+def link_lookup(*, token: str) -> AnswerLink | None:
+    return (
+        AnswerLink.objects.select_related("task__request__student", "task__employer")
+        .filter(token_sha256=token_hash(token))
+        .first()
+    )
+
+
+def recipient_task_answer(
+    *,
+    task: RecipientTask,
+    answer: str,
+    answered_by: str,
+    statement: str = "",
+    via: str = RecipientTask.Via.LINK,
+    evidence: str = "",
+    staff: User | None = None,
+    file: tuple[str, str, bytes] | None = None,
+) -> RecipientTask:
+    """Record a company's answer, once; complete the request when it was the last one."""
+    from disclosure.models import RequestFile
+
+    if not task.request.is_open:
+        raise AnswerRefused(_("This request is closed."), code="answered")
+    if answer not in ANSWERS_BY_KIND[task.request.kind]:
+        raise AnswerRefused(_("That answer does not fit this request."), code="answer")
+    if not answered_by.strip():
+        raise AnswerRefused(_("Give the name of the person responsible."), code="answered_by")
+    if answer == "refused" and not statement.strip():
+        raise AnswerRefused(_("Say why you cannot comply."), code="statement")
+    if via == RecipientTask.Via.STAFF and (staff is None or not evidence.strip()):
+        raise AnswerRefused(_("Describe the evidence of the answer."), code="evidence")
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = RecipientTask.objects.filter(
+            pk=task.pk,
+            answered_at=None,
+            status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
+        ).update(
+            status=RecipientTask.Status.ANSWERED,
+            answer=answer,
+            answered_at=now,
+            answered_by=answered_by.strip()[:200],
+            statement=statement.strip(),
+            answered_via=via,
+            evidence=evidence.strip(),
+        )
+        if not claimed:
+            raise AnswerRefused(_("This request has already been answered."), code="answered")
+        task = RecipientTask.objects.select_related("request__student", "employer").get(pk=task.pk)
+        AnswerLink.objects.filter(task=task, revoked_at=None).update(revoked_at=now)
+        if file is not None:
+            name, content_type, content = file
+            import hashlib
+
+            RequestFile.objects.create(
+                request=task.request,
+                task=task,
+                kind=RequestFile.Kind.COMPANY_FILE,
+                name=name[:200],
+                content_type=content_type,
+                content=content,
+                size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+            )
+        _event(
+            task.request,
+            Event.ANSWERED,
+            actor=Actor.STAFF if via == RecipientTask.Via.STAFF else Actor.COMPANY,
+            user=staff,
+            task=task,
+            detail=f"{task.employer.name}: {task.get_answer_display()}",
+        )
+        _email_student(task.request, "request_answered", task=task)
+        _complete_if_done(task.request)
+    return task
+
+
+def recipient_task_close(*, task: RecipientTask, by: User, reason: str) -> None:
+    """Staff: stop waiting for a company (it will not answer); recorded with the reason."""
+    if not reason.strip():
+        raise ValidationError(_("Give a reason."))
+    if not task.request.is_open:
+        raise ValidationError(_("This request is closed."))
+    with transaction.atomic():
+        closed = RecipientTask.objects.filter(
+            pk=task.pk, status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT]
+        ).update(status=RecipientTask.Status.CLOSED)
+        if not closed:
+            raise ValidationError(_("This company's task is already finished."))
+        AnswerLink.objects.filter(task=task, revoked_at=None).update(revoked_at=timezone.now())
+        _event(task.request, Event.CLOSED, actor=Actor.STAFF, user=by, task=task, detail=reason)
+        _complete_if_done(task.request)
+
+
+def _complete_if_done(request: DataRequest) -> None:
+    request = DataRequest.objects.select_for_update().get(pk=request.pk)
+    if not request.is_open:
+        return
+    if (
+        RecipientTask.objects.filter(request=request)
+        .exclude(status__in=[RecipientTask.Status.ANSWERED, RecipientTask.Status.CLOSED])
+        .exists()
+    ):
+        return
+    if request.kind == Kind.DISCLOSURE and request.portal_done_at is None:
+        return  # completes when the report is ready
+    _complete(request)
+
+
+def _complete(request: DataRequest) -> None:
+    tasks = RecipientTask.objects.filter(request=request)
+    partial = (
+        tasks.filter(status=RecipientTask.Status.CLOSED).exists()
+        or tasks.filter(answer=RecipientTask.Answer.REFUSED).exists()
+    )
+    now = timezone.now()
+    DataRequest.objects.filter(pk=request.pk, status__in=DataRequest.OPEN).update(
+        status=Status.PARTIALLY_COMPLETED if partial else Status.COMPLETED, completed_at=now
+    )
+    request.refresh_from_db()
+    _event(request, Event.COMPLETED, actor=Actor.SYSTEM, at=now)
+    transaction.on_commit(_queue_certificate(request.pk), robust=True)
+
+
+def _queue_certificate(request_id: int):
+    def queue():
+        from disclosure.tasks import request_finish
+
+        request_finish.delay(request_id)
+
+    return queue
+
+
+def request_report_store(*, request_id: int, files: list[tuple[str, str, str, bytes]]) -> bool:
+    """Store the disclosure report (kind, name, content type, bytes) once; the portal's part
+    of a disclosure is then done, and the request completes if every company answered."""
+    import hashlib
+
+    from disclosure.models import RequestFile
+
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = DataRequest.objects.filter(pk=request_id, portal_done_at=None).update(
+            portal_done_at=now
+        )
+        if not claimed:
+            return False
+        request = DataRequest.objects.select_related("student").get(pk=request_id)
+        for kind, name, content_type, content in files:
+            RequestFile.objects.create(
+                request=request,
+                kind=kind,
+                name=name,
+                content_type=content_type,
+                content=content,
+                size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+                created_at=now,
+            )
+        _event(request, Event.REPORT_READY, actor=Actor.SYSTEM, at=now)
+        _email_student(request, "report_ready")
+        _complete_if_done(request)
+    return True
+
+
+def request_certificate_store(*, request_id: int, pdf: bytes, name: str) -> bool:
+    """Store the completion certificate once and tell the student the request is done."""
+    import hashlib
+
+    from disclosure.models import RequestFile
+
+    with transaction.atomic():
+        request = (
+            DataRequest.objects.select_for_update().select_related("student").get(pk=request_id)
+        )
+        if request.files.filter(kind=RequestFile.Kind.CERTIFICATE_PDF).exists():
+            return False
+        RequestFile.objects.create(
+            request=request,
+            kind=RequestFile.Kind.CERTIFICATE_PDF,
+            name=name,
+            content_type="application/pdf",
+            content=pdf,
+            size=len(pdf),
+            sha256=hashlib.sha256(pdf).hexdigest(),
+        )
+        _email_student(request, "request_completed")
+    return True
+
+
+def request_extend(*, request: DataRequest, days: int, reason: str, by: User) -> DataRequest:
+    """Staff: move the due date; the student is told why."""
+    if not reason.strip():
+        raise ValidationError(_("An extension needs a reason, which the student is told."))
+    if days < 1 or days > 60:
+        raise ValidationError(_("Extend by 1 to 60 days."))
+    with transaction.atomic():
+        request = DataRequest.objects.select_for_update().get(pk=request.pk)
+        if not request.is_open:
+            raise ValidationError(_("Only an open request can be extended."))
+        request.due_at = request.due_at + timedelta(days=days)
+        request.extension_reason = reason.strip()
+        request.save(update_fields=["due_at", "extension_reason"])
+        RecipientTask.objects.filter(request=request, overdue=True, answered_at=None).update(
+            overdue=False
+        )
+        _event(request, Event.EXTENDED, actor=Actor.STAFF, user=by, detail=reason.strip())
+        _email_student(request, "request_extended")
+    return request
+
+
+def request_cancel(*, request: DataRequest, reason: str, by: User | None = None) -> DataRequest:
+    if not reason.strip():
+        raise ValidationError(_("Give a reason."))
+    with transaction.atomic():
+        cancelled = DataRequest.objects.filter(pk=request.pk, status__in=DataRequest.OPEN).update(
+            status=Status.CANCELLED, cancel_reason=reason.strip(), completed_at=timezone.now()
+        )
+        if not cancelled:
+            raise ValidationError(_("Only an open request can be cancelled."))
+        AnswerLink.objects.filter(task__request=request, revoked_at=None).update(
+            revoked_at=timezone.now()
+        )
+        RecipientTask.objects.filter(
+            request=request,
+            status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
+        ).update(status=RecipientTask.Status.CLOSED)
+        request.refresh_from_db()
+        _event(
+            request,
+            Event.CANCELLED,
+            actor=Actor.STAFF if by else Actor.STUDENT,
+            user=by,
+            detail=reason.strip(),
+        )
+    return request
+
+
+def requests_sweep(*, now: datetime | None = None) -> dict:
+    """The periodic work: re-queue unsent tasks, send due reminders, escalate overdue ones.
+
+    Returns what it queued, for logs and tests. Every step is claimed by a conditional UPDATE
+    in the function it queues, so running the sweep twice queues nothing twice in effect.
+    """
+    from disclosure.tasks import recipient_task_remind as remind_task
+    from disclosure.tasks import recipient_task_send as send_task
+
+    now = now or timezone.now()
+    unsent = list(
+        RecipientTask.objects.filter(
+            status=RecipientTask.Status.QUEUED,
+            created_at__lt=now - timedelta(minutes=1),
+            request__status__in=DataRequest.OPEN,
+        ).values_list("pk", flat=True)[:1000]
+    )
+    for task_id in unsent:
+        send_task.delay(task_id)
+    reminders = []
+    previous_days = 0
+    for number, days in enumerate(settings.REQUEST_REMINDER_DAYS, start=1):
+        due = RecipientTask.objects.filter(
+            status=RecipientTask.Status.SENT,
+            reminders_sent=number - 1,
+            sent_at__lte=now - timedelta(days=days),
+            request__status__in=DataRequest.OPEN,
+        )
+        if number > 1:
+            # Spaced like the schedule even when beat ran late: never two reminders at once.
+            due = due.filter(last_reminder_at__lte=now - timedelta(days=days - previous_days))
+        previous_days = days
+        for task_id in due.values_list("pk", flat=True)[:1000]:
+            remind_task.delay(task_id, number)
+            reminders.append(task_id)
+    escalated = []
+    for task in RecipientTask.objects.filter(
+        status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
+        overdue=False,
+        request__due_at__lt=now,
+        request__status__in=DataRequest.OPEN,
+    ).select_related("request", "employer")[:1000]:
+        with transaction.atomic():
+            if RecipientTask.objects.filter(pk=task.pk, overdue=False).update(
+                overdue=True, escalated_at=now
+            ):
+                _event(
+                    task.request,
+                    Event.OVERDUE,
+                    actor=Actor.SYSTEM,
+                    task=task,
+                    detail=task.employer.name,
+                )
+                email_queue_template(
+                    to=settings.SUPPORT_EMAIL,
+                    template="task_overdue",
+                    context={
+                        "task": task,
+                        "request": task.request,
+                        "employer": task.employer,
+                        "admin_url": settings.SITE_URL
+                        + reverse("admin:disclosure_datarequest_change", args=[task.request.pk]),
+                    },
+                    kind=f"task_overdue:{task.request.reference}",
+                    language="ja",
+                )
+                escalated.append(task.pk)
+    return {"unsent": unsent, "reminders": reminders, "escalated": escalated}
+
+
+def _email_student(
+    request: DataRequest, template: str, *, task: RecipientTask | None = None
+) -> None:
+    student = request.student
+    email_queue_template(
+        to=student.email,
+        template=template,
+        context={
+            "student": student,
+            "request": request,
+            "task": task,
+            "request_url": settings.SITE_URL
+            + reverse("disclosure:request_detail", args=[request.reference]),
+        },
+        kind=f"{template}:{request.reference}",
+        language=student.language,
+    )

@@ -1,0 +1,43 @@
+"""Celery tasks for requests: each receives ids and calls one service, which claims its row."""
+
+import logging
+
+from celery import shared_task
+
+from disclosure import services
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True)
+def recipient_task_send(task_id: int) -> bool:
+    return services.recipient_task_send(task_id=task_id)
+
+
+@shared_task(acks_late=True)
+def recipient_task_remind(task_id: int, number: int) -> bool:
+    return services.recipient_task_remind(task_id=task_id, number=number)
+
+
+@shared_task
+def requests_sweep() -> dict:
+    return services.requests_sweep()
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
+def disclosure_build_report(request_id: int) -> bool:
+    from disclosure.reports import disclosure_report_files
+
+    if services.DataRequest.objects.filter(pk=request_id, portal_done_at__isnull=False).exists():
+        return False
+    return services.request_report_store(
+        request_id=request_id, files=disclosure_report_files(request_id=request_id)
+    )
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
+def request_finish(request_id: int) -> bool:
+    from disclosure.reports import certificate_pdf
+
+    pdf, name = certificate_pdf(request_id=request_id)
+    return services.request_certificate_store(request_id=request_id, pdf=pdf, name=name)

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from disclosure import views
+
+app_name = "disclosure"
+
+urlpatterns = [
+    path("requests/", views.request_list, name="request_list"),
+    path("requests/new/", views.request_new, name="request_new"),
+    path("requests/<str:reference>/", views.request_detail, name="request_detail"),
+    path("requests/<str:reference>/files/<int:file_id>/", views.request_file_download, name="file"),
+    path("r/<str:token>/", views.answer, name="answer"),
+]

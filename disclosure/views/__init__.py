@@ -1,0 +1,9 @@
+from disclosure.views.company import answer
+from disclosure.views.student import (
+    request_detail,
+    request_file_download,
+    request_list,
+    request_new,
+)
+
+__all__ = ["answer", "request_detail", "request_file_download", "request_list", "request_new"]

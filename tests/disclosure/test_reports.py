@@ -1,0 +1,534 @@
+"""Disclosure reports (JSON and PDF) and completion certificates, built by the tasks that
+filing and answering queue (run in-process here)."""
+
+import hashlib
+import io
+import json
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+from pypdf import PdfReader
+
+from consent.services import consent_grant, consent_withdraw, provision_record
+from disclosure.models import DataRequest, RecipientTask, RequestFile
+from disclosure.reports import (
+    REPORT_FORMAT,
+    certificate_pdf,
+    disclosure_report_data,
+    disclosure_report_files,
+)
+from disclosure.services import (
+    recipient_task_answer,
+    recipient_task_close,
+    request_cancel,
+    request_file,
+)
+from portal.models import ActivityRecord
+from tests.consent.test_receipts import _embedded_fonts
+from tests.factories import (
+    ActivityRecordFactory,
+    EmployerFactory,
+    StaffFactory,
+    UserFactory,
+    opt_in_purposes,
+    student_who_accepted,
+)
+
+pytestmark = pytest.mark.django_db
+
+COMPANY_JA = "株式会社みらい技研"
+COMPANY_EN = "Mirai Giken Co., Ltd."
+OTHER_JA = "東和商事株式会社"
+DATA_ITEMS = "行動履歴の分析結果（関心度スコア）"
+REPORT_QUERIES = 11
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def pdf_text(content: bytes) -> tuple[PdfReader, list[str]]:
+    reader = PdfReader(io.BytesIO(content))
+    return reader, [page.extract_text() for page in reader.pages]
+
+
+def flat(text: str) -> str:
+    # Table cells wrap long words and hashes over lines; compare without any whitespace.
+    return "".join(text.split())
+
+
+def labels(language: str, *msgids: str) -> list[str]:
+    # The headings as the catalogue renders them (English until a msgid is translated).
+    with translation.override(language):
+        return [gettext(m) for m in msgids]
+
+
+def rendered_pages_are_not_blank(
+    content: bytes, tmp_path: Path, first: int | None = None, last: int | None = None
+) -> int:
+    """Render the pages (1-based `first` to `last`, default all) at 40 dpi: none is blank."""
+    source = tmp_path / "doc.pdf"
+    source.write_bytes(content)
+    pages_range = [*(["-f", str(first)] if first else []), *(["-l", str(last)] if last else [])]
+    subprocess.run(  # noqa: S603 - a fixed command on a file we wrote
+        ["pdftoppm", "-r", "40", *pages_range, "-png", str(source), str(tmp_path / "page")],  # noqa: S607
+        check=True,
+        timeout=120,
+    )
+    pages = sorted(tmp_path.glob("page*.png"))
+    assert pages
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is in the dev group
+        Image = None
+    for png in pages:
+        if Image is None:
+            assert png.stat().st_size > 1500, png
+            continue
+        with Image.open(png) as image:
+            extrema = image.convert("L").getextrema()
+        assert extrema[0] != extrema[1], f"{png.name} is a single colour"
+    return len(pages)
+
+
+def files_of(request: DataRequest) -> dict[str, RequestFile]:
+    return {f.kind: f for f in RequestFile.objects.filter(request=request)}
+
+
+@pytest.fixture
+def purposes():
+    return opt_in_purposes()
+
+
+@pytest.fixture
+def story(purposes):
+    """A student with acceptances, grants, a withdrawal, provisions and activity records."""
+    analysis, provision = purposes
+    # As in the demo data: the purpose's title names the company by a placeholder.
+    analysis.title_ja = "閲覧履歴を〈企業〉のために分析すること"
+    analysis.title_en = "Analysing my browsing for <employer>"
+    analysis.save()
+    student, version = student_who_accepted(
+        analysis, provision, display_name="山田 花子", email="hanako@example.jp"
+    )
+    mirai = EmployerFactory(name=COMPANY_JA, name_en=COMPANY_EN)
+    towa = EmployerFactory(name=OTHER_JA, name_en="Towa Shoji")
+    consent_grant(student=student, employer=mirai, purpose=analysis)
+    grant = consent_grant(student=student, employer=mirai, purpose=provision)
+    consent_grant(student=student, employer=towa, purpose=provision)
+    now = timezone.now()
+    provision_record(
+        student=student,
+        employer=mirai,
+        purpose=provision,
+        data_items=DATA_ITEMS,
+        first_provided_at=grant.occurred_at,
+        provided_at=now,
+    )
+    provision_record(student=student, employer=towa, purpose=provision, data_items="氏名")
+    consent_withdraw(student=student, employer=towa, purpose=provision)
+    ActivityRecordFactory(
+        student=student,
+        employer=mirai,
+        kind=ActivityRecord.Kind.APPLICATION,
+        detail="エントリー: 研究開発職",
+        occurred_at=now - timedelta(days=3),
+    )
+    ActivityRecordFactory(
+        student=student, kind=ActivityRecord.Kind.SEARCH, detail="検索: 東京 エンジニア 新卒"
+    )
+    # Somebody else's data must never appear.
+    ActivityRecordFactory(student=UserFactory(), detail="他人の閲覧履歴")
+    return {"student": student, "version": version, "mirai": mirai, "towa": towa}
+
+
+def file_disclosure(capture, student, **kwargs) -> DataRequest:
+    with capture(execute=True):
+        request = request_file(student=student, kind="disclosure", **kwargs)
+    request.refresh_from_db()
+    return request
+
+
+# --- the JSON report --------------------------------------------------------------------
+
+
+def test_filing_a_disclosure_builds_the_json_and_pdf_reports(
+    django_capture_on_commit_callbacks, story
+):
+    request = file_disclosure(django_capture_on_commit_callbacks, story["student"])
+
+    files = files_of(request)
+    assert set(files) == {RequestFile.Kind.REPORT_PDF, RequestFile.Kind.REPORT_JSON}
+    assert files["report_pdf"].name == f"{request.reference}-report.pdf"
+    assert files["report_json"].name == f"{request.reference}-report.json"
+    assert files["report_json"].content_type == "application/json"
+    assert bytes(files["report_pdf"].content).startswith(b"%PDF")
+    assert request.portal_done_at is not None
+
+
+def test_the_json_report_holds_everything_about_the_student(
+    django_capture_on_commit_callbacks, story
+):
+    student, mirai = story["student"], story["mirai"]
+    request = file_disclosure(django_capture_on_commit_callbacks, student)
+    raw = bytes(files_of(request)["report_json"].content)
+    assert COMPANY_JA.encode() in raw  # UTF-8, not \u escapes
+    report = json.loads(raw)
+
+    assert report["format"] == REPORT_FORMAT
+    assert report["generated_at"].endswith("+09:00")
+    assert report["controller"]["name"]
+    assert report["request"]["reference"] == request.reference
+    profile = report["profile"]
+    assert profile["email"] == "hanako@example.jp"
+    assert profile["display_name"] == "山田 花子"
+    assert profile["public_id"] == str(student.public_id)
+    assert profile["date_joined"].endswith("+09:00")
+
+    [acceptance] = report["policy_acceptances"]
+    assert acceptance["version"] == story["version"].label
+    assert acceptance["screen"] == "signup"
+    assert acceptance["language"] == "ja"
+    assert acceptance["text_sha256"] == story["version"].stored_sha256("ja")
+    assert acceptance["accepted_at"].endswith("+09:00")
+
+    events = report["consent_events"]
+    assert [(e["employer"], e["purpose"], e["action"]) for e in events] == [
+        (COMPANY_JA, "behaviour_analysis", "grant"),
+        (COMPANY_JA, "provision_to_employer", "grant"),
+        (OTHER_JA, "provision_to_employer", "grant"),
+        (OTHER_JA, "provision_to_employer", "withdraw"),
+    ]
+    assert all(e["screen"] == "consent_page" and e["actor"] == "student" for e in events)
+    assert all(e["policy_version"] == story["version"].label for e in events)
+    current = {(c["employer"], c["purpose"]): c["granted"] for c in report["consents"]}
+    assert current == {
+        (COMPANY_JA, "behaviour_analysis"): True,
+        (COMPANY_JA, "provision_to_employer"): True,
+        (OTHER_JA, "provision_to_employer"): False,
+    }
+
+    by_company = {p["employer"]: p for p in report["provisions"]}
+    mirai_provision = by_company[COMPANY_JA]
+    assert mirai_provision["employer_id"] == mirai.pk
+    assert mirai_provision["data_items"] == DATA_ITEMS
+    assert mirai_provision["bulk"] is True
+    assert mirai_provision["first_provided_at"] < mirai_provision["last_provided_at"]
+    assert mirai_provision["first_provided_at"].endswith("+09:00")
+    recipients = {r["employer"]: r for r in report["recipients"]}
+    assert set(recipients) == {COMPANY_JA, OTHER_JA}
+    assert recipients[COMPANY_JA]["data_items"] == [DATA_ITEMS]
+
+    activity = report["activity_records"]
+    assert [a["detail"] for a in activity] == [
+        "エントリー: 研究開発職",
+        "検索: 東京 エンジニア 新卒",
+    ]
+    assert activity[0]["employer"] == COMPANY_JA and activity[0]["kind"] == "application"
+    assert "他人の閲覧履歴" not in raw.decode()
+
+    [filed] = report["requests"]
+    assert filed["reference"] == request.reference and filed["kind"] == "disclosure"
+    assert {c["employer"] for c in filed["companies"]} == {COMPANY_JA, OTHER_JA}
+    assert all(c["why"]["first_provided_at"].endswith("+09:00") for c in filed["companies"])
+    assert filed["timeline"][0]["kind"] == "submitted"
+    assert {e["name"] for e in report["employers"]} == {COMPANY_JA, OTHER_JA}
+    assert {p["code"] for p in report["purposes"]} == {
+        "behaviour_analysis",
+        "provision_to_employer",
+    }
+    assert report["counts"]["activity_records"] == 2
+
+
+def test_report_data_is_json_serialisable_and_runs_a_fixed_number_of_queries(
+    django_assert_max_num_queries, story, purposes
+):
+    student = story["student"]
+    with django_assert_max_num_queries(REPORT_QUERIES):
+        small = disclosure_report_data(student)
+    json.dumps(small)
+
+    # A far longer history (more records, companies, events, requests): the same count.
+    analysis, provision = purposes
+    employers = [EmployerFactory() for _ in range(5)]
+    for employer in employers:
+        consent_grant(student=student, employer=employer, purpose=provision)
+        provision_record(student=student, employer=employer, purpose=provision, data_items="x")
+    ActivityRecord.objects.bulk_create(
+        ActivityRecord(student=student, employer=employers[n % 5], kind="page_view", detail=f"/{n}")
+        for n in range(300)
+    )
+    request = request_file(student=student, kind="disclosure")
+    request_file(student=student, kind="cessation", employers=employers[:2])
+    with django_assert_max_num_queries(REPORT_QUERIES):
+        large = disclosure_report_data(student, request=request)
+    json.dumps(large)
+    assert len(large["activity_records"]) == 302
+    assert len(large["requests"]) == 2
+    assert large["request"]["reference"] == request.reference
+
+
+def test_a_companys_disclosed_answer_and_file_appear_by_name_and_hash(
+    django_capture_on_commit_callbacks, story
+):
+    student = story["student"]
+    request = file_disclosure(django_capture_on_commit_callbacks, student)
+    task = RecipientTask.objects.get(request=request, employer=story["mirai"])
+    content = "氏名,スコア\n山田 花子,0.82\n".encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        recipient_task_answer(
+            task=task,
+            answer="disclosed",
+            answered_by="人事部 佐藤",
+            statement="関心度スコア1件を保有しています。",
+            file=("scores.csv", "text/csv", content),
+        )
+
+    report = disclosure_report_data(student, request=request)
+
+    [filed] = report["requests"]
+    answer = next(c for c in filed["companies"] if c["employer"] == COMPANY_JA)
+    assert answer["answer"] == "disclosed" and answer["status"] == "answered"
+    assert answer["answered_by"] == "人事部 佐藤"
+    assert answer["statement"] == "関心度スコア1件を保有しています。"
+    assert answer["answered_via"] == "link"
+    assert answer["answered_at"].endswith("+09:00")
+    assert answer["files"] == [
+        {
+            "kind": "company_file",
+            "name": "scores.csv",
+            "content_type": "text/csv",
+            "size": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
+        }
+    ]
+    # The report's own files are listed by name and hash, never their content.
+    assert {f["name"] for f in filed["files"]} == {
+        f"{request.reference}-report.pdf",
+        f"{request.reference}-report.json",
+    }
+    assert all(set(f) == {"kind", "name", "content_type", "size", "sha256"} for f in filed["files"])
+
+
+@pytest.mark.parametrize(
+    ("fmt", "kinds"),
+    [
+        ("pdf_json", {"report_pdf", "report_json"}),
+        ("pdf", {"report_pdf"}),
+        ("json", {"report_json"}),
+    ],
+)
+def test_the_files_follow_the_delivery_format(story, fmt, kinds):
+    request = request_file(student=story["student"], kind="disclosure", delivery_format=fmt)
+
+    files = disclosure_report_files(request_id=request.pk)
+
+    assert {kind for kind, *_rest in files} == kinds
+    for kind, name, content_type, content in files:
+        if kind == "report_pdf":
+            assert (name, content_type) == (f"{request.reference}-report.pdf", "application/pdf")
+            assert content.startswith(b"%PDF")
+        else:
+            assert (name, content_type) == (f"{request.reference}-report.json", "application/json")
+            assert json.loads(content)["profile"]["email"] == "hanako@example.jp"
+
+
+# --- the PDF report ---------------------------------------------------------------------
+
+HEADINGS = (
+    "Your personal data held by the portal",
+    "Profile",
+    "Privacy policies you accepted",
+    "Consent for each company",
+    "Provisions of your data to companies",
+    "Activity records",
+    "Your data-rights requests",
+)
+
+
+def test_the_pdf_report_is_readable_japanese_with_an_embedded_font(
+    django_capture_on_commit_callbacks, story, tmp_path
+):
+    request = file_disclosure(django_capture_on_commit_callbacks, story["student"])
+    content = bytes(files_of(request)["report_pdf"].content)
+
+    reader, pages = pdf_text(content)
+    text = flat("".join(pages))
+    for heading in labels("ja", *HEADINGS):
+        assert flat(heading) in text
+    for expected in (
+        COMPANY_JA,
+        OTHER_JA,
+        DATA_ITEMS,
+        "山田 花子",
+        "hanako@example.jp",
+        "エントリー: 研究開発職",
+        f"閲覧履歴を{COMPANY_JA}のために分析すること",
+        story["version"].label,
+        story["version"].stored_sha256("ja"),
+        request.reference,
+    ):
+        assert flat(expected) in text, expected
+    assert "他人の閲覧履歴" not in text
+    assert "〈企業〉" not in text
+    assert any("IPAexGothic" in font for font in _embedded_fonts(reader))
+    # The portal's name and the document date head every page, with the page number.
+    with translation.override("ja"):
+        from django.conf import settings
+
+        site = str(settings.SITE_NAME)
+    for number, page in enumerate(pages, 1):
+        assert site in page
+        assert f"{number} / {len(pages)}" in page
+    assert rendered_pages_are_not_blank(content, tmp_path) == len(pages)
+
+
+def test_the_pdf_report_is_in_the_language_of_the_request(
+    django_capture_on_commit_callbacks, story
+):
+    request = file_disclosure(django_capture_on_commit_callbacks, story["student"], language="en")
+
+    _reader, pages = pdf_text(bytes(files_of(request)["report_pdf"].content))
+
+    text = flat("".join(pages))
+    for heading in HEADINGS:
+        assert flat(heading) in text
+    assert flat(COMPANY_EN) in text
+    assert flat(f"Analysing my browsing for {COMPANY_EN}") in text
+    assert "<employer>" not in text
+
+
+def test_thousands_of_activity_records_make_a_multi_page_table_with_its_header_repeated(
+    story, tmp_path
+):
+    student = story["student"]
+    start = timezone.now() - timedelta(days=400)
+    ActivityRecord.objects.bulk_create(
+        ActivityRecord(
+            student=student,
+            employer=story["mirai"] if n % 3 == 0 else None,
+            kind=ActivityRecord.Kind.JOB_VIEW,
+            detail=f"求人閲覧: 記録{n:04d}",
+            occurred_at=start + timedelta(hours=n),
+        )
+        for n in range(2000)
+    )
+    request = request_file(student=student, kind="disclosure", delivery_format="pdf")
+
+    [(_kind, _name, _type, content)] = disclosure_report_files(request_id=request.pk)
+
+    reader = PdfReader(io.BytesIO(content))
+    count = len(reader.pages)
+    assert count > 20
+    # Text extraction of CJK pages is slow: read the first pages up to the start of the
+    # activity table, then pages in its middle and at its end.
+    text = {}
+
+    def page(n: int) -> str:
+        if n not in text:
+            text[n] = flat(reader.pages[n].extract_text())
+        return text[n]
+
+    first = next(n for n in range(count) if "求人閲覧:記録" in page(n))
+    last = next(n for n in reversed(range(count)) if "求人閲覧:記録" in page(n))
+    assert first <= 4 and last >= count - 3
+    assert "求人閲覧:記録0000" in page(first)
+    assert "求人閲覧:記録1999" in page(last)
+    header = [flat(word) for word in labels("ja", "When", "Kind", "Company", "Detail")]
+    for n in sorted({first, first + 1, (first + last) // 2, last - 1, last}):
+        assert "求人閲覧:記録" in page(n)
+        assert all(word in page(n) for word in header), (n, page(n)[:200])
+    assert any("IPAexGothic" in font for font in _embedded_fonts(reader))
+    assert rendered_pages_are_not_blank(content, tmp_path, first=count // 2, last=count) == (
+        count - count // 2 + 1
+    )
+
+
+# --- the certificate --------------------------------------------------------------------
+
+
+def test_the_certificate_lists_every_companys_answer(
+    django_capture_on_commit_callbacks, purposes, tmp_path
+):
+    analysis, provision = purposes
+    student, _version = student_who_accepted(analysis, provision, display_name="佐藤 次郎")
+    companies = [
+        EmployerFactory(name="株式会社あおば"),
+        EmployerFactory(name="株式会社いずみ"),
+        EmployerFactory(name="株式会社うみ"),
+        EmployerFactory(name="株式会社えがお"),
+    ]
+    for employer in companies:
+        consent_grant(student=student, employer=employer, purpose=provision)
+        provision_record(student=student, employer=employer, purpose=provision, data_items="x")
+    ActivityRecordFactory.create_batch(3, student=student)
+    staff = StaffFactory(display_name="サポート 田中")
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_file(student=student, kind="deletion")
+    tasks = {t.employer.name: t for t in request.tasks.select_related("employer")}
+    with django_capture_on_commit_callbacks(execute=True):
+        recipient_task_answer(
+            task=tasks["株式会社あおば"],
+            answer="deleted",
+            answered_by="人事部長 青葉 一郎",
+            statement="受領したデータと派生スコアをすべて削除しました。",
+        )
+        recipient_task_answer(
+            task=tasks["株式会社いずみ"],
+            answer="refused",
+            answered_by="法務部 泉 二郎",
+            statement="訴訟対応のため保存義務があります。",
+        )
+        recipient_task_answer(
+            task=tasks["株式会社うみ"],
+            answer="held_none",
+            answered_by="海 三郎",
+            via="staff",
+            staff=staff,
+            evidence="2026年5月1日付の書面（受付番号 123）",
+        )
+        recipient_task_close(task=tasks["株式会社えがお"], by=staff, reason="会社が解散したため")
+    request.refresh_from_db()
+    assert request.status == DataRequest.Status.PARTIALLY_COMPLETED
+    certificate = files_of(request)["certificate_pdf"]
+    assert certificate.name == f"{request.reference}-certificate.pdf"
+
+    reader, pages = pdf_text(bytes(certificate.content))
+    text = flat("".join(pages))
+    for expected in (
+        request.reference,
+        "佐藤 次郎",
+        "株式会社あおば",
+        "人事部長 青葉 一郎",
+        "受領したデータと派生スコアをすべて削除しました。",
+        "法務部 泉 二郎",
+        "訴訟対応のため保存義務があります。",
+        "海 三郎",
+        "2026年5月1日付の書面（受付番号 123）",
+        "サポート 田中",
+        "会社が解散したため",
+    ):
+        assert flat(expected) in text, expected
+    with translation.override("ja"):
+        for answer in ("deleted", "refused", "held_none"):
+            assert flat(str(RecipientTask.Answer(answer).label)) in text
+        assert flat(str(DataRequest.Kind.DELETION.label)) in text
+    assert request.portal_summary["activity_records_deleted"] == 3
+    assert any("IPAexGothic" in font for font in _embedded_fonts(reader))
+    rendered_pages_are_not_blank(bytes(certificate.content), tmp_path)
+
+
+def test_the_certificate_shows_tasks_of_a_cancelled_request_as_cancelled(story):
+    request = request_file(student=story["student"], kind="cessation", language="en")
+    request_cancel(request=request, reason="filed by mistake")
+
+    content, name = certificate_pdf(request_id=request.pk)
+
+    assert name == f"{request.reference}-certificate.pdf"
+    text = flat("".join(pdf_text(content)[1]))
+    assert flat("filed by mistake") in text
+    assert text.count(flat("Cancelled with the request")) == 2
+    assert flat(COMPANY_EN) in text
