@@ -55,3 +55,5 @@ bench: install sysdeps messages
 		$(BIN)/python scripts/bench.py --students $(BENCH_STUDENTS)
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
 		$(BIN)/python scripts/bench_api.py --students $(BENCH_STUDENTS)
+	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
+		$(BIN)/python scripts/bench_requests.py

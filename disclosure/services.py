@@ -100,7 +100,8 @@ def request_recipients(*, student: User) -> list[Recipient]:
 
 
 def _reference() -> str:
-    return "R-" + timezone.localdate().strftime("%y%m%d") + "-" + secrets.token_hex(3).upper()
+    # 40 random bits a day: a collision needs about a million requests in one day.
+    return "R-" + timezone.localdate().strftime("%y%m%d") + "-" + secrets.token_hex(5).upper()
 
 
 def _event(request, kind, *, actor, task=None, user=None, detail="", at=None) -> RequestEvent:
@@ -532,6 +533,28 @@ def request_report_store(*, request_id: int, files: list[tuple[str, str, str, by
         _email_student(request, "report_ready")
         _complete_if_done(request)
     return True
+
+
+def request_report_replace(*, request_id: int, files: list[tuple[str, str, str, bytes]]) -> None:
+    """Rebuild a completed disclosure's report so it includes every company's answer."""
+    import hashlib
+
+    from disclosure.models import RequestFile
+
+    kinds = [RequestFile.Kind.REPORT_PDF, RequestFile.Kind.REPORT_JSON]
+    with transaction.atomic():
+        request = DataRequest.objects.select_for_update().get(pk=request_id)
+        request.files.filter(kind__in=kinds).delete()
+        for kind, name, content_type, content in files:
+            RequestFile.objects.create(
+                request=request,
+                kind=kind,
+                name=name,
+                content_type=content_type,
+                content=content,
+                size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+            )
 
 
 def request_certificate_store(*, request_id: int, pdf: bytes, name: str) -> bool:

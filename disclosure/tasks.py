@@ -37,7 +37,16 @@ def disclosure_build_report(request_id: int) -> bool:
 
 @shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
 def request_finish(request_id: int) -> bool:
-    from disclosure.reports import certificate_pdf
+    from disclosure.reports import certificate_pdf, disclosure_report_files
 
+    request = services.DataRequest.objects.get(pk=request_id)
+    if (
+        request.kind == services.Kind.DISCLOSURE
+        and not request.files.filter(kind="certificate_pdf").exists()
+    ):
+        # The companies' answers are part of what the student is told: rebuild the report.
+        services.request_report_replace(
+            request_id=request_id, files=disclosure_report_files(request_id=request_id)
+        )
     pdf, name = certificate_pdf(request_id=request_id)
     return services.request_certificate_store(request_id=request_id, pdf=pdf, name=name)

@@ -313,6 +313,30 @@ def test_a_companys_disclosed_answer_and_file_appear_by_name_and_hash(
     assert all(set(f) == {"kind", "name", "content_type", "size", "sha256"} for f in filed["files"])
 
 
+def test_when_a_disclosure_completes_its_stored_report_includes_the_companies_answers(
+    django_capture_on_commit_callbacks, story
+):
+    student = story["student"]
+    request = file_disclosure(django_capture_on_commit_callbacks, student)
+    for task in RecipientTask.objects.filter(request=request):
+        with django_capture_on_commit_callbacks(execute=True):
+            recipient_task_answer(
+                task=task,
+                answer="disclosed",
+                answered_by="人事部 佐藤",
+                statement="関心度スコア1件を保有しています。",
+            )
+
+    request.refresh_from_db()
+    assert request.status == DataRequest.Status.COMPLETED
+    stored = request.files.get(kind=RequestFile.Kind.REPORT_JSON)
+    report = json.loads(bytes(stored.content))
+    [filed] = report["requests"]
+    assert {c["statement"] for c in filed["companies"]} == {"関心度スコア1件を保有しています。"}
+    assert request.files.filter(kind=RequestFile.Kind.REPORT_PDF).count() == 1
+    assert request.files.filter(kind=RequestFile.Kind.CERTIFICATE_PDF).count() == 1
+
+
 @pytest.mark.parametrize(
     ("fmt", "kinds"),
     [
