@@ -116,6 +116,31 @@ def _event(request, kind, *, actor, task=None, user=None, detail="", at=None) ->
     )
 
 
+def _store_file(
+    request: DataRequest,
+    *,
+    kind: str,
+    name: str,
+    content_type: str,
+    content: bytes,
+    task: RecipientTask | None = None,
+) -> None:
+    import hashlib
+
+    from disclosure.models import RequestFile
+
+    RequestFile.objects.create(
+        request=request,
+        task=task,
+        kind=kind,
+        name=name[:200],
+        content_type=content_type,
+        content=content,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+    )
+
+
 def request_file(
     *,
     student: User,
@@ -422,17 +447,13 @@ def recipient_task_answer(
         AnswerLink.objects.filter(task=task, revoked_at=None).update(revoked_at=now)
         if file is not None:
             name, content_type, content = file
-            import hashlib
-
-            RequestFile.objects.create(
-                request=task.request,
+            _store_file(
+                task.request,
                 task=task,
                 kind=RequestFile.Kind.COMPANY_FILE,
-                name=name[:200],
+                name=name,
                 content_type=content_type,
                 content=content,
-                size=len(content),
-                sha256=hashlib.sha256(content).hexdigest(),
             )
         _event(
             task.request,
@@ -506,9 +527,6 @@ def _queue_certificate(request_id: int):
 def request_report_store(*, request_id: int, files: list[tuple[str, str, str, bytes]]) -> bool:
     """Store the disclosure report (kind, name, content type, bytes) once; the portal's part
     of a disclosure is then done, and the request completes if every company answered."""
-    import hashlib
-
-    from disclosure.models import RequestFile
 
     now = timezone.now()
     with transaction.atomic():
@@ -519,16 +537,7 @@ def request_report_store(*, request_id: int, files: list[tuple[str, str, str, by
             return False
         request = DataRequest.objects.select_related("student").get(pk=request_id)
         for kind, name, content_type, content in files:
-            RequestFile.objects.create(
-                request=request,
-                kind=kind,
-                name=name,
-                content_type=content_type,
-                content=content,
-                size=len(content),
-                sha256=hashlib.sha256(content).hexdigest(),
-                created_at=now,
-            )
+            _store_file(request, kind=kind, name=name, content_type=content_type, content=content)
         _event(request, Event.REPORT_READY, actor=Actor.SYSTEM, at=now)
         _email_student(request, "report_ready")
         _complete_if_done(request)
@@ -537,7 +546,6 @@ def request_report_store(*, request_id: int, files: list[tuple[str, str, str, by
 
 def request_report_replace(*, request_id: int, files: list[tuple[str, str, str, bytes]]) -> None:
     """Rebuild a completed disclosure's report so it includes every company's answer."""
-    import hashlib
 
     from disclosure.models import RequestFile
 
@@ -546,20 +554,11 @@ def request_report_replace(*, request_id: int, files: list[tuple[str, str, str, 
         request = DataRequest.objects.select_for_update().get(pk=request_id)
         request.files.filter(kind__in=kinds).delete()
         for kind, name, content_type, content in files:
-            RequestFile.objects.create(
-                request=request,
-                kind=kind,
-                name=name,
-                content_type=content_type,
-                content=content,
-                size=len(content),
-                sha256=hashlib.sha256(content).hexdigest(),
-            )
+            _store_file(request, kind=kind, name=name, content_type=content_type, content=content)
 
 
 def request_certificate_store(*, request_id: int, pdf: bytes, name: str) -> bool:
     """Store the completion certificate once and tell the student the request is done."""
-    import hashlib
 
     from disclosure.models import RequestFile
 
@@ -569,14 +568,12 @@ def request_certificate_store(*, request_id: int, pdf: bytes, name: str) -> bool
         )
         if request.files.filter(kind=RequestFile.Kind.CERTIFICATE_PDF).exists():
             return False
-        RequestFile.objects.create(
-            request=request,
+        _store_file(
+            request,
             kind=RequestFile.Kind.CERTIFICATE_PDF,
             name=name,
             content_type="application/pdf",
             content=pdf,
-            size=len(pdf),
-            sha256=hashlib.sha256(pdf).hexdigest(),
         )
         _email_student(request, "request_completed")
     return True
