@@ -37,6 +37,7 @@ from django.views.decorators.http import require_http_methods
 from consent.admin import ReadOnlyLedgerAdmin
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent, RequestFile
 from disclosure.services import (
+    ANSWERS_BY_KIND,
     recipient_task_answer,
     recipient_task_close,
     recipient_task_resend,
@@ -44,12 +45,6 @@ from disclosure.services import (
     request_extend,
 )
 
-# The answers a company can give, by kind of request (the service refuses any other).
-ANSWERS_BY_KIND = {
-    DataRequest.Kind.DELETION: ["deleted", "held_none", "refused"],
-    DataRequest.Kind.CESSATION: ["stopped", "held_none", "refused"],
-    DataRequest.Kind.DISCLOSURE: ["disclosed", "held_none", "refused"],
-}
 NOT_DONE = [RecipientTask.Status.QUEUED, RecipientTask.Status.SENT]
 ACTION_TEMPLATE = "admin/disclosure/datarequest/action.html"
 READONLY_INLINE_TEMPLATE = "admin/disclosure/datarequest/readonly_tabular.html"
@@ -72,11 +67,10 @@ def _failed_tasks():
 
 
 class _YesNoFilter(admin.SimpleListFilter):
+    """A yes/no filter on the Q or expression each subclass's `condition()` returns."""
+
     def lookups(self, request, model_admin):
         return [("yes", _("Yes")), ("no", _("No"))]
-
-    def condition(self):
-        raise NotImplementedError
 
     def queryset(self, request, queryset):
         if self.value() == "yes":

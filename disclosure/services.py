@@ -5,6 +5,7 @@ page, the admin's actions and the Celery tasks alike. Work for Celery is queued 
 `transaction.on_commit`; each task claims its row with a conditional UPDATE.
 """
 
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from disclosure.models import (
     DataRequest,
     RecipientTask,
     RequestEvent,
+    RequestFile,
     token_hash,
 )
 from portal.emails import email_queue_template
@@ -73,17 +75,10 @@ def request_recipients(*, student: User) -> list[Recipient]:
         .values("employer_id")
         .annotate(first=Min("provided_at"), last=Max("provided_at"), count=Count("id"))
     )
-    employers = {
-        e.pk: e
-        for e in Employer.objects.filter(
-            pk__in={r["employer_id"] for r in rows}
-            | set(
-                Consent.objects.filter(student=student, granted=True).values_list(
-                    "employer_id", flat=True
-                )
-            )
-        )
-    }
+    granted = set(
+        Consent.objects.filter(student=student, granted=True).values_list("employer_id", flat=True)
+    )
+    employers = Employer.objects.in_bulk({r["employer_id"] for r in rows} | granted)
     for row in rows:
         by_employer[row["employer_id"]] = Recipient(
             employer=employers[row["employer_id"]],
@@ -91,9 +86,7 @@ def request_recipients(*, student: User) -> list[Recipient]:
             last_provided_at=row["last"],
             provisions=row["count"],
         )
-    for employer_id in Consent.objects.filter(student=student, granted=True).values_list(
-        "employer_id", flat=True
-    ):
+    for employer_id in granted:
         recipient = by_employer.setdefault(employer_id, Recipient(employer=employers[employer_id]))
         recipient.live_grant = True
     return sorted(by_employer.values(), key=lambda r: r.employer.name)
@@ -125,10 +118,6 @@ def _store_file(
     content: bytes,
     task: RecipientTask | None = None,
 ) -> None:
-    import hashlib
-
-    from disclosure.models import RequestFile
-
     RequestFile.objects.create(
         request=request,
         task=task,
@@ -414,8 +403,6 @@ def recipient_task_answer(
     file: tuple[str, str, bytes] | None = None,
 ) -> RecipientTask:
     """Record a company's answer, once; complete the request when it was the last one."""
-    from disclosure.models import RequestFile
-
     if not task.request.is_open:
         raise AnswerRefused(_("This request is closed."), code="answered")
     if answer not in ANSWERS_BY_KIND[task.request.kind]:
@@ -547,8 +534,6 @@ def request_report_store(*, request_id: int, files: list[tuple[str, str, str, by
 def request_report_replace(*, request_id: int, files: list[tuple[str, str, str, bytes]]) -> None:
     """Rebuild a completed disclosure's report so it includes every company's answer."""
 
-    from disclosure.models import RequestFile
-
     kinds = [RequestFile.Kind.REPORT_PDF, RequestFile.Kind.REPORT_JSON]
     with transaction.atomic():
         request = DataRequest.objects.select_for_update().get(pk=request_id)
@@ -559,8 +544,6 @@ def request_report_replace(*, request_id: int, files: list[tuple[str, str, str, 
 
 def request_certificate_store(*, request_id: int, pdf: bytes, name: str) -> bool:
     """Store the completion certificate once and tell the student the request is done."""
-
-    from disclosure.models import RequestFile
 
     with transaction.atomic():
         request = (

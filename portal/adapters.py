@@ -3,6 +3,7 @@ from django.conf import settings
 from django.utils import translation
 
 from portal.emails import email_queue_message
+from portal.http import page_language
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -24,7 +25,7 @@ class AccountAdapter(DefaultAccountAdapter):
             body_text=message.body,
             body_html=html,
             kind=template_prefix.rsplit("/", 1)[-1],
-            language=translation.get_language() or settings.LANGUAGE_CODE,
+            language=page_language(),
         )
 
     def post_login(self, request, user, **kwargs):

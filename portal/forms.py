@@ -1,8 +1,7 @@
 from django import forms
-from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from portal.models import Language
+from portal.http import page_language
 
 
 class SignupForm(forms.Form):
@@ -18,6 +17,5 @@ class SignupForm(forms.Form):
 
     def signup(self, request, user):
         user.display_name = self.cleaned_data["display_name"]
-        language = translation.get_language() or Language.JA
-        user.language = Language.EN if language.startswith("en") else Language.JA
+        user.language = page_language()
         user.save(update_fields=["display_name", "language"])

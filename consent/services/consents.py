@@ -340,11 +340,14 @@ def _email_receipt(*, student: User, events: list[ConsentEvent]) -> None:
         context={
             "student": student,
             "events": events,
-            "language": language,
-            "receipt_urls": [
-                settings.SITE_URL + reverse("consent:event_receipt", args=[e.receipt_id])
-                for e in events
+            "receipts": [
+                (
+                    event,
+                    settings.SITE_URL + reverse("consent:event_receipt", args=[event.receipt_id]),
+                )
+                for event in events
             ],
+            "language": language,
             "consents_url": settings.SITE_URL + reverse("consent:consent_list"),
         },
         kind="consent_change",

@@ -1,7 +1,7 @@
 from django import template
-from django.utils.translation import get_language
 
 from consent.models import localized as localized_value
+from portal.http import page_language
 
 register = template.Library()
 
@@ -9,7 +9,7 @@ register = template.Library()
 @register.simple_tag
 def localized(obj, field: str) -> str:
     """{% localized purpose "title" %}: the field in the page's language."""
-    return localized_value(obj, field, "en" if (get_language() or "").startswith("en") else "ja")
+    return localized_value(obj, field, page_language())
 
 
 @register.simple_tag

@@ -33,7 +33,7 @@ from consent.services import (
     consent_withdraw_all,
     policy_acceptance_due,
 )
-from consent.views.policies import _client_ip, _language
+from portal.http import client_ip, page_language
 from portal.models import ActivityRecord, Employer
 
 EMPLOYERS_PER_PAGE = 20
@@ -57,7 +57,7 @@ def _back(request: HttpRequest, employer_id: int | None = None, event=None) -> s
 @data_rights_page
 def consent_list(request: HttpRequest) -> HttpResponse:
     student = request.user
-    language = _language(request)
+    language = page_language()
     newest = PolicyAcceptance.objects.latest_for(student)
     listed = set(newest.version.purposes.values_list("pk", flat=True)) if newest else set()
     purposes = list(Purpose.objects.filter(requires_opt_in=True))
@@ -167,7 +167,7 @@ def _change_message(request: HttpRequest, events: list[ConsentEvent]) -> None:
             text = _("Turned on: %(purpose)s for %(employer)s.")
         else:
             text = _("Turned off: %(purpose)s for %(employer)s.")
-        language = _language(request)
+        language = page_language()
         wording = event.policy_version.purpose_wording(event.purpose, language)
         messages.success(
             request,
@@ -195,8 +195,8 @@ def grant(request: HttpRequest, employer_id: int, purpose_code: str) -> HttpResp
             student=request.user,
             employer=employer,
             purpose=purpose,
-            language=_language(request),
-            ip_address=_client_ip(request),
+            language=page_language(),
+            ip_address=client_ip(request),
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
     except ConsentRefused as refused:
@@ -226,8 +226,8 @@ def withdraw(request: HttpRequest, employer_id: int, purpose_code: str) -> HttpR
         student=request.user,
         employer=employer,
         purpose=purpose,
-        language=_language(request),
-        ip_address=_client_ip(request),
+        language=page_language(),
+        ip_address=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
     )
     if event is None:
@@ -241,8 +241,8 @@ def withdraw(request: HttpRequest, employer_id: int, purpose_code: str) -> HttpR
 def withdraw_all(request: HttpRequest) -> HttpResponse:
     events = consent_withdraw_all(
         student=request.user,
-        language=_language(request),
-        ip_address=_client_ip(request),
+        language=page_language(),
+        ip_address=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
     )
     if not events:
@@ -272,7 +272,7 @@ def timeline(request: HttpRequest, employer_id: int) -> HttpResponse:
     provisions = Provision.objects.filter(student=request.user, employer=employer).select_related(
         "purpose", "consent_event__policy_version"
     )
-    language = _language(request)
+    language = page_language()
     entries = [
         {
             "kind": "event",
@@ -316,7 +316,7 @@ def _own_event(request: HttpRequest, receipt_id) -> ConsentEvent:
 @data_rights_page
 def event_receipt(request: HttpRequest, receipt_id) -> HttpResponse:
     event = _own_event(request, receipt_id)
-    language = _language(request)
+    language = page_language()
     return render(
         request,
         "consent/event_receipt.html",

@@ -5,7 +5,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -20,11 +19,8 @@ from consent.services import (
     policy_acceptance_due,
     previous_acceptance,
 )
+from portal.http import client_ip, page_language
 from portal.models import Language
-
-
-def _language(request: HttpRequest) -> str:
-    return Language.EN if (get_language() or "").startswith("en") else Language.JA
 
 
 def _safe_next(request: HttpRequest, default: str = "dashboard") -> str:
@@ -34,15 +30,6 @@ def _safe_next(request: HttpRequest, default: str = "dashboard") -> str:
     ):
         return target
     return default
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR is the proxy's address behind a load balancer; production sets
-    # BEHIND_PROXY and the proxy overwrites X-Forwarded-For, so its last hop is trusted.
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and request.META.get("HTTP_X_FORWARDED_PROTO"):
-        return forwarded.split(",")[-1].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 @login_required
@@ -56,7 +43,7 @@ def accept(request: HttpRequest) -> HttpResponse:
         return redirect("dashboard")
     screen = due.screen if due else Screen.REVIEW
     already = PolicyAcceptance.objects.filter(student=request.user, version=version).first()
-    language = _language(request)
+    language = page_language()
     text = version.text(language)
 
     if request.method == "POST":
@@ -76,7 +63,7 @@ def accept(request: HttpRequest) -> HttpResponse:
                     screen=data["screen"] if data["screen"] in Screen.values else screen,
                     language=data["language"],
                     shown_sha256=data["text_sha256"],
-                    ip_address=_client_ip(request),
+                    ip_address=client_ip(request),
                     user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 )
             except AcceptanceRefused as exc:
@@ -220,7 +207,7 @@ def version_text(request: HttpRequest, label: str) -> HttpResponse:
     version = get_object_or_404(PolicyVersion.objects.published(), label=label)
     language = request.GET.get("lang")
     if language not in Language.values:
-        language = _language(request)
+        language = page_language()
     versions = list(PolicyVersion.objects.published().order_by("-effective_at"))
     compare = None
     other_label = request.GET.get("compare")

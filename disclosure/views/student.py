@@ -15,10 +15,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from consent.decorators import data_rights_page
-from consent.views.policies import _language
 from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile
 from disclosure.services import RequestRefused, request_file, request_recipients
 from disclosure.student_forms import RequestForm
+from portal.http import page_language
 
 Kind = DataRequest.Kind
 Status = DataRequest.Status
@@ -79,7 +79,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
     """The request form. Filing it needs a recent reauthentication (allauth suspends the
     POST, asks for the password, and replays it)."""
     student = request.user
-    language = _language(request)
+    language = page_language()
     recipients = request_recipients(student=student)
     if request.method == "POST":
         form = RequestForm(request.POST, recipients=recipients, language=language)
@@ -189,7 +189,7 @@ def request_detail(request: HttpRequest, reference: str) -> HttpResponse:
     """One request: status, progress, each company, what the portal did, files, timeline.
     A fixed number of queries, however many companies and events."""
     data_request = get_object_or_404(DataRequest, reference=reference, student=request.user)
-    language = _language(request)
+    language = page_language()
     tasks = list(
         RecipientTask.objects.filter(request=data_request)
         .select_related("employer", "email")  # `task.failed` reads the email's status

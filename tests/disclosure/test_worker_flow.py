@@ -6,18 +6,13 @@ its email exactly once. Runs in the suite's PostgreSQL + Redis pass."""
 
 import asyncio
 import io
-import os
 import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.db.models import F
 from django.utils import translation
 from pypdf import PdfReader
@@ -32,35 +27,14 @@ from portal.models import ActivityRecord, EmailMessage
 from portal.tasks import STALE_CLAIM, email_sweep
 from tests.disclosure.test_dispatch import student_with_recipients, subject, token_of
 from tests.smtp import SmtpServer
+from tests.workers import REAL_WORKER_MARKS, start_worker
 
-pytestmark = [
-    pytest.mark.skipif(
-        not settings.CELERY_BROKER_URL,
-        reason="needs a broker: set CELERY_BROKER_URL=redis://... (CI's PostgreSQL+Redis pass)",
-    ),
-    pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
-        reason="a worker in another process cannot see SQLite's in-memory test database "
-        "(set DATABASE_URL=postgres://...)",
-    ),
-    pytest.mark.django_db(transaction=True),  # the worker reads only committed rows
-    pytest.mark.real_broker,
-]
+pytestmark = REAL_WORKER_MARKS
 
-BASE_DIR = Path(settings.BASE_DIR)
 DEADLINE = 60  # seconds, for every wait
 
 
 # A real worker process ----------------------------------------------------------------------
-def database_url(db: dict) -> str:
-    """The URL of the test database pytest-django created, for the worker's settings."""
-    auth = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    host = db["HOST"] or "127.0.0.1"
-    return f"postgres://{auth}@{host}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
-
-
 def wait_until(condition, what: str, *, worker=None, smtp=None, poll: float = 0.05) -> None:
     deadline = time.monotonic() + DEADLINE
     while not condition():
@@ -78,34 +52,7 @@ class Worker:
 
     def __init__(self, smtp: SmtpServer, log: Path) -> None:
         self.log = log
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
-            "DATABASE_URL": database_url(connection.settings_dict),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "EMAIL_HOST": smtp.host,
-            "EMAIL_PORT": str(smtp.port),
-            "EMAIL_USE_TLS": "0",
-            "EMAIL_USE_SSL": "0",
-        }
-        command = [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "portal",
-            "worker",
-            "--pool=solo",
-            "-l",
-            "info",
-            "--without-mingle",
-            "--without-gossip",
-            "-n",
-            f"pytest-{uuid.uuid4().hex[:8]}@%h",
-        ]
-        with log.open("ab") as output:
-            self.process = subprocess.Popen(
-                command, cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
-            )
+        self.process = start_worker(smtp, log, mode="ab")
         self.wait_for(lambda: " ready." in self.output(), "worker start-up")
 
     def wait_for(self, condition, what: str, *, smtp=None, poll: float = 0.05) -> None:

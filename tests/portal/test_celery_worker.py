@@ -2,18 +2,12 @@
 each message once, however often its task is queued, and the sweeper sends what no task
 was queued for. Runs in the suite's PostgreSQL + Redis pass."""
 
-import os
 import subprocess
-import sys
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from portal.celery import app
@@ -21,31 +15,11 @@ from portal.emails import email_queue_message
 from portal.models import EmailMessage
 from portal.tasks import email_send, email_sweep
 from tests.smtp import SmtpServer
+from tests.workers import REAL_WORKER_MARKS, start_worker
 
-pytestmark = [
-    pytest.mark.skipif(
-        not settings.CELERY_BROKER_URL,
-        reason="needs a broker: set CELERY_BROKER_URL=redis://... (CI's PostgreSQL+Redis pass)",
-    ),
-    pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
-        reason="a worker in another process cannot see SQLite's in-memory test database",
-    ),
-    pytest.mark.django_db(transaction=True),  # the worker reads only committed rows
-    pytest.mark.real_broker,
-]
+pytestmark = REAL_WORKER_MARKS
 
-BASE_DIR = Path(settings.BASE_DIR)
 DEADLINE = 30  # seconds
-
-
-def database_url(db: dict) -> str:
-    """The URL of the test database pytest-django created, for the worker's settings."""
-    auth = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    host = db["HOST"] or "127.0.0.1"
-    return f"postgres://{auth}@{host}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
 
 
 class Worker:
@@ -77,34 +51,7 @@ def worker(django_db_setup, smtp, tmp_path_factory):
     # Messages left on the queue by earlier tests or runs would otherwise reach this worker.
     app.control.purge()
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": smtp.host,
-        "EMAIL_PORT": str(smtp.port),
-        "EMAIL_USE_TLS": "0",
-        "EMAIL_USE_SSL": "0",
-    }
-    command = [
-        str(Path(sys.executable).parent / "celery"),
-        "-A",
-        "portal",
-        "worker",
-        "--pool=solo",
-        "-l",
-        "info",
-        "--without-mingle",
-        "--without-gossip",
-        "-n",
-        f"pytest-{uuid.uuid4().hex[:8]}@%h",
-    ]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
+    process = start_worker(smtp, log)
     running = Worker(process, log)
     try:
         running.wait_for(lambda: " ready." in log.read_text(errors="replace"), "worker start-up")
