@@ -68,6 +68,10 @@ class Purpose(models.Model):
         verbose_name = _("purpose")
         verbose_name_plural = _("purposes")
         ordering = ["requires_opt_in", "code"]
+        permissions = [
+            ("run_impact_report", _("Can run the impact report")),
+            ("send_reconsent_mailing", _("Can email students asking them to review consent")),
+        ]
 
     def __str__(self) -> str:
         return self.code
@@ -190,6 +194,7 @@ class PolicyVersion(models.Model):
         verbose_name = _("policy version")
         verbose_name_plural = _("policy versions")
         ordering = ["-effective_at", "-published_at"]
+        permissions = [("publish_policyversion", _("Can publish a policy version"))]
 
     def __str__(self) -> str:
         return self.label

@@ -68,6 +68,14 @@ class DataRequest(models.Model):
         verbose_name = _("data-rights request")
         verbose_name_plural = _("data-rights requests")
         ordering = ["-submitted_at"]
+        # The staff actions on a request, each granted to a role (backoffice/roles.py).
+        permissions = [
+            ("resend_answer_link", _("Can resend a company's answer link")),
+            ("record_answer", _("Can record a company's answer received another way")),
+            ("extend_due_date", _("Can extend a request's due date")),
+            ("close_task", _("Can close a company's task")),
+            ("cancel_request", _("Can cancel a request")),
+        ]
         indexes = [
             models.Index(fields=["student", "-submitted_at"]),
             models.Index(fields=["status", "due_at"]),

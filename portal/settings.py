@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "portal",
+    "audit",
     "consent",
     "disclosure",
 ]

@@ -1,0 +1,68 @@
+"""The staff audit log: append-only, each entry chained to the one before by SHA-256.
+
+Who did what, when, to which object, what changed and why. Rows are only ever inserted
+(`audit.log.audit_record`); on PostgreSQL a trigger refuses UPDATE and DELETE, and on
+every database `manage.py verify_audit_log` recomputes the chain and names the first entry
+that was edited, removed or inserted out of turn.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditEntry(models.Model):
+    class Action(models.TextChoices):
+        LOGIN = "login", _("signed in to the admin")
+        LOGIN_FAILED = "login_failed", _("failed admin sign-in")
+        LOGOUT = "logout", _("signed out of the admin")
+        ADD = "add", _("added")
+        CHANGE = "change", _("changed")
+        DELETE = "delete", _("deleted")
+        ACTION = "action", _("staff action")
+        SYSTEM = "system", _("system job")
+
+    # The chain's order. Not the primary key: ids come from a sequence that can skip, the
+    # chain must not, so a missing number is a deleted entry.
+    seq = models.PositiveBigIntegerField(_("number"), unique=True, editable=False)
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    # No database constraint: deleting a staff account must neither be blocked by nor
+    # rewrite the log; `actor_label` keeps who it was.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff member"),
+    )
+    actor_label = models.CharField(_("staff member (as recorded)"), max_length=254, blank=True)
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    name = models.CharField(
+        _("what was done"),
+        max_length=100,
+        blank=True,
+        help_text=_("For a staff action, its name, e.g. disclosure.extend_due_date."),
+    )
+    target_type = models.CharField(_("object type"), max_length=100, blank=True, db_index=True)
+    target_id = models.CharField(_("object id"), max_length=64, blank=True)
+    target_repr = models.CharField(_("object"), max_length=300, blank=True)
+    changes = models.JSONField(_("what changed"), default=dict, blank=True)
+    reason = models.TextField(_("reason given"), blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    prev_hash = models.CharField(_("previous entry's hash"), max_length=64)
+    entry_hash = models.CharField(_("this entry's hash"), max_length=64, unique=True)
+
+    class Meta:
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-seq"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"]),
+            models.Index(fields=["actor", "-at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.target_repr}".strip()
