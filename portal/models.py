@@ -6,6 +6,7 @@ This module imports no other app of the project (see DESIGN.md, "Layout").
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -84,10 +85,43 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.display_name
 
 
+def corporate_number_check_digit(base12: str) -> int:
+    """The check digit of a Japanese corporate number (法人番号) for its last 12 digits.
+
+    National Tax Agency rule: 9 - (sum of P_n * Q_n mod 9), where P_n is the n-th digit
+    counted from the right and Q_n is 1 for odd n and 2 for even n.
+    """
+    total = sum(
+        int(digit) * (2 if n % 2 == 0 else 1) for n, digit in enumerate(reversed(base12), 1)
+    )
+    return 9 - total % 9
+
+
+def validate_corporate_number(value: str) -> None:
+    if not (len(value) == 13 and value.isascii() and value.isdigit()):
+        raise ValidationError(
+            _("A corporate number is 13 digits (法人番号), e.g. 7000012050002."), code="format"
+        )
+    if int(value[0]) != corporate_number_check_digit(value[1:]):
+        raise ValidationError(
+            _("This is not a valid corporate number: its check digit (the first) does not match."),
+            code="check_digit",
+        )
+
+
 class Employer(models.Model):
     """A client company of the job site: a possible recipient of a student's data."""
 
     name = models.CharField(_("name (Japanese)"), max_length=200)
+    corporate_number = models.CharField(
+        _("corporate number"),
+        max_length=13,
+        unique=True,
+        null=True,
+        blank=True,
+        validators=[validate_corporate_number],
+        help_text=_("The 13-digit number the National Tax Agency gives every company."),
+    )
     name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
     privacy_contact_name = models.CharField(_("privacy contact"), max_length=200)
     privacy_contact_email = models.EmailField(_("privacy contact email"))
@@ -107,6 +141,39 @@ class Employer(models.Model):
 
     def display_name(self, language: str) -> str:
         return self.name_en if language == Language.EN and self.name_en else self.name
+
+
+class PrivacyContact(models.Model):
+    """Someone at a company who receives the portal's requests and notices about students."""
+
+    employer = models.ForeignKey(
+        Employer, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("employer")
+    )
+    name = models.CharField(_("name or role"), max_length=200)
+    email = models.EmailField(_("email"))
+    language = models.CharField(
+        _("language for messages"), max_length=8, choices=Language.choices, default=Language.JA
+    )
+    is_primary = models.BooleanField(
+        _("primary"), default=False, help_text=_("Requests are addressed to the primary contact.")
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("privacy contact")
+        verbose_name_plural = _("privacy contacts")
+        ordering = ["employer", "-is_primary", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["employer", "email"], name="one_contact_per_email"),
+            models.UniqueConstraint(
+                fields=["employer"],
+                condition=models.Q(is_primary=True),
+                name="one_primary_contact",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
 
 
 class ActivityRecord(models.Model):

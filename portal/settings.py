@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "audit",
     "consent",
     "disclosure",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
