@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -62,7 +63,8 @@ SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", ("http", "https")).rstri
 SITE_NAME = _("Student data portal")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the back office's dashboard on the admin's front page.
+    "backoffice.apps.BackofficeAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -237,6 +239,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "email-sweep": {"task": "portal.tasks.email_sweep", "schedule": 60.0},
     "requests-sweep": {"task": "disclosure.tasks.requests_sweep", "schedule": 300.0},
+    # Once a day, at a quiet hour (CELERY_TIMEZONE): see "Retention" below.
+    "retention-run": {
+        "task": "backoffice.tasks.retention_run",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 
 # --- Cache ---------------------------------------------------------------------------
@@ -299,6 +306,32 @@ COMPANY_FILE_TYPES = [
     "application/zip",
 ]
 ANSWER_RATE_LIMIT_PER_MINUTE = env_int("ANSWER_RATE_LIMIT_PER_MINUTE", 30)
+
+# --- Retention -------------------------------------------------------------------------
+# How long data is kept, in days, before the daily job (backoffice.tasks.retention_run)
+# deletes it (backoffice/retention.py). A record is deleted once it is older than its period.
+
+
+def env_positive_int(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name}={value}: expected a whole number, 1 or more")
+    return value
+
+
+# Activity records (page views, searches, applications): 2 years after they happened.
+RETENTION_ACTIVITY_DAYS = env_positive_int("RETENTION_ACTIVITY_DAYS", 730)
+# Records of provision to a company (APPI Art. 29): 3 years after the provision (its last
+# time, for a bulk record).
+RETENTION_PROVISION_DAYS = env_positive_int("RETENTION_PROVISION_DAYS", 1095)
+# A company's answer links: 90 days after it answered (or after the request closed, for a
+# task staff closed); until then a used link shows the recorded answer.
+RETENTION_ANSWER_LINK_DAYS = env_positive_int("RETENTION_ANSWER_LINK_DAYS", 90)
+# The files of a closed request (report, certificate, companies' files): 1 year after it
+# closed. The request, its tasks and its timeline stay.
+RETENTION_REQUEST_FILE_DAYS = env_positive_int("RETENTION_REQUEST_FILE_DAYS", 365)
+# Rows deleted per statement, so a large backlog never holds a long lock.
+RETENTION_BATCH_SIZE = env_positive_int("RETENTION_BATCH_SIZE", 1000)
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,9 @@
 """The student's request pages: file a request, follow it, download its files."""
 
+from datetime import timedelta
+
 from allauth.account.decorators import reauthentication_required
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
@@ -240,6 +243,15 @@ def request_detail(request: HttpRequest, reference: str) -> HttpResponse:
         for e in events
     ]
     summary = data_request.portal_summary or {}
+    # A request closed longer ago than the retention period has had its files deleted
+    # (backoffice/retention.py): say so rather than "being prepared".
+    files_removed = (
+        not files
+        and not data_request.is_open
+        and data_request.completed_at is not None
+        and data_request.completed_at
+        < timezone.now() - timedelta(days=settings.RETENTION_REQUEST_FILE_DAYS)
+    )
     return render(
         request,
         "disclosure/request_detail.html",
@@ -255,6 +267,8 @@ def request_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "kept": summary.get("kept") or {},
             "reports": reports,
             "certificate": certificate,
+            "files_removed": files_removed,
+            "retention_days": settings.RETENTION_REQUEST_FILE_DAYS,
             "timeline": timeline,
         },
     )

@@ -1,0 +1,134 @@
+"""Deleting what has outlived its purpose (issue 5, "Retention").
+
+One function per kind of data, each deleting what is older than its period (a setting, in
+days: see "Retention" in portal/settings.py), and `retention_run`, which runs them all, logs
+the counts and writes one audit entry when something was deleted. The daily Celery beat job
+calls it (backoffice/tasks.py).
+
+A row is deleted once it is older than its period: at exactly the period it stays, a moment
+later it goes. Rows go a batch at a time, each batch its own short statement, so a large
+backlog (the first run, or a job that did not run for a while) never holds a long lock.
+Running again deletes nothing more, so a redelivered or repeated job is harmless.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from audit.log import audit_record
+from audit.models import AuditEntry
+from consent.models import Provision
+from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile
+from portal.models import ActivityRecord
+
+log = logging.getLogger(__name__)
+
+# The request has ended (for its files): completed, fully or partly, or cancelled.
+CLOSED = [
+    DataRequest.Status.COMPLETED,
+    DataRequest.Status.PARTIALLY_COMPLETED,
+    DataRequest.Status.CANCELLED,
+]
+
+
+def _cutoff(days: int, now: datetime | None) -> datetime:
+    return (now or timezone.now()) - timedelta(days=days)
+
+
+def _delete_in_batches(queryset: QuerySet) -> int:
+    """Delete the rows of `queryset`, `RETENTION_BATCH_SIZE` primary keys at a time.
+
+    Each batch is looked for in primary-key order from where the last one ended, so the
+    whole run reads the table once even where the date has no index of its own (activity
+    records are indexed by student)."""
+    model, total, after = queryset.model, 0, 0
+    while ids := list(
+        queryset.filter(pk__gt=after)
+        .order_by("pk")
+        .values_list("pk", flat=True)[: settings.RETENTION_BATCH_SIZE]
+    ):
+        deleted, _by_model = model.objects.filter(pk__in=ids).delete()
+        total += deleted
+        after = ids[-1]
+    return total
+
+
+def activity_records_expire(*, now: datetime | None = None) -> int:
+    """Activity records (page views, searches, applications…) older than
+    `RETENTION_ACTIVITY_DAYS`."""
+    cutoff = _cutoff(settings.RETENTION_ACTIVITY_DAYS, now)
+    return _delete_in_batches(ActivityRecord.objects.filter(occurred_at__lt=cutoff))
+
+
+def provisions_expire(*, now: datetime | None = None) -> int:
+    """Records of provision to a company (APPI Art. 29), `RETENTION_PROVISION_DAYS` after the
+    provision: its last time, for a bulk record (`provided_at`)."""
+    cutoff = _cutoff(settings.RETENTION_PROVISION_DAYS, now)
+    return _delete_in_batches(Provision.objects.filter(provided_at__lt=cutoff))
+
+
+def answer_links_expire(*, now: datetime | None = None) -> int:
+    """The answer links of a company that answered more than `RETENTION_ANSWER_LINK_DAYS` ago;
+    for a task staff closed, counted from when the request closed (a task has no closing
+    time of its own, and the request's is the later one). Until then a used link shows the
+    company its recorded answer; afterwards its URL is an unknown link (404)."""
+    cutoff = _cutoff(settings.RETENTION_ANSWER_LINK_DAYS, now)
+    return _delete_in_batches(
+        AnswerLink.objects.filter(
+            Q(task__status=RecipientTask.Status.ANSWERED, task__answered_at__lt=cutoff)
+            | Q(
+                task__status=RecipientTask.Status.CLOSED,
+                task__request__status__in=CLOSED,
+                task__request__completed_at__lt=cutoff,
+            )
+        )
+    )
+
+
+def request_files_expire(*, now: datetime | None = None) -> tuple[int, list[str]]:
+    """The files (report, certificate, companies' files) of requests that closed more than
+    `RETENTION_REQUEST_FILE_DAYS` ago. The request, its tasks and its timeline stay; the
+    student's page then says the files were deleted at the end of their retention period.
+    Returns the number of files and the references of the requests they belonged to."""
+    cutoff = _cutoff(settings.RETENTION_REQUEST_FILE_DAYS, now)
+    expired = RequestFile.objects.filter(
+        request__status__in=CLOSED, request__completed_at__lt=cutoff
+    )
+    references = sorted(
+        set(expired.order_by().values_list("request__reference", flat=True).distinct())
+    )
+    return _delete_in_batches(expired), references
+
+
+def retention_run(*, now: datetime | None = None) -> dict[str, int]:
+    """Run every deletion; log the counts, and record a run that deleted something in the
+    audit log (with the requests whose files went: no timeline event fits, and the timeline
+    is the student's account of their request)."""
+    now = now or timezone.now()
+    files, requests = request_files_expire(now=now)
+    counts = {
+        "activity_records": activity_records_expire(now=now),
+        "provisions": provisions_expire(now=now),
+        "answer_links": answer_links_expire(now=now),
+        "request_files": files,
+    }
+    log.info("retention: deleted %s", ", ".join(f"{n} {name}" for name, n in counts.items()))
+    if any(counts.values()):
+        audit_record(
+            action=AuditEntry.Action.SYSTEM,
+            name="backoffice.retention",
+            changes={
+                **counts,
+                "requests_with_files_removed": requests,
+                "periods_days": {
+                    "activity_records": settings.RETENTION_ACTIVITY_DAYS,
+                    "provisions": settings.RETENTION_PROVISION_DAYS,
+                    "answer_links": settings.RETENTION_ANSWER_LINK_DAYS,
+                    "request_files": settings.RETENTION_REQUEST_FILE_DAYS,
+                },
+            },
+        )
+    return counts
