@@ -1,29 +1,50 @@
+"""Staff's admin for policies, purposes and the consent ledgers (issue 3), with the roles of
+issue 5: each staff action checks its own permission (backoffice/roles.py), every change is
+written to the audit log, and the ledgers are read-only for everyone."""
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.log import audit_record
+from audit.mixins import AuditedModelAdmin
+from audit.models import AuditEntry
 from consent import reports
+from consent.api.keys import api_key_create
 from consent.diff import text_diff
 from consent.models import (
     ApiClient,
     Consent,
     ConsentEvent,
+    ConsentScreen,
     PolicyAcceptance,
     PolicyVersion,
     Provision,
     Purpose,
     StopUseNotice,
 )
-from consent.services import policy_publish
+from consent.services import consent_grant, consent_withdraw, policy_publish
+from consent.services.consents import Actor
+from portal.admin import STUDENT_SEARCH, ReadOnlyLedgerAdmin
+from portal.models import Employer, User
+
+# The permissions of the staff actions here (granted to roles in backoffice/roles.py).
+RUN_IMPACT_REPORT = "consent.run_impact_report"
+SEND_RECONSENT_MAILING = "consent.send_reconsent_mailing"
+PUBLISH_POLICYVERSION = "consent.publish_policyversion"
+RECORD_CONSENT_CHANGE = "consent.add_consentevent"
 
 IMPACT_PER_PAGE = 100
 STUDENT_COLUMNS = ["pk", "email", "display_name"]
@@ -36,8 +57,29 @@ def _page_url(request: HttpRequest, param: str, number: int) -> str:
     return f"?{query.urlencode()}"
 
 
+def _textarea(rows=3):
+    return forms.Textarea(attrs={"rows": rows, "cols": 70})
+
+
+class AuditReasonForm(forms.Form):
+    """The reason a staff member gives for an action, kept with it in the audit log."""
+
+    required_css_class = "required"
+
+    reason = forms.CharField(
+        label=_("Reason (kept in the audit log)"),
+        max_length=2000,
+        required=False,
+        widget=_textarea(2),
+    )
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
 @admin.register(Purpose)
-class PurposeAdmin(admin.ModelAdmin):
+class PurposeAdmin(AuditedModelAdmin):
     list_display = [
         "code",
         "title_ja",
@@ -49,6 +91,16 @@ class PurposeAdmin(admin.ModelAdmin):
     list_filter = ["requires_opt_in", "third_party_disclosure"]
     search_fields = ["code", "title_ja", "title_en"]
     change_form_template = "admin/consent/purpose/change_form.html"
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        if request.user.has_perm(RUN_IMPACT_REPORT):
+            return shown
+        return [name for name in shown if name != "impact_link"]
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["can_run_impact_report"] = request.user.has_perm(RUN_IMPACT_REPORT)
+        return super().render_change_form(request, context, *args, **kwargs)
 
     @admin.display(description=_("impact report"))
     def impact_link(self, obj):
@@ -77,14 +129,13 @@ class PurposeAdmin(admin.ModelAdmin):
             ),
         ] + super().get_urls()
 
-    def _viewable_purpose(self, request: HttpRequest, pk: int) -> Purpose:
-        purpose = get_object_or_404(Purpose, pk=pk)
-        if not self.has_view_permission(request, purpose):
+    def _reportable_purpose(self, request: HttpRequest, pk: int) -> Purpose:
+        if not request.user.has_perm(RUN_IMPACT_REPORT):
             raise PermissionDenied
-        return purpose
+        return get_object_or_404(Purpose, pk=pk)
 
     def impact_view(self, request: HttpRequest, pk: int):
-        purpose = self._viewable_purpose(request, pk)
+        purpose = self._reportable_purpose(request, pk)
         sections = []
         for key, title, explanation in (
             (
@@ -136,14 +187,15 @@ class PurposeAdmin(admin.ModelAdmin):
             "purpose": purpose,
             "current_version": PolicyVersion.objects.current(),
             "sections": sections,
-            "can_request_review": self.has_change_permission(request, purpose),
+            "can_request_review": request.user.has_perm(SEND_RECONSENT_MAILING),
+            "review_form": AuditReasonForm(),
             "review_interval_days": reports.REVIEW_REQUEST_INTERVAL.days,
             "review_batch": reports.REVIEW_REQUEST_BATCH,
         }
         return render(request, "admin/consent/purpose/impact.html", context)
 
     def impact_csv_view(self, request: HttpRequest, pk: int, section: str):
-        purpose = self._viewable_purpose(request, pk)
+        purpose = self._reportable_purpose(request, pk)
         if section not in reports.SECTIONS:
             raise Http404
         filename = reports.impact_csv_filename(purpose=purpose, section=section)
@@ -154,11 +206,26 @@ class PurposeAdmin(admin.ModelAdmin):
         )
 
     def impact_request_review_view(self, request: HttpRequest, pk: int):
-        purpose = get_object_or_404(Purpose, pk=pk)
-        if not self.has_change_permission(request, purpose):
+        if not request.user.has_perm(SEND_RECONSENT_MAILING):
             raise PermissionDenied
+        purpose = get_object_or_404(Purpose, pk=pk)
+        form = AuditReasonForm(request.POST)
+        reason = form.cleaned_data["reason"].strip() if form.is_valid() else ""
         try:
-            result = reports.review_request_send(purpose=purpose)
+            with transaction.atomic():
+                result = reports.review_request_send(purpose=purpose)
+                audit_record(
+                    action=AuditEntry.Action.ACTION,
+                    name="consent.send_reconsent_mailing",
+                    request=request,
+                    target=purpose,
+                    changes={
+                        "queued": result.queued,
+                        "skipped": result.skipped,
+                        "remaining": result.remaining,
+                    },
+                    reason=reason,
+                )
         except reports.ReviewRequestRefused as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
@@ -211,7 +278,7 @@ class PublishedFilter(admin.SimpleListFilter):
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(admin.ModelAdmin):
+class PolicyVersionAdmin(AuditedModelAdmin):
     list_display = [
         "label",
         "title_ja",
@@ -326,17 +393,35 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             "languages": languages,
             "purposes": version.purposes.all(),
             "can_publish": not version.is_published
-            and self.has_change_permission(request, version),
+            and request.user.has_perm(PUBLISH_POLICYVERSION),
+            "publish_form": AuditReasonForm(),
         }
         return render(request, "admin/consent/policyversion/preview.html", context)
 
     def publish_view(self, request: HttpRequest, pk: int):
+        if not request.user.has_perm(PUBLISH_POLICYVERSION):
+            raise PermissionDenied
         version = get_object_or_404(PolicyVersion, pk=pk)
         change_url = reverse("admin:consent_policyversion_change", args=[pk])
-        if request.method != "POST" or not self.has_change_permission(request, version):
+        if request.method != "POST":
             return HttpResponseRedirect(change_url)
+        form = AuditReasonForm(request.POST)
+        reason = form.cleaned_data["reason"].strip() if form.is_valid() else ""
         try:
-            published = policy_publish(version=version, by=request.user)
+            with transaction.atomic():
+                published = policy_publish(version=version, by=request.user)
+                audit_record(
+                    action=AuditEntry.Action.ACTION,
+                    name="consent.publish_policyversion",
+                    request=request,
+                    target=published,
+                    changes={
+                        "published_at": [None, _iso(published.published_at)],
+                        "effective_at": [_iso(version.effective_at), _iso(published.effective_at)],
+                        "material": [version.material, published.material],
+                    },
+                    reason=reason,
+                )
         except ValidationError as exc:
             for message in exc.messages:
                 self.message_user(request, message, messages.ERROR)
@@ -351,56 +436,52 @@ class PolicyVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(PolicyAcceptance)
-class PolicyAcceptanceAdmin(admin.ModelAdmin):
+class PolicyAcceptanceAdmin(ReadOnlyLedgerAdmin):
     """Who accepted which version, where and how. A ledger: read-only."""
 
     list_display = ["accepted_at", "student", "version", "screen", "language", "short_hash"]
     list_filter = ["version", "screen", "language"]
-    search_fields = ["student__email", "student__display_name", "receipt_id"]
+    search_fields = [*STUDENT_SEARCH, "=receipt_id"]
     list_select_related = ["student", "version"]
     date_hierarchy = "accepted_at"
-    show_full_result_count = False
 
     @admin.display(description=_("text hash"))
     def short_hash(self, obj):
         return obj.text_sha256[:12] + "…"
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyLedgerAdmin(admin.ModelAdmin):
-    """Staff read the ledgers; nobody changes them here (DESIGN.md, "Ledgers are append-only").
-
-    Large tables: no full count on every page, related rows in the same query.
-    """
-
-    show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-STUDENT_SEARCH = ["student__email", "student__display_name", "=student__public_id"]
 EMPLOYER_SEARCH = ["employer__name", "employer__name_en"]
+
+
+class StaffConsentForm(forms.Form):
+    """A grant or withdrawal the student asked for in writing, entered by staff."""
+
+    required_css_class = "required"
+    error_css_class = "errors"
+
+    employer = forms.ModelChoiceField(
+        label=_("Company"), queryset=Employer.objects.filter(is_active=True).order_by("name")
+    )
+    purpose = forms.ModelChoiceField(
+        label=_("Purpose"), queryset=Purpose.objects.filter(requires_opt_in=True).order_by("code")
+    )
+    action = forms.ChoiceField(
+        label=_("Change"),
+        choices=[
+            (ConsentEvent.Action.GRANT, _("Grant")),
+            (ConsentEvent.Action.WITHDRAW, _("Withdraw")),
+        ],
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(
+        label=_("The student's written instruction"),
+        max_length=2000,
+        widget=_textarea(4),
+        help_text=_(
+            "What the student asked, how (letter, email) and when, and where it is kept. "
+            "It is recorded with the change, shown to the student and kept in the audit log."
+        ),
+    )
 
 
 @admin.register(ConsentEvent)
@@ -415,10 +496,101 @@ class ConsentEventAdmin(ReadOnlyLedgerAdmin):
         "actor",
         "policy_version",
     ]
-    list_filter = ["action", "purpose", "screen", "actor"]
+    list_filter = ["action", "purpose", "employer", "screen", "actor"]
     search_fields = [*STUDENT_SEARCH, *EMPLOYER_SEARCH, "=receipt_id"]
     list_select_related = ["student", "employer", "purpose", "policy_version"]
     date_hierarchy = "occurred_at"
+
+    def get_urls(self):
+        return [
+            path(
+                "record/<int:student_pk>/",
+                self.admin_site.admin_view(
+                    require_http_methods(["GET", "HEAD", "POST"])(self.record_view)
+                ),
+                name="consent_consentevent_record",
+            ),
+        ] + super().get_urls()
+
+    def record_view(self, request: HttpRequest, student_pk: int):
+        """Staff grant or withdraw on the student's written instruction: through the same
+        service as the student's own button, recorded as staff with the instruction."""
+        if not request.user.has_perm(RECORD_CONSENT_CHANGE):
+            raise PermissionDenied
+        student = get_object_or_404(User, pk=student_pk)
+        student_url = reverse("admin:portal_user_change", args=[student.pk])
+        form = StaffConsentForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            employer, purpose, reason = data["employer"], data["purpose"], data["reason"].strip()
+            try:
+                with transaction.atomic():
+                    # The student's row locked first, as the service does: `before` stays true.
+                    User.objects.select_for_update().filter(pk=student.pk).values("pk").first()
+                    before = Consent.objects.filter(
+                        student=student, employer=employer, purpose=purpose, granted=True
+                    ).exists()
+                    change = consent_grant if data["action"] == "grant" else consent_withdraw
+                    event = change(
+                        student=student,
+                        employer=employer,
+                        purpose=purpose,
+                        screen=ConsentScreen.STAFF,
+                        language=student.language,
+                        actor=Actor.STAFF,
+                        actor_user=request.user,
+                        reason=reason,
+                    )
+                    after = data["action"] == "grant"
+                    if before != after:
+                        audit_record(
+                            action=AuditEntry.Action.ACTION,
+                            name="consent.staff_consent_change",
+                            request=request,
+                            target=student,
+                            changes={
+                                f"consent[{employer.pk}/{purpose.code}]": [before, after],
+                                "employer": employer.name,
+                                "consent_event": str(event.receipt_id),
+                            },
+                            reason=reason,
+                        )
+            except ValidationError as exc:
+                for message in exc.messages:
+                    form.add_error(None, message)
+            else:
+                if before == after:
+                    self.message_user(
+                        request, _("Nothing changed: it already was so."), messages.WARNING
+                    )
+                else:
+                    self.message_user(
+                        request,
+                        _(
+                            "Recorded: %(purpose)s for %(company)s is now %(state)s. The "
+                            "student has been emailed a receipt."
+                        )
+                        % {
+                            "purpose": purpose.code,
+                            "company": employer.name,
+                            "state": _("granted") if after else _("withdrawn"),
+                        },
+                        messages.SUCCESS,
+                    )
+                return HttpResponseRedirect(student_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Record a consent change on the student's instruction"),
+            "subtitle": student.email,
+            "student": student,
+            "student_url": student_url,
+            "grants": Consent.objects.filter(student=student, granted=True)
+            .select_related("employer", "purpose")
+            .order_by("employer__name", "purpose__code"),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/consent/consentevent/record.html", context)
 
 
 @admin.register(Consent)
@@ -426,7 +598,7 @@ class ConsentAdmin(ReadOnlyLedgerAdmin):
     """The current state, derived from the events; shown for support, changed only by them."""
 
     list_display = ["student", "employer", "purpose", "granted", "updated_at", "event"]
-    list_filter = ["granted", "purpose"]
+    list_filter = ["granted", "purpose", "employer"]
     search_fields = [*STUDENT_SEARCH, *EMPLOYER_SEARCH]
     list_select_related = ["student", "employer", "purpose", "event"]
     date_hierarchy = "updated_at"
@@ -452,7 +624,7 @@ class ProvisionAdmin(ReadOnlyLedgerAdmin):
 @admin.register(StopUseNotice)
 class StopUseNoticeAdmin(ReadOnlyLedgerAdmin):
     list_display = ["created_at", "employer", "student", "purpose", "email_to", "email_status"]
-    list_filter = ["email__status", "employer"]
+    list_filter = ["email__status", "employer", "event__purpose"]
     search_fields = [
         "event__student__email",
         "event__student__display_name",
@@ -480,10 +652,40 @@ class StopUseNoticeAdmin(ReadOnlyLedgerAdmin):
         return obj.email.get_status_display()
 
 
+class ApiKeyCreateForm(forms.Form):
+    required_css_class = "required"
+    error_css_class = "errors"
+
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=100,
+        help_text=_("Who the key is for, e.g. “Analytics pipeline” or “Aoba Systems HR”."),
+    )
+    kind = forms.ChoiceField(
+        label=_("Kind"), choices=ApiClient.Kind.choices, widget=forms.RadioSelect
+    )
+    employer = forms.ModelChoiceField(
+        label=_("Company"),
+        queryset=Employer.objects.filter(is_active=True).order_by("name"),
+        required=False,
+        help_text=_("For a company's key: it sees only that company's rows."),
+    )
+    reason = AuditReasonForm.base_fields["reason"]
+
+    def clean(self):
+        data = super().clean()
+        kind, employer = data.get("kind"), data.get("employer")
+        if kind == ApiClient.Kind.EMPLOYER and employer is None:
+            self.add_error("employer", _("Choose the company the key is for."))
+        if kind == ApiClient.Kind.PIPELINE and employer is not None:
+            self.add_error("employer", _("The pipeline's key is for every company: choose none."))
+        return data
+
+
 @admin.register(ApiClient)
-class ApiClientAdmin(admin.ModelAdmin):
-    """Keys are made by `manage.py create_api_key`, which shows the key once; here staff see
-    them, rename them and revoke them."""
+class ApiClientAdmin(AuditedModelAdmin):
+    """Staff with the permission make a key here (shown once; only its SHA-256 is stored),
+    rename keys and revoke them. `manage.py create_api_key` does the same on the server."""
 
     list_display = [
         "name",
@@ -519,31 +721,100 @@ class ApiClientAdmin(admin.ModelAdmin):
     ]
     actions = ["revoke"]
 
-    def has_add_permission(self, request):
-        return False
-
     def has_delete_permission(self, request, obj=None):
         # Provision records name the key that recorded them; a key is revoked, not deleted.
         return False
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("consent.change_apiclient")
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {
             **(extra_context or {}),
             "create_help": _(
-                "API keys are created on the server with "
-                "“python manage.py create_api_key”, which shows the key once; "
-                "only its SHA-256 is stored."
+                "A new key is shown once, when it is made (here, or on the server with "
+                "“python manage.py create_api_key”); only its SHA-256 is stored."
             ),
         }
         return super().changelist_view(request, extra_context)
 
-    @admin.action(description=_("Revoke selected keys"), permissions=["change"])
+    def add_view(self, request, form_url="", extra_context=None):
+        """Make a key and show it once. Not the model form: the key is made by the service."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ApiKeyCreateForm(request.POST if request.method == "POST" else None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Create an API key"),
+            "form": form,
+        }
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            employer = data["employer"] if data["kind"] == ApiClient.Kind.EMPLOYER else None
+            with transaction.atomic():
+                client, key = api_key_create(name=data["name"].strip(), employer=employer)
+                audit_record(
+                    action=AuditEntry.Action.ACTION,
+                    name="consent.create_api_key",
+                    request=request,
+                    target=client,
+                    changes={
+                        "name": [None, client.name],
+                        "kind": [None, client.kind],
+                        "employer": [None, str(employer) if employer else None],
+                        "key_prefix": [None, client.key_prefix],
+                    },
+                    reason=data["reason"].strip(),
+                )
+            context.update(title=_("API key created"), client=client, key=key)
+            # admin_view marks every admin page never-cache: the key is not kept by a cache.
+            return TemplateResponse(request, "admin/consent/apiclient/created.html", context)
+        return TemplateResponse(request, "admin/consent/apiclient/add.html", context)
+
+    @admin.action(description=_("Revoke selected keys"), permissions=["revoke"])
     def revoke(self, request, queryset):
-        # Conditional: a key revoked earlier keeps the time it was revoked.
-        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        """Asks for a reason first (like Django's delete confirmation), then revokes."""
+        live = queryset.filter(revoked_at__isnull=True)
+        form = AuditReasonForm(request.POST if request.POST.get("post") else None)
+        if not form.is_bound or not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/consent/apiclient/revoke.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "opts": self.model._meta,
+                    "title": _("Revoke API keys"),
+                    "queryset": queryset,
+                    "live": live,
+                    "form": AuditReasonForm(),
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        now = timezone.now()
+        reason = form.cleaned_data["reason"].strip()
+        revoked = 0
+        with transaction.atomic():
+            for client in live.order_by("pk"):
+                # Conditional: a key revoked earlier (or meanwhile, by someone else) keeps the
+                # time it was revoked, and is not logged twice.
+                if not ApiClient.objects.filter(pk=client.pk, revoked_at=None).update(
+                    revoked_at=now
+                ):
+                    continue
+                revoked += 1
+                audit_record(
+                    action=AuditEntry.Action.ACTION,
+                    name="consent.revoke_api_key",
+                    request=request,
+                    target=client,
+                    changes={"revoked_at": [None, _iso(now)]},
+                    reason=reason,
+                )
         self.message_user(
             request,
             ngettext("Revoked %(count)d key.", "Revoked %(count)d keys.", revoked)
             % {"count": revoked},
             messages.SUCCESS,
         )
+        return None

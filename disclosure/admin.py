@@ -2,7 +2,9 @@
 timeline, and the few things staff do by hand (DESIGN.md, issue 4 "Staff (admin)").
 
 Nothing is edited in a form here. Every change is a small form (a reason, and what the action
-needs) that calls one function of `disclosure.services`, which records it in the timeline.
+needs) that calls one function of `disclosure.services`, which records it in the timeline; the
+same transaction writes it to the staff audit log. Each action has its own permission, given to
+a role in backoffice/roles.py: without it the action is neither shown nor allowed (403).
 """
 
 import json
@@ -11,8 +13,9 @@ from collections.abc import Callable
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import (
-    BooleanField,
+    CharField,
     Count,
     Exists,
     IntegerField,
@@ -34,7 +37,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
-from consent.admin import ReadOnlyLedgerAdmin
+from audit.log import audit_record
+from audit.models import AuditEntry
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent, RequestFile
 from disclosure.services import (
     ANSWERS_BY_KIND,
@@ -44,8 +48,21 @@ from disclosure.services import (
     request_cancel,
     request_extend,
 )
+from portal.admin import ReadOnlyLedgerAdmin
 
 NOT_DONE = [RecipientTask.Status.QUEUED, RecipientTask.Status.SENT]
+
+# Each staff action and the permission it needs.
+EXTEND = "disclosure.extend_due_date"
+CANCEL = "disclosure.cancel_request"
+RESEND = "disclosure.resend_answer_link"
+RECORD_ANSWER = "disclosure.record_answer"
+CLOSE_TASK = "disclosure.close_task"
+TASK_ACTIONS = [
+    (RESEND, "disclosure_datarequest_task_resend", _("Resend the link")),
+    (RECORD_ANSWER, "disclosure_datarequest_task_answer", _("Record an answer")),
+    (CLOSE_TASK, "disclosure_datarequest_task_close", _("Close the task")),
+]
 ACTION_TEMPLATE = "admin/disclosure/datarequest/action.html"
 READONLY_INLINE_TEMPLATE = "admin/disclosure/datarequest/readonly_tabular.html"
 
@@ -143,16 +160,12 @@ def _request_link(data_request: DataRequest):
 
 
 def _task_action_links(task: RecipientTask):
-    """Links to the staff actions on one company's task, when it still waits for an answer."""
-    if not getattr(task, "staff_can_act", False):
+    """Links to the staff actions on one company's task, when it still waits for an answer:
+    those the staff member may take (`_with_staff_actions` put them on the row)."""
+    allowed = set(getattr(task, "staff_may", "").split())
+    links = [(name, label) for perm, name, label in TASK_ACTIONS if perm in allowed]
+    if not links or task.is_done or not task.request.is_open:
         return "—"
-    if task.is_done or not task.request.is_open:
-        return "—"
-    links = [
-        ("disclosure_datarequest_task_resend", _("Resend the link")),
-        ("disclosure_datarequest_task_answer", _("Record an answer")),
-        ("disclosure_datarequest_task_close", _("Close the task")),
-    ]
     return format_html_join(
         " · ",
         '<a href="{}">{}</a>',
@@ -183,8 +196,11 @@ def _event_by(event: RequestEvent):
     }.get(event.actor, event.actor)
 
 
-def _can_act(admin_site, request: HttpRequest) -> bool:
-    return admin_site.get_model_admin(DataRequest).has_change_permission(request)
+def _with_staff_actions(queryset, request: HttpRequest):
+    """The task actions this staff member may take, on each row: a row's display method has
+    no request to ask."""
+    allowed = " ".join(perm for perm, _name, _label in TASK_ACTIONS if request.user.has_perm(perm))
+    return queryset.annotate(staff_may=Value(allowed, CharField()))
 
 
 # --- inlines --------------------------------------------------------------------------------
@@ -212,11 +228,8 @@ class RecipientTaskInline(admin.TabularInline):
     can_delete = False
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("request", "employer", "email")
-            .annotate(staff_can_act=Value(_can_act(self.admin_site, request), BooleanField()))
+        return _with_staff_actions(
+            super().get_queryset(request).select_related("request", "employer", "email"), request
         )
 
     @admin.display(description=_("company"))
@@ -351,7 +364,7 @@ class DataRequestAdmin(admin.ModelAdmin):
         "answered_of_total",
     ]
     list_filter = ["kind", "status", OverdueCompanyFilter, FailedEmailFilter]
-    search_fields = ["reference", "student__email", "student__display_name"]
+    search_fields = ["reference", "student__email", "student__display_name", "=student__public_id"]
     list_select_related = ["student"]
     date_hierarchy = "submitted_at"
     show_full_result_count = False
@@ -462,9 +475,12 @@ class DataRequestAdmin(admin.ModelAdmin):
         )
 
     # Requests are filed by students and never deleted; the page is read-only and every
-    # change goes through an action below.
+    # change goes through an action below, each with its own permission.
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):
@@ -474,7 +490,7 @@ class DataRequestAdmin(admin.ModelAdmin):
         if request.method == "POST":
             raise PermissionDenied  # nothing is edited here; a forged POST ends here
         obj = self.get_object(request, object_id) if object_id else None
-        can_act = obj is not None and obj.is_open and self.has_change_permission(request, obj)
+        is_open = obj is not None and obj.is_open
         extra_context = {
             **(extra_context or {}),
             "title": capfirst(self.opts.verbose_name),
@@ -483,17 +499,13 @@ class DataRequestAdmin(admin.ModelAdmin):
             "show_save_and_add_another": False,
             "show_delete": False,
             "request_actions": [
-                (
-                    reverse("admin:disclosure_datarequest_extend", args=[obj.pk]),
-                    _("Extend the due date"),
-                ),
-                (
-                    reverse("admin:disclosure_datarequest_cancel", args=[obj.pk]),
-                    _("Cancel the request"),
-                ),
-            ]
-            if can_act
-            else [],
+                (reverse(f"admin:disclosure_datarequest_{name}", args=[obj.pk]), label)
+                for perm, name, label in (
+                    (EXTEND, "extend", _("Extend the due date")),
+                    (CANCEL, "cancel", _("Cancel the request")),
+                )
+                if is_open and request.user.has_perm(perm)
+            ],
         }
         return super().changeform_view(request, object_id, form_url, extra_context)
 
@@ -515,14 +527,15 @@ class DataRequestAdmin(admin.ModelAdmin):
             view(self.task_close_view, "<int:pk>/tasks/<int:task_pk>/close/", "task_close"),
         ] + super().get_urls()
 
-    def _request_for_action(self, request: HttpRequest, pk: int) -> DataRequest:
-        data_request = get_object_or_404(DataRequest.objects.select_related("student"), pk=pk)
-        if not self.has_change_permission(request, data_request):
+    def _request_for_action(self, request: HttpRequest, pk: int, perm: str) -> DataRequest:
+        if not request.user.has_perm(perm):
             raise PermissionDenied
-        return data_request
+        return get_object_or_404(DataRequest.objects.select_related("student"), pk=pk)
 
-    def _task_for_action(self, request: HttpRequest, pk: int, task_pk: int) -> RecipientTask:
-        data_request = self._request_for_action(request, pk)
+    def _task_for_action(
+        self, request: HttpRequest, pk: int, task_pk: int, perm: str
+    ) -> RecipientTask:
+        data_request = self._request_for_action(request, pk, perm)
         task = get_object_or_404(
             RecipientTask.objects.select_related("employer", "email"),
             pk=task_pk,
@@ -553,7 +566,9 @@ class DataRequestAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(change_url)
         if request.method == "POST" and form.is_valid():
             try:
-                done = perform(form.cleaned_data)
+                # The change and its audit entry commit together, or neither does.
+                with transaction.atomic():
+                    done = perform(form.cleaned_data)
             except ValidationError as exc:
                 _add_service_error(form, exc)
             else:
@@ -598,12 +613,34 @@ class DataRequestAdmin(admin.ModelAdmin):
             }
         return ""
 
+    @staticmethod
+    def _audit(request: HttpRequest, name: str, target, changes: dict, reason: str) -> None:
+        audit_record(
+            action=AuditEntry.Action.ACTION,
+            name=name,
+            request=request,
+            target=target,
+            changes=changes,
+            reason=reason.strip(),
+        )
+
     def extend_view(self, request: HttpRequest, pk: int):
-        data_request = self._request_for_action(request, pk)
+        data_request = self._request_for_action(request, pk, EXTEND)
 
         def perform(data):
+            due_before = data_request.due_at
             extended = request_extend(
                 request=data_request, days=data["days"], reason=data["reason"], by=request.user
+            )
+            self._audit(
+                request,
+                EXTEND,
+                extended,
+                {
+                    "due_at": [due_before.isoformat(), extended.due_at.isoformat()],
+                    "days": data["days"],
+                },
+                data["reason"],
             )
             return _(
                 "The due date of %(reference)s is now %(date)s. The student has been emailed "
@@ -629,10 +666,18 @@ class DataRequestAdmin(admin.ModelAdmin):
         )
 
     def cancel_view(self, request: HttpRequest, pk: int):
-        data_request = self._request_for_action(request, pk)
+        data_request = self._request_for_action(request, pk, CANCEL)
 
         def perform(data):
+            status_before = data_request.status
             cancelled = request_cancel(request=data_request, reason=data["reason"], by=request.user)
+            self._audit(
+                request,
+                CANCEL,
+                cancelled,
+                {"status": [status_before, cancelled.status]},
+                data["reason"],
+            )
             return _("Request %(reference)s is cancelled.") % {"reference": cancelled.reference}
 
         return self._action(
@@ -651,10 +696,18 @@ class DataRequestAdmin(admin.ModelAdmin):
         )
 
     def task_resend_view(self, request: HttpRequest, pk: int, task_pk: int):
-        task = self._task_for_action(request, pk, task_pk)
+        task = self._task_for_action(request, pk, task_pk, RESEND)
 
         def perform(data):
             recipient_task_resend(task=task, by=request.user, reason=data["reason"])
+            sent = RecipientTask.objects.select_related("email").get(pk=task.pk).email
+            self._audit(
+                request,
+                RESEND,
+                task,
+                {"answer_link": ["revoked", "new"], "sent_to": sent.to if sent else None},
+                data["reason"],
+            )
             return _(
                 "A new link was emailed to %(company)s (%(email)s); the earlier links no "
                 "longer work."
@@ -677,10 +730,11 @@ class DataRequestAdmin(admin.ModelAdmin):
         )
 
     def task_answer_view(self, request: HttpRequest, pk: int, task_pk: int):
-        task = self._task_for_action(request, pk, task_pk)
+        task = self._task_for_action(request, pk, task_pk, RECORD_ANSWER)
 
         def perform(data):
-            recipient_task_answer(
+            status_before = task.status
+            answered = recipient_task_answer(
                 task=task,
                 answer=data["answer"],
                 answered_by=data["answered_by"],
@@ -688,6 +742,18 @@ class DataRequestAdmin(admin.ModelAdmin):
                 via=RecipientTask.Via.STAFF,
                 evidence=data["evidence"],
                 staff=request.user,
+            )
+            self._audit(
+                request,
+                RECORD_ANSWER,
+                answered,
+                {
+                    "status": [status_before, answered.status],
+                    "answer": [None, answered.answer],
+                    "answered_by": [None, answered.answered_by],
+                    "statement": [None, answered.statement],
+                },
+                data["evidence"],
             )
             done = _("The answer of %(company)s is recorded.") % {"company": task.employer.name}
             data_request = DataRequest.objects.get(pk=task.request.pk)
@@ -715,10 +781,18 @@ class DataRequestAdmin(admin.ModelAdmin):
         )
 
     def task_close_view(self, request: HttpRequest, pk: int, task_pk: int):
-        task = self._task_for_action(request, pk, task_pk)
+        task = self._task_for_action(request, pk, task_pk, CLOSE_TASK)
 
         def perform(data):
+            status_before = task.status
             recipient_task_close(task=task, by=request.user, reason=data["reason"])
+            self._audit(
+                request,
+                CLOSE_TASK,
+                task,
+                {"status": [status_before, RecipientTask.Status.CLOSED]},
+                data["reason"],
+            )
             return _("The task of %(company)s is closed.") % {"company": task.employer.name}
 
         return self._action(
@@ -811,11 +885,8 @@ class RecipientTaskAdmin(ReadOnlyLedgerAdmin):
     ]
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("request", "employer", "email")
-            .annotate(staff_can_act=Value(_can_act(self.admin_site, request), BooleanField()))
+        return _with_staff_actions(
+            super().get_queryset(request).select_related("request", "employer", "email"), request
         )
 
     def get_readonly_fields(self, request, obj=None):
@@ -851,7 +922,14 @@ class RecipientTaskAdmin(ReadOnlyLedgerAdmin):
 class RequestEventAdmin(ReadOnlyLedgerAdmin):
     list_display = ["at", "request_link", "kind", "company", "by", "detail"]
     list_filter = ["kind", "actor"]
-    search_fields = ["request__reference"]
+    search_fields = [
+        "request__reference",
+        "request__student__email",
+        "request__student__display_name",
+        "=request__student__public_id",
+        "task__employer__name",
+        "task__employer__name_en",
+    ]
     list_select_related = ["request", "task__employer", "actor_user"]
     date_hierarchy = "at"
 

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from consent.api.keys import api_key_create
+from consent.api.keys import api_key_create, key_sha256
 from consent.models import ApiClient, Consent, ConsentEvent, Provision, StopUseNotice
 from consent.services import consent_grant, consent_withdraw, provision_record
 from portal.models import EmailMessage
@@ -158,7 +158,7 @@ def test_the_ledger_lists_run_a_fixed_number_of_queries(
 # --- API clients --------------------------------------------------------------------------
 
 
-def test_api_clients_are_listed_without_an_add_button_and_point_to_the_command(staff_client):
+def test_api_clients_are_listed_with_an_add_button_and_the_command_mentioned(staff_client):
     client_row, _key = api_key_create(name="analytics pipeline")
 
     listing = staff_client.get(_url(ApiClient, "changelist"))
@@ -167,8 +167,50 @@ def test_api_clients_are_listed_without_an_add_button_and_point_to_the_command(s
     assert listing.status_code == 200
     assert "analytics pipeline" in html and client_row.key_prefix in html
     assert "create_api_key" in html
-    assert _url(ApiClient, "add") not in html
-    assert staff_client.get(_url(ApiClient, "add")).status_code == 403
+    assert _url(ApiClient, "add") in html
+
+
+def test_creating_a_key_shows_it_once_and_stores_only_its_hash(staff_client):
+    employer = EmployerFactory(name="Aoba Systems")
+    form = staff_client.get(_url(ApiClient, "add"))
+    assert form.status_code == 200 and 'name="name"' in form.content.decode()
+
+    response = staff_client.post(
+        _url(ApiClient, "add"),
+        {"name": "Aoba HR", "kind": "employer", "employer": employer.pk, "reason": "Their ask"},
+    )
+
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    key = response.context["key"]
+    assert key.startswith("sdp_") and key in response.content.decode()
+    client_row = ApiClient.objects.get(name="Aoba HR")
+    assert (client_row.kind, client_row.employer) == ("employer", employer)
+    assert client_row.key_sha256 == key_sha256(key) and key not in client_row.key_sha256
+    assert client_row.key_prefix == key[:8]
+    # Shown once: the key's own page shows the prefix, never the key.
+    page = staff_client.get(_url(ApiClient, "change", client_row.pk)).content.decode()
+    assert key not in page and client_row.key_prefix in page
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"name": "no company", "kind": "employer"},
+        {"name": "", "kind": "pipeline"},
+        {"name": "pipeline with a company", "kind": "pipeline", "employer": "EMPLOYER"},
+    ],
+)
+def test_an_incomplete_key_form_makes_no_key(staff_client, data):
+    employer = EmployerFactory()
+    data = {k: employer.pk if v == "EMPLOYER" else v for k, v in data.items()}
+
+    response = staff_client.post(_url(ApiClient, "add"), data)
+
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    assert "key" not in response.context
+    assert not ApiClient.objects.exists()
 
 
 def test_an_api_clients_key_fields_cannot_be_changed(staff_client):
@@ -199,16 +241,26 @@ def test_an_api_clients_key_fields_cannot_be_changed(staff_client):
     assert staff_client.get(_url(ApiClient, "delete", client_row.pk)).status_code == 403
 
 
-def test_revoking_selected_keys_keeps_an_earlier_revocation_time(staff_client):
+def test_revoking_selected_keys_asks_for_a_reason_then_keeps_an_earlier_revocation_time(
+    staff_client,
+):
     live, _ = api_key_create(name="live")
     untouched, _ = api_key_create(name="untouched")
     earlier, _ = api_key_create(name="revoked before")
     revoked_before = timezone.now() - timedelta(days=30)
     ApiClient.objects.filter(pk=earlier.pk).update(revoked_at=revoked_before)
+    selected = {"action": "revoke", "_selected_action": [live.pk, earlier.pk]}
+
+    confirm = staff_client.post(_url(ApiClient, "changelist"), selected)
+
+    assert confirm.status_code == 200
+    assert 'name="reason"' in confirm.content.decode()
+    assert list(confirm.context["live"]) == [live]
+    live.refresh_from_db()
+    assert live.revoked_at is None  # nothing yet
 
     response = staff_client.post(
-        _url(ApiClient, "changelist"),
-        {"action": "revoke", "_selected_action": [live.pk, earlier.pk]},
+        _url(ApiClient, "changelist"), {**selected, "post": "yes", "reason": "Leaked in a log"}
     )
 
     assert response.status_code == 302

@@ -231,9 +231,13 @@ def test_a_student_is_sent_to_the_admin_login(client, world, students):
     assert EmailMessage.objects.filter(kind__startswith="review_policy").count() == 0
 
 
-def test_staff_who_may_only_view_purposes_see_the_report_but_cannot_email(client, world, students):
+def test_staff_who_may_run_the_report_but_not_the_mailing_see_it_but_cannot_email(
+    client, world, students
+):
     staff = UserFactory(is_staff=True)
-    staff.user_permissions.add(Permission.objects.get(codename="view_purpose"))
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_purpose", "run_impact_report"])
+    )
     client.force_login(staff)
 
     response = client.get(_impact_url(world["analysis"]))
@@ -244,6 +248,21 @@ def test_staff_who_may_only_view_purposes_see_the_report_but_cannot_email(client
     refused = client.post(_impact_url(world["analysis"], "impact_request_review"))
     assert refused.status_code == 403
     assert EmailMessage.objects.filter(kind__startswith="review_policy").count() == 0
+
+
+def test_staff_who_may_only_view_purposes_neither_see_the_report_nor_its_link(client, world):
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_purpose"))
+    client.force_login(staff)
+
+    listing = client.get(reverse("admin:consent_purpose_changelist"))
+    assert listing.status_code == 200
+    assert _impact_url(world["analysis"]) not in listing.content.decode()
+    page = client.get(reverse("admin:consent_purpose_change", args=[world["analysis"].pk]))
+    assert _impact_url(world["analysis"]) not in page.content.decode()
+    assert client.get(_impact_url(world["analysis"])).status_code == 403
+    csv_url = _impact_url(world["analysis"], "impact_csv", UNLISTED)
+    assert client.get(csv_url).status_code == 403
 
 
 def test_staff_without_permission_on_purposes_cannot_see_the_report(client, world):
