@@ -29,7 +29,7 @@ from consent.models import (
 )
 from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile
 from portal.models import ActivityRecord, Language, User
-from portal.pdf import pdf_render
+from portal.pdf import pdf_html, pdf_render
 
 # Bumped when a key is renamed or removed; adding keys keeps the version.
 REPORT_FORMAT = "student-data-portal/disclosure-report/1.0"
@@ -661,23 +661,13 @@ def _report_pdf(data: dict, *, request: DataRequest) -> bytes:
 
 def disclosure_report_html(*, request_id: int) -> str:
     """The report's HTML as `pdf_render` gives it to WeasyPrint (for the benchmark's yardstick)."""
-    from django.template.loader import render_to_string
-
     request = DataRequest.objects.select_related("student").get(pk=request_id)
     data = _gather(request.student, request=request)
     with translation.override(request.language):
         context = _report_context(data, request.language)
-        return render_to_string(
-            REPORT_TEMPLATE,
-            {
-                **context,
-                "request": request,
-                "SITE_NAME": settings.SITE_NAME,
-                "operator": settings.PORTAL_OPERATOR,
-                "generated_at": timezone.localtime(),
-                "LANGUAGE_CODE": request.language,
-            },
-        )
+    return pdf_html(
+        template=REPORT_TEMPLATE, context={**context, "request": request}, language=request.language
+    )
 
 
 def disclosure_report_files(*, request_id: int) -> list[tuple[str, str, str, bytes]]:

@@ -269,6 +269,48 @@ def test_the_compiled_catalogue_matches_the_po_file(language):
     assert not stale, f"{mo.relative_to(ROOT)} is out of date, run `make messages`: {stale}"
 
 
+def mo_keys(path: Path) -> dict[str, str]:
+    """The entries of a compiled catalogue as stored: {key: translation}, where the key is
+    msgid, "msgctxt\x04msgid" with a context, "msgid\x00msgid_plural" for plurals."""
+    data = path.read_bytes()
+    magic = int.from_bytes(data[:4], "little")
+    order = "little" if magic == 0x950412DE else "big"
+    assert int.from_bytes(data[:4], order) == 0x950412DE, f"{path} is not a .mo file"
+
+    def word(at: int) -> int:
+        return int.from_bytes(data[at : at + 4], order)
+
+    count, originals, translations = word(8), word(12), word(16)
+    entries = {}
+    for index in range(count):
+        length, offset = word(originals + 8 * index), word(originals + 8 * index + 4)
+        key = data[offset : offset + length].decode("utf-8")
+        length, offset = word(translations + 8 * index), word(translations + 8 * index + 4)
+        entries[key] = data[offset : offset + length].decode("utf-8")
+    return entries
+
+
+def po_key(entry: Entry) -> str:
+    key = entry.msgid if entry.msgid_plural is None else f"{entry.msgid}\x00{entry.msgid_plural}"
+    return key if entry.msgctxt is None else f"{entry.msgctxt}\x04{key}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_compiled_catalogue_holds_exactly_the_entries_of_the_po_file(language):
+    """gettext falls back to the msgid when an entry is missing, which in English looks
+    right: so look for each entry in the compiled file itself."""
+    mo = po_path(language).with_suffix(".mo")
+    assert mo.exists(), f"{mo.relative_to(ROOT)} is missing: run `make messages`"
+    compiled = {key: value for key, value in mo_keys(mo).items() if key}  # "" is the header
+    expected = {po_key(entry): entry for entry in messages(language)}
+    missing = [expected[key].describe() for key in expected.keys() - compiled.keys()]
+    extra = sorted(repr(key) for key in compiled.keys() - expected.keys())
+    assert not missing, f"missing from {mo.relative_to(ROOT)} (run `make messages`): {missing}"
+    assert not extra, f"{mo.relative_to(ROOT)} has entries the .po file has not: {extra}"
+    empty = [expected[key].describe() for key, value in compiled.items() if not value]
+    assert not empty, f"empty translations in {mo.relative_to(ROOT)}: {empty}"
+
+
 # --- The catalogues in use --------------------------------------------------------------
 
 
@@ -361,4 +403,84 @@ def test_every_string_in_the_code_is_in_the_catalogue_and_translated(tmp_path):
         "strings in the code are missing from the catalogues or need a check:\n"
         + "\n".join(problems)
         + f"\n=> {HOW_TO_UPDATE}"
+    )
+
+
+# --- Text in the templates outside the translation tags ---------------------------------
+
+TEMPLATES = ROOT / "templates"
+# Words shown as they are in both languages: names of languages in their own language,
+# technical names, the time zone.
+UNTRANSLATED_OK = ("日本語", "English", "SHA-256", "IP", "Asia/Tokyo")
+_NOT_SHOWN = re.compile(
+    r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}|{#.*?#}"
+    r"|{%\s*blocktrans(?:late)?\b.*?{%\s*endblocktrans(?:late)?\s*%}"
+    r"|<(script|style|code|pre|kbd|samp)\b.*?</\1>|<!--.*?-->",
+    re.S,
+)
+_TEMPLATE_TAG = re.compile(r"{%.*?%}|{{.*?}}", re.S)
+# An HTML tag, a template tag right after "<" included (<{% if a %}a{% else %}button...>).
+_HTML_TAG = re.compile(r"<[a-zA-Z/!{][^>]*>", re.S)
+_ATTRIBUTE = re.compile(r"""([\w-]+)\s*=\s*("[^"]*"|'[^']*')""")
+_SHOWN_ATTRIBUTES = {"alt", "title", "placeholder", "aria-label", "aria-description", "label"}
+_ENTITY = re.compile(r"&#?\w+;")
+_LETTERS = re.compile(r"[A-Za-z\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def _untranslated(text: str) -> bool:
+    text = _ENTITY.sub(" ", text)
+    for word in UNTRANSLATED_OK:
+        text = text.replace(word, " ")
+    return bool(_LETTERS.search(text))
+
+
+def untranslated_text(source: str, *, html: bool) -> list[str]:
+    """Text a reader sees that no {% translate %} / {% blocktranslate %} produced: text
+    between tags, and the attributes a reader sees or hears (alt, title, placeholder,
+    aria-label, the value of a button). A heuristic: comments, scripts, styles and code
+    samples are left out; template variables count as translated."""
+    source = _NOT_SHOWN.sub(" ", source)
+    found = []
+    if html:
+        for tag in _HTML_TAG.findall(source):
+            attributes = _ATTRIBUTE.findall(_TEMPLATE_TAG.sub("\x00", tag))
+            pairs = {name.lower(): value[1:-1] for name, value in attributes}
+            shown = [v for k, v in pairs.items() if k in _SHOWN_ATTRIBUTES]
+            if pairs.get("type", "").lower() in ("submit", "button", "reset") and "value" in pairs:
+                shown.append(pairs["value"])
+            found += [value.strip() for value in shown]
+        source = _HTML_TAG.sub("\n", source)
+    source = _TEMPLATE_TAG.sub("\x00", source)
+    found += [line.strip() for line in source.split("\x00") for line in line.splitlines()]
+    return [text for text in found if _untranslated(text)]
+
+
+def test_the_untranslated_text_finder_finds_what_it_should():
+    # Guards the guard below.
+    assert untranslated_text("<p>Hello {{ name }}</p>", html=True) == ["Hello"]
+    assert untranslated_text('<img alt="A chart" src="x.png">', html=True) == ["A chart"]
+    assert untranslated_text('<input type="submit" value="Save">', html=True) == ["Save"]
+    assert untranslated_text("{% translate 'Hello' %} {{ x }}", html=True) == []
+    assert (
+        untranslated_text("{% blocktranslate %}Hi {{ a }}{% endblocktranslate %}", html=True) == []
+    )
+    assert untranslated_text("<a title=\"{% translate 'Home' %}\">→</a>", html=True) == []
+    assert untranslated_text("<code>Authorization: Bearer</code> · SHA-256", html=True) == []
+    assert untranslated_text('<meta name="robots" content="noindex">', html=True) == []
+    assert untranslated_text("Dear {{ name }},\nBest regards", html=False) == [
+        "Dear",
+        "Best regards",
+    ]
+
+
+def test_no_template_shows_text_outside_the_translation_tags():
+    found = []
+    for path in sorted(TEMPLATES.rglob("*")):
+        if path.suffix in (".html", ".txt"):
+            source = path.read_text(encoding="utf-8")
+            for text in untranslated_text(source, html=path.suffix == ".html"):
+                found.append(f"{path.relative_to(ROOT)}: {text!r}")
+    assert not found, (
+        "text not wrapped in {% translate %} / {% blocktranslate %} (or add a word shown as "
+        "it is in both languages to UNTRANSLATED_OK):\n" + "\n".join(found)
     )
