@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The Debian packages the portal needs beyond Python: a CJK font for the PDFs, Pango for
-# WeasyPrint, gettext to compile translations. With --ci also what the tests use to read
-# PDFs back (poppler-utils). Installs what is missing when run as root; otherwise prints
-# the one command that does and fails.
+# WeasyPrint, gettext to compile translations, poppler-utils to read PDFs back. With --ci
+# also Chromium for the browser tests. Installs what is missing when run as root; otherwise
+# prints the one command that does and fails.
 set -euo pipefail
 
-packages=(fonts-ipaexfont-gothic libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 gettext)
+packages=(fonts-ipaexfont-gothic libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 gettext poppler-utils)
 if [[ "${1:-}" == "--ci" ]]; then
-  packages+=(poppler-utils)
+  # the browser tests (tests/e2e) drive Debian's Chromium; `make test` skips them, saying
+  # so once, where it is missing
+  packages+=(chromium)
 fi
 
 missing=()

@@ -1,0 +1,313 @@
+"""The journeys, written once: test_journeys.py runs them at a phone's width and a
+desktop's; test_language.py runs journeys 1-3 again switching every page to English and
+back. Each returns what the tests assert on afterwards.
+
+Pages are in Japanese (the default language; the contexts ask for ja-JP). Buttons and links
+are found by their role and accessible name, taken from the catalogues with `ja(...)`, so a
+control without a proper name is not found.
+"""
+
+import re
+
+from django.utils import translation
+
+from consent.models import ConsentEvent
+from disclosure.models import DataRequest, RecipientTask, RequestFile
+from portal.models import User
+from tests.e2e.browser import (
+    Visit,
+    json_of,
+    links_in,
+    pdf_text,
+    squash,
+    wait_for_mail,
+)
+from tests.factories import PASSWORD, EmployerFactory, opt_in_purposes, published_version
+from tests.smtp import text_of
+
+
+def ja(message: str) -> str:
+    """The Japanese the page shows for an English msgid."""
+    with translation.override("ja"):
+        return str(translation.gettext(message))
+
+
+def exact(text: str) -> re.Pattern:
+    """An accessible name that is `text`, give or take spaces."""
+    return re.compile(r"^\s*" + r"\s*".join(map(re.escape, text.split())) + r"\s*$")
+
+
+def sign_in(visit: Visit, email: str, password: str = PASSWORD) -> None:
+    page = visit.page
+    visit.goto("/accounts/login/")
+    visit.check("sign-in")
+    page.locator("input[name=login]").fill(email)
+    page.locator("input[name=password]").fill(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name=exact(ja("Sign In"))).click()
+
+
+def file_request(visit: Visit, password: str = PASSWORD) -> None:
+    """Press "File the request"; allauth holds the POST back until the student gives their
+    password again, then replays it."""
+    page = visit.page
+    with page.expect_navigation():
+        page.get_by_role("button", name=exact(ja("File the request"))).click()
+    reauthenticate_if_asked(visit, password)
+
+
+def reauthenticate_if_asked(visit: Visit, password: str = PASSWORD) -> None:
+    page = visit.page
+    if visit.path == "/accounts/reauthenticate/":
+        visit.check("reauthenticate")
+        page.locator("input[name=password]").fill(password)
+        with page.expect_navigation():
+            page.get_by_role("button", name=exact(ja("Confirm"))).click()
+        # The replayed POST's answer: a redirect, or the form again if it had an error.
+        assert page.locator("input[name=password]").count() == 0, "the password was refused"
+
+
+# 1. Sign up, verify, accept, see it, download the receipt ----------------------------------
+def signup_journey(visit: Visit, site) -> dict:
+    """A new student signs up, follows the link in the verification email, accepts the
+    policy, finds it in "My privacy policies" and downloads its receipt."""
+    version = published_version(label="2026.04")
+    page = visit.page
+    email = "new.student@example.jp"
+
+    visit.goto("/")
+    visit.check("home")
+    page.get_by_role("link", name=exact(ja("Create an account"))).click()
+    visit.check("sign-up")
+    page.get_by_label(ja("Your name")).fill("佐藤 美咲")
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[name=password1]").fill("Kx7-quiet-harbour-2026")
+    page.locator("input[name=password2]").fill("Kx7-quiet-harbour-2026")
+    with page.expect_navigation():
+        page.get_by_role("button", name=exact(ja("Sign Up"))).click()
+    assert visit.path == "/accounts/confirm-email/", page.url
+    visit.check("verification-sent")
+
+    [message] = wait_for_mail(site.mail, lambda m: m["To"] == email, f"to {email}")
+    [link] = [url for url in links_in(message) if "/accounts/confirm-email/" in url]
+    assert link.startswith(site.url), link
+    visit.goto(link)
+    visit.check("confirm-email")
+    with page.expect_navigation():
+        page.get_by_role("button", name=exact(ja("Confirm"))).click()
+
+    # Signed in by confirming; the new policy is asked for before anything else.
+    assert visit.path == "/policies/accept/", page.url
+    visit.check("accept-policy")
+    page.get_by_role("checkbox").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name=exact(ja("Accept this privacy policy"))).click()
+    visit.check("after-accepting")
+
+    page.get_by_role("navigation").get_by_role(
+        "link", name=exact(ja("My privacy policies"))
+    ).click()
+    assert visit.path == "/policies/", page.url
+    visit.check("my-policies")
+    student = User.objects.get(email=email)
+    [acceptance] = student.policy_acceptances.all()
+    assert acceptance.version == version
+    card = page.locator(".acceptance").filter(has_text=version.label)
+    assert card.count() == 1
+    name, content = visit.download(card.get_by_role("link", name=exact(ja("Receipt (PDF)"))))
+    assert name.endswith(".pdf"), name
+    text = squash(pdf_text(content))
+    assert squash(version.label) in text
+    assert str(acceptance.receipt_id) in text or squash(str(acceptance.receipt_id)) in text
+    return {"student": student, "acceptance": acceptance}
+
+
+# 2. Grant, receipt, withdraw in as many clicks, the timeline --------------------------------
+def consent_setup():
+    analysis, provision = opt_in_purposes()
+    from tests.factories import PurposeFactory, UserFactory, accept
+
+    version = published_version(purposes=[PurposeFactory(code="account"), analysis, provision])
+    student = UserFactory(email="kenta.suzuki@example.jp", display_name="鈴木 健太")
+    accept(student, version)
+    employer = EmployerFactory(name="株式会社さくら商事", name_en="Sakura Trading Co., Ltd.")
+    return student, employer, analysis
+
+
+def consent_journey(visit: Visit, site) -> dict:
+    student, employer, purpose = consent_setup()
+    page = visit.page
+    sign_in(visit, student.email)
+    visit.check("dashboard")
+
+    clicks = {"grant": 0, "withdraw": 0}
+    page.get_by_role("link", name=exact(ja("Decide company by company"))).click()
+    visit.check("consents")
+    card = page.locator(f"#employer-{employer.pk}")
+    title = purpose.title_ja
+    turn_on = card.get_by_role("button", name=re.compile(re.escape(ja("Turn on")) + ".*" + title))
+    with page.expect_navigation():
+        turn_on.click()
+        clicks["grant"] += 1
+    visit.check("consent-granted")
+    card = page.locator(f"#employer-{employer.pk}")
+    assert card.get_by_role("status").count() == 1
+    state = card.locator(".consent-row").filter(has_text=title).locator(".consent-state")
+    assert ja("On") in state.inner_text()
+    [grant] = ConsentEvent.objects.filter(student=student, employer=employer)
+    assert grant.action == ConsentEvent.Action.GRANT
+
+    # The receipt, from the confirmation on the card
+    card.get_by_role("link", name=exact(ja("Your receipt"))).click()
+    visit.check("grant-receipt")
+    assert str(grant.receipt_id) in page.inner_text("main")
+    name, content = visit.download(page.get_by_role("link", name=exact(ja("Receipt (PDF)"))))
+    assert str(grant.receipt_id) in pdf_text(content)
+    page.get_by_role("link", name=exact(ja("Change this decision"))).click()
+    visit.check("consents-again", shot=False)
+
+    card = page.locator(f"#employer-{employer.pk}")
+    turn_off = card.get_by_role("button", name=re.compile(re.escape(ja("Turn off")) + ".*" + title))
+    with page.expect_navigation():
+        turn_off.click()
+        clicks["withdraw"] += 1
+    visit.check("consent-withdrawn")
+    card = page.locator(f"#employer-{employer.pk}")
+    state = card.locator(".consent-row").filter(has_text=title).locator(".consent-state")
+    assert ja("Off") in state.inner_text()
+    assert clicks["withdraw"] == clicks["grant"] == 1
+
+    card.get_by_role("link", name=exact(ja("History with this company"))).click()
+    visit.check("timeline")
+    entries = page.locator(".timeline-entry")
+    assert entries.count() == 2
+    events = list(ConsentEvent.objects.filter(student=student, employer=employer))
+    assert [e.action for e in events] == ["grant", "withdraw"] or sorted(
+        e.action for e in events
+    ) == ["grant", "withdraw"]
+    with translation.override("ja"):
+        grant_label = str(ConsentEvent.Action.GRANT.label)
+        withdraw_label = str(ConsentEvent.Action.WITHDRAW.label)
+    assert withdraw_label in entries.nth(0).inner_text()  # newest first
+    assert grant_label in entries.nth(1).inner_text()
+    # The student's receipts were emailed too.
+    site.wait_for(
+        lambda: len(site.mail.received(student.email)) >= 2, "both consent receipts emailed"
+    )
+    return {"student": student, "employer": employer, "events": events, "clicks": clicks}
+
+
+# 3. A deletion request, answered by the company from its email -----------------------------
+def deletion_journey(visit: Visit, site, company: Visit) -> dict:
+    from tests.disclosure.test_dispatch import student_with_recipients
+
+    student, [employer] = student_with_recipients(("ja",))
+    page = visit.page
+    sign_in(visit, student.email)
+    visit.check("dashboard")
+    page.get_by_role("navigation").get_by_role("link", name=exact(ja("My requests"))).click()
+    visit.check("requests")
+    page.get_by_role("link", name=exact(ja("Make a request"))).first.click()
+    visit.check("request-form")
+    with translation.override("ja"):
+        deletion = str(DataRequest.Kind.DELETION.label)
+    page.get_by_role("radio", name=re.compile(re.escape(deletion), re.I)).check()
+    page.get_by_label(ja("Message (optional)")).fill(
+        "応募はすべて終わりました。私のデータを消してください。"
+    )
+    file_request(visit)
+    request = DataRequest.objects.get(student=student)
+    assert visit.path == f"/requests/{request.reference}/", page.url
+    visit.check("request-filed")
+
+    # The company's clerk opens the link in its email, in a browser of their own.
+    messages = wait_for_mail(
+        site.mail, lambda m: "/r/" in text_of(m) and m["To"] != student.email, "to the company"
+    )
+    [message] = messages
+    [link] = [url for url in links_in(message) if "/r/" in url]
+    assert link.startswith(site.url), link
+    company.goto(link)
+    company.check("answer-page")
+    company.page.get_by_role("radio", name=exact(ja("We have deleted the data"))).check()
+    company.page.locator("input[name=attestation]").check()
+    company.page.get_by_label(ja("Name of the person responsible for this answer")).fill(
+        "人事部 田中 一郎"
+    )
+    with company.page.expect_navigation():
+        company.page.get_by_role("button", name=exact(ja("Send this answer"))).click()
+    company.check("answer-recorded")
+    task = RecipientTask.objects.get(request=request)
+    assert task.status == RecipientTask.Status.ANSWERED
+
+    # The student sees it completed, and downloads the certificate once it is made.
+    site.wait_for(
+        lambda: RequestFile.objects.filter(
+            request=request, kind=RequestFile.Kind.CERTIFICATE_PDF
+        ).exists(),
+        "the completion certificate",
+    )
+    page.reload()
+    visit.check("request-completed")
+    with translation.override("ja"):
+        completed = str(DataRequest.Status.COMPLETED.label)
+        certificate_label = str(RequestFile.Kind.CERTIFICATE_PDF.label)
+    assert completed in page.locator(".request-status").inner_text()
+    name, content = visit.download(
+        page.locator(".downloads").get_by_role(
+            "link", name=re.compile(re.escape(certificate_label), re.I)
+        )
+    )
+    text = squash(pdf_text(content))
+    assert squash(request.reference) in text
+    assert squash("田中") in text
+    return {"student": student, "request": request, "employer": employer}
+
+
+# 4. A disclosure request: the PDF and the JSON ----------------------------------------------
+def disclosure_journey(visit: Visit, site) -> dict:
+    from tests.disclosure.test_dispatch import student_with_recipients
+
+    student, [employer] = student_with_recipients(("en",))
+    page = visit.page
+    sign_in(visit, student.email)
+    visit.check("dashboard")
+    page.get_by_role("link", name=exact(ja("Make a request"))).click()
+    visit.check("request-form")
+    with translation.override("ja"):
+        disclosure = str(DataRequest.Kind.DISCLOSURE.label)
+    page.get_by_role("radio", name=re.compile(re.escape(disclosure), re.I)).check()
+    file_request(visit)
+    request = DataRequest.objects.get(student=student)
+    visit.check("request-filed")
+
+    site.wait_for(
+        lambda: (
+            RequestFile.objects.filter(
+                request=request,
+                kind__in=[RequestFile.Kind.REPORT_PDF, RequestFile.Kind.REPORT_JSON],
+            ).count()
+            == 2
+        ),
+        "the disclosure report",
+    )
+    page.reload()
+    visit.check("request-report-ready")
+    with translation.override("ja"):
+        pdf_label = str(RequestFile.Kind.REPORT_PDF.label)
+        json_label = str(RequestFile.Kind.REPORT_JSON.label)
+    downloads = page.locator(".downloads")
+    name, content = visit.download(
+        downloads.get_by_role("link", name=re.compile(re.escape(pdf_label), re.I))
+    )
+    text = squash(pdf_text(content))
+    assert squash(request.reference) in text
+    assert squash(student.display_name) in text
+    name, content = visit.download(
+        downloads.get_by_role("link", name=re.compile(re.escape(json_label), re.I))
+    )
+    assert name.endswith(".json"), name
+    report = json_of(content)
+    assert student.email in content.decode()
+    assert report
+    return {"student": student, "request": request}

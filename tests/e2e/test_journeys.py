@@ -1,0 +1,33 @@
+"""Journeys 1-4 in a real Chromium, each at a phone's width and a desktop's: every page
+passes axe-core and reflows at 320 px; the emails are read from a real SMTP server and
+their links followed; files are downloaded and read."""
+
+from consent.models import Consent
+from disclosure.models import DataRequest
+from tests.e2e.journeys import (
+    consent_journey,
+    deletion_journey,
+    disclosure_journey,
+    signup_journey,
+)
+
+
+def test_a_student_signs_up_verifies_accepts_and_downloads_the_receipt(browse, site, viewport):
+    result = signup_journey(browse("student"), site)
+    assert result["student"].emailaddress_set.get().verified
+
+
+def test_a_student_grants_and_withdraws_consent_with_a_receipt_for_each(browse, site, viewport):
+    result = consent_journey(browse("student"), site)
+    assert not Consent.objects.get(student=result["student"], employer=result["employer"]).granted
+
+
+def test_a_deletion_request_is_confirmed_by_the_company_from_its_email(browse, site, viewport):
+    result = deletion_journey(browse("student"), site, browse("company"))
+    result["request"].refresh_from_db()
+    assert result["request"].status == DataRequest.Status.COMPLETED
+
+
+def test_a_student_files_a_disclosure_request_and_downloads_pdf_and_json(browse, site, viewport):
+    result = disclosure_journey(browse("student"), site)
+    assert result["request"].kind == DataRequest.Kind.DISCLOSURE
