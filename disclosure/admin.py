@@ -711,7 +711,7 @@ class DataRequestAdmin(admin.ModelAdmin):
             return _(
                 "A new link was emailed to %(company)s (%(email)s); the earlier links no "
                 "longer work."
-            ) % {"company": task.employer.name, "email": task.employer.privacy_contact_email}
+            ) % {"company": task.employer.name, "email": task.employer.primary_contact.email}
 
         return self._action(
             request,

@@ -6,3 +6,8 @@ class DisclosureConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "disclosure"
     verbose_name = _("Data-rights requests")
+
+    def ready(self):
+        # The employer admin asks about open requests when a contact changes; it replaces
+        # portal's (which may not import this app). Admin modules are discovered by now.
+        from disclosure import admin_employers  # noqa: F401

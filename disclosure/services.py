@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -28,8 +28,8 @@ from disclosure.models import (
     RequestFile,
     token_hash,
 )
-from portal.emails import email_queue_template
-from portal.models import ActivityRecord, Employer, User
+from portal.emails import email_queue_template, email_queue_to_company
+from portal.models import ActivityRecord, EmailMessage, Employer, User
 
 Kind = DataRequest.Kind
 Status = DataRequest.Status
@@ -68,7 +68,11 @@ class Recipient:
 
 
 def request_recipients(*, student: User) -> list[Recipient]:
-    """The companies that received the student's data (Provision) or hold a live grant."""
+    """The companies that received the student's data (Provision) or hold a live grant.
+
+    Inactive companies included: one that left the job site still holds what it received
+    and must still answer for it (only new grants are refused to it, in consent_grant).
+    """
     by_employer: dict[int, Recipient] = {}
     rows = list(
         Provision.objects.filter(student=student)
@@ -284,22 +288,34 @@ def _new_link(task: RecipientTask, *, now: datetime) -> str:
     return token
 
 
-def _email_company(task: RecipientTask, *, template: str, token: str) -> None:
-    employer = task.employer
-    message = email_queue_template(
-        to=employer.privacy_contact_email,
+def _email_company(task: RecipientTask, *, template: str, token: str) -> EmailMessage:
+    """To the company's primary contact (the others in Cc). A company with no primary
+    contact gets a message stored as failed: the task then shows as failed to staff (and
+    to the student as "our staff are on it"), with the reason on the timeline, like an
+    email the company's server refused."""
+    message = email_queue_to_company(
+        employer=task.employer,
         template=template,
         context={
-            "employer": employer,
+            "employer": task.employer,
             "request": task.request,
             "task": task,
             "answer_url": _answer_url(token),
             "link_days": settings.ANSWER_LINK_DAYS,
         },
         kind=f"{template}:{task.request.reference}",
-        language=employer.language,
     )
     RecipientTask.objects.filter(pk=task.pk).update(email=message)
+    task.email = message
+    if message.failed:
+        _event(
+            task.request,
+            Event.SEND_FAILED,
+            actor=Actor.SYSTEM,
+            task=task,
+            detail=message.last_error,
+        )
+    return message
 
 
 def recipient_task_send(*, task_id: int) -> bool:
@@ -321,8 +337,10 @@ def recipient_task_send(*, task_id: int) -> bool:
             RecipientTask.objects.filter(pk=task_id).update(status=RecipientTask.Status.CLOSED)
             return False
         token = _new_link(task, now=now)
-        _email_company(task, template="company_request", token=token)
-        _event(task.request, Event.SENT, actor=Actor.SYSTEM, task=task, detail=task.employer.name)
+        if not _email_company(task, template="company_request", token=token).failed:
+            _event(
+                task.request, Event.SENT, actor=Actor.SYSTEM, task=task, detail=task.employer.name
+            )
     return True
 
 
@@ -337,10 +355,14 @@ def recipient_task_remind(*, task_id: int, number: int) -> bool:
             return False
         task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
         token = _new_link(task, now=now)
-        _email_company(task, template="company_reminder", token=token)
-        _event(
-            task.request, Event.REMINDED, actor=Actor.SYSTEM, task=task, detail=task.employer.name
-        )
+        if not _email_company(task, template="company_reminder", token=token).failed:
+            _event(
+                task.request,
+                Event.REMINDED,
+                actor=Actor.SYSTEM,
+                task=task,
+                detail=task.employer.name,
+            )
     return True
 
 
@@ -359,6 +381,11 @@ def recipient_task_resend(*, task: RecipientTask, by: User, reason: str) -> None
             raise ValidationError(_("This company has already answered."))
         if not task.request.is_open:
             raise ValidationError(_("This request is closed."))
+        if task.employer.primary_contact is None:
+            raise ValidationError(
+                _("%(company)s has no primary privacy contact: add one on its page first.")
+                % {"company": task.employer.name}
+            )
         AnswerLink.objects.filter(task=task, revoked_at=None).update(revoked_at=now)
         if task.status == RecipientTask.Status.QUEUED:
             task.sent_at = now
@@ -369,6 +396,57 @@ def recipient_task_resend(*, task: RecipientTask, by: User, reason: str) -> None
         _event(
             task.request, Event.LINK_RESENT, actor=Actor.STAFF, user=by, task=task, detail=reason
         )
+
+
+# The timeline's reason when a change of contact sends the links again (students read it).
+CONTACT_CHANGED = (
+    "企業の個人情報窓口が変わったため、新しい窓口に送り直しました。 / The company's privacy "
+    "contact changed; the link was sent again to the new contact."
+)
+
+
+def employer_tasks_elsewhere(*, employer: Employer) -> QuerySet[RecipientTask]:
+    """The company's open tasks whose latest email went to someone other than its primary
+    contact now (or could not be sent for want of one): the links the contact is missing.
+
+    A task not yet sent has nobody else's link: it goes to the new contact by itself.
+    """
+    contact = employer.primary_contact
+    tasks = RecipientTask.objects.filter(
+        employer=employer,
+        status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
+        request__status__in=DataRequest.OPEN,
+        email__isnull=False,
+    )
+    if contact is not None:
+        tasks = tasks.exclude(email__to__iexact=contact.email)
+    return tasks
+
+
+def employer_tasks_resend(
+    *, employer: Employer, by: User, reason: str = CONTACT_CHANGED
+) -> list[RecipientTask]:
+    """Staff: send every link the company's new primary contact is missing (each one's
+    earlier links stop working). Running it twice sends nothing twice: the company's row
+    is locked and each resent task's latest email is then addressed to the contact."""
+    with transaction.atomic():
+        employer = Employer.objects.select_for_update().get(pk=employer.pk)
+        if employer.primary_contact is None:
+            raise ValidationError(
+                _("%(company)s has no primary privacy contact: add one on its page first.")
+                % {"company": employer.name}
+            )
+        resent = []
+        # With the email each was last sent, for the caller to say where it went before.
+        elsewhere = employer_tasks_elsewhere(employer=employer).select_related("email")
+        for task in elsewhere.defer("email__body_text", "email__body_html").order_by("pk"):
+            try:
+                with transaction.atomic():
+                    recipient_task_resend(task=task, by=by, reason=reason)
+            except ValidationError:
+                continue  # answered or closed meanwhile: nothing to resend
+            resent.append(task)
+    return resent
 
 
 class AnswerRefused(ValidationError):

@@ -1,17 +1,32 @@
+import re
+import unicodedata
+
 from allauth.account.admin import EmailAddressAdmin as AllauthEmailAddressAdmin
 from allauth.account.models import EmailAddress
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from audit.log import audit_record
 from audit.mixins import AuditedModelAdmin
 from audit.models import AuditEntry
-from portal.models import ActivityRecord, EmailMessage, Employer, User
+from portal.models import (
+    ActivityRecord,
+    EmailMessage,
+    Employer,
+    Language,
+    PrivacyContact,
+    User,
+)
 
 admin.site.site_header = _("Student data portal · support")
 admin.site.site_title = _("Student data portal · support")
@@ -111,18 +126,151 @@ class EmailAddressAdmin(AuditedModelAdmin, AllauthEmailAddressAdmin):
                 )
 
 
+# --- employers and their privacy contacts -------------------------------------------------
+
+
+class EmployerForm(forms.ModelForm):
+    # Wider than the 13 digits: a number pasted as printed ("7000-01-205-0002", full-width
+    # digits) is tidied in clean_corporate_number, then the model's validator checks it.
+    corporate_number = forms.CharField(
+        label=_("corporate number"),
+        max_length=40,
+        required=False,
+        help_text=Employer._meta.get_field("corporate_number").help_text,
+    )
+
+    class Meta:
+        model = Employer
+        fields = ["name", "name_en", "corporate_number", "is_active"]
+
+    def clean_corporate_number(self) -> str | None:
+        value = unicodedata.normalize("NFKC", self.cleaned_data["corporate_number"])
+        return re.sub(r"[\s\-‐‑–−]", "", value) or None
+
+
+class PrivacyContactFormSet(BaseInlineFormSet):
+    """At least one contact, and exactly one primary: requests go to the primary contact,
+    the others are copied."""
+
+    def _kept(self) -> list:
+        return [
+            form
+            for form in self.forms
+            if (form in self.initial_forms or form.has_changed())
+            and not self._should_delete_form(form)
+        ]
+
+    def clean(self):
+        super().clean()
+        kept = self._kept()
+        if not kept:
+            raise ValidationError(
+                _("Add at least one privacy contact: requests to the company go to them."),
+                code="no_contact",
+            )
+        primaries = sum(1 for form in kept if form.cleaned_data.get("is_primary"))
+        if primaries != 1:
+            raise ValidationError(
+                _(
+                    "Mark exactly one contact as primary (now %(count)s): requests are "
+                    "addressed to the primary contact, and the others are copied."
+                )
+                % {"count": primaries},
+                code="primary",
+            )
+
+    def save(self, commit=True):
+        if commit and self.instance.pk:
+            # The database allows one primary per company at every moment: step the old
+            # primary down before the new one is written.
+            staying = [
+                form.instance.pk
+                for form in self._kept()
+                if form.cleaned_data.get("is_primary") and form.instance.pk
+            ]
+            PrivacyContact.objects.filter(employer=self.instance, is_primary=True).exclude(
+                pk__in=staying
+            ).update(is_primary=False)
+        return super().save(commit)
+
+
+class PrivacyContactInline(admin.TabularInline):
+    model = PrivacyContact
+    formset = PrivacyContactFormSet
+    fields = ["name", "email", "language", "is_primary"]
+    min_num = 1
+    extra = 1  # a blank row to add one more without JavaScript
+
+
+class PrimaryLanguageFilter(admin.SimpleListFilter):
+    title = _("language for messages")
+    parameter_name = "language"
+
+    def lookups(self, request, model_admin):
+        return Language.choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(primary_language=self.value())
+        return queryset
+
+
 @admin.register(Employer)
-class EmployerAdmin(admin.ModelAdmin):
-    list_display = [
-        "name",
-        "name_en",
-        "privacy_contact_name",
-        "privacy_contact_email",
-        "language",
-        "is_active",
-    ]
-    list_filter = ["is_active", "language"]
-    search_fields = ["name", "name_en", "privacy_contact_email"]
+class EmployerAdmin(AuditedModelAdmin):
+    """Client companies. Every change (with its contacts) goes to the audit log. The
+    disclosure app extends this admin: see disclosure/admin_employers.py."""
+
+    form = EmployerForm
+    inlines = [PrivacyContactInline]
+    list_display = ["name", "corporate_number", "primary_contact", "language", "is_active"]
+    list_filter = ["is_active", PrimaryLanguageFilter]
+    search_fields = ["name", "name_en", "corporate_number", "contacts__email"]
+    readonly_fields = ["created_at"]
+
+    def get_queryset(self, request):
+        primary = PrivacyContact.objects.filter(employer=OuterRef("pk"), is_primary=True)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                primary_email=Subquery(primary.values("email")[:1]),
+                primary_language=Subquery(primary.values("language")[:1]),
+            )
+        )
+
+    @admin.display(description=_("primary contact"), ordering="primary_email")
+    def primary_contact(self, obj):
+        if obj.primary_email is None:
+            return format_html(
+                '<strong class="errornote">{}</strong>',
+                _("none: requests to this company cannot be sent"),
+            )
+        return obj.primary_email
+
+    @admin.display(description=_("language for messages"), ordering="primary_language")
+    def language(self, obj):
+        return Language(obj.primary_language).label if obj.primary_language else "—"
+
+
+@admin.register(PrivacyContact)
+class PrivacyContactAdmin(admin.ModelAdmin):
+    """Every company's contacts, to find one by address. They are edited on their company's
+    page, where the one-primary rule is checked and a change of primary asks about open
+    requests: not here."""
+
+    list_display = ["email", "name", "employer", "language", "is_primary"]
+    list_filter = ["is_primary", "language"]
+    search_fields = ["email", "name", "employer__name", "employer__corporate_number"]
+    list_select_related = ["employer"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ActivityRecord)

@@ -9,16 +9,31 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from portal.models import EmailMessage
+from portal.models import EmailMessage, Employer
+
+# Stored as the email's error, which staff read in either language: so both are stored.
+NO_PRIMARY_CONTACT = (
+    "未送信: %(company)s には主たる個人情報窓口が登録されていません。企業の画面で登録してから"
+    "再送してください。 / Not sent: %(company)s has no primary privacy contact. Add one on the "
+    "employer's page, then resend."
+)
 
 
 def email_queue_message(
-    *, to: str, subject: str, body_text: str, body_html: str = "", kind: str, language: str
+    *,
+    to: str,
+    subject: str,
+    body_text: str,
+    body_html: str = "",
+    kind: str,
+    language: str,
+    cc: list[str] | None = None,
 ) -> EmailMessage:
     from portal.tasks import email_send  # the task module imports this one
 
     message = EmailMessage.objects.create(
         to=to,
+        cc=list(cc or []),
         subject=" ".join(subject.split())[:300],
         body_text=body_text,
         body_html=body_html,
@@ -31,10 +46,7 @@ def email_queue_message(
     return message
 
 
-def email_queue_template(
-    *, to: str, template: str, context: dict, kind: str, language: str
-) -> EmailMessage:
-    """Render emails/<template>-subject.txt, -body.txt and -body.html in `language`."""
+def _render(*, template: str, context: dict, language: str) -> dict:
     context = {
         "SITE_NAME": settings.SITE_NAME,
         "SITE_URL": settings.SITE_URL,
@@ -46,11 +58,51 @@ def email_queue_template(
         subject = render_to_string(f"emails/{template}-subject.txt", context)
         body_text = render_to_string(f"emails/{template}-body.txt", context)
         body_html = render_to_string(f"emails/{template}-body.html", context)
-    return email_queue_message(
-        to=to,
-        subject=subject,
-        body_text=body_text,
-        body_html=body_html,
+    return {"subject": subject, "body_text": body_text, "body_html": body_html}
+
+
+def email_queue_template(
+    *, to: str, template: str, context: dict, kind: str, language: str, cc: list[str] | None = None
+) -> EmailMessage:
+    """Render emails/<template>-subject.txt, -body.txt and -body.html in `language`."""
+    rendered = _render(template=template, context=context, language=language)
+    return email_queue_message(to=to, cc=cc, kind=kind, language=language, **rendered)
+
+
+def email_queue_to_company(
+    *, employer: Employer, template: str, context: dict, kind: str
+) -> EmailMessage:
+    """A message to a company: to its primary privacy contact, in that contact's language,
+    with its other contacts in Cc. The templates greet `contact_name`.
+
+    A company with no primary contact cannot be written to. The message is then stored
+    already failed, with the reason, and not sent: it shows wherever staff look for failed
+    emails (and the caller's task with it), and the caller's transaction goes on.
+    """
+    contact = employer.primary_contact
+    if contact is None:
+        language = settings.LANGUAGE_CODE
+        rendered = _render(
+            template=template,
+            context={**context, "contact_name": employer.name},
+            language=language,
+        )
+        return EmailMessage.objects.create(
+            to="",
+            cc=employer.cc_emails,
+            subject=" ".join(rendered["subject"].split())[:300],
+            body_text=rendered["body_text"],
+            body_html=rendered["body_html"],
+            kind=kind,
+            language=language,
+            status=EmailMessage.Status.FAILED,
+            last_error=NO_PRIMARY_CONTACT % {"company": employer.name},
+        )
+    return email_queue_template(
+        to=contact.email,
+        cc=employer.cc_emails,
+        template=template,
+        context={**context, "contact_name": contact.name},
         kind=kind,
-        language=language,
+        language=contact.language,
     )

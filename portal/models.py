@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 
@@ -123,12 +124,17 @@ class Employer(models.Model):
         help_text=_("The 13-digit number the National Tax Agency gives every company."),
     )
     name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
-    privacy_contact_name = models.CharField(_("privacy contact"), max_length=200)
-    privacy_contact_email = models.EmailField(_("privacy contact email"))
-    language = models.CharField(
-        _("language for messages"), max_length=8, choices=Language.choices, default=Language.JA
+    # Inactive: the company no longer takes part, so no student can grant it anything new.
+    # It is still written to about data it already received (requests, stop-use notices):
+    # leaving the job site does not end its duties for what it holds.
+    is_active = models.BooleanField(
+        _("active"),
+        default=True,
+        help_text=_(
+            "An inactive company can no longer receive consents. It is still sent requests "
+            "and notices about the data it already received."
+        ),
     )
-    is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
@@ -141,6 +147,21 @@ class Employer(models.Model):
 
     def display_name(self, language: str) -> str:
         return self.name_en if language == Language.EN and self.name_en else self.name
+
+    @cached_property
+    def contact_list(self) -> list["PrivacyContact"]:
+        """The contacts, primary first: one query, or none after prefetch_related("contacts")."""
+        return list(self.contacts.all())
+
+    @property
+    def primary_contact(self) -> "PrivacyContact | None":
+        """Whom messages to the company are addressed to; None if nobody is."""
+        return next((c for c in self.contact_list if c.is_primary), None)
+
+    @property
+    def cc_emails(self) -> list[str]:
+        """The other contacts, copied on every message to the company."""
+        return [c.email for c in self.contact_list if not c.is_primary]
 
 
 class PrivacyContact(models.Model):
@@ -224,7 +245,10 @@ class EmailMessage(models.Model):
         SENT = "sent", _("sent")
         FAILED = "failed", _("failed")
 
-    to = models.EmailField(_("to"))
+    # Blank only for a message that could not be addressed (a company with no primary
+    # contact): stored as failed, with the reason, so staff see it with the other failures.
+    to = models.EmailField(_("to"), blank=True)
+    cc = models.JSONField(_("cc"), default=list, blank=True)
     subject = models.CharField(_("subject"), max_length=300)
     body_text = models.TextField(_("text body"))
     body_html = models.TextField(_("HTML body"), blank=True)
@@ -249,3 +273,7 @@ class EmailMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.to}"
+
+    @property
+    def failed(self) -> bool:
+        return self.status == self.Status.FAILED

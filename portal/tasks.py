@@ -32,6 +32,7 @@ def email_deliver(message: EmailMessage) -> None:
         body=message.body_text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[message.to],
+        cc=message.cc,
     )
     if message.body_html:
         email.attach_alternative(message.body_html, "text/html")

@@ -66,7 +66,7 @@ from disclosure.models import DataRequest  # noqa: E402
 from disclosure.reports import disclosure_report_files, disclosure_report_html  # noqa: E402
 from disclosure.services import request_cancel, request_file  # noqa: E402
 from portal.celery import app  # noqa: E402
-from portal.models import ActivityRecord, Employer, User  # noqa: E402
+from portal.models import ActivityRecord, Employer, PrivacyContact, User  # noqa: E402
 from tests.smtp import SmtpServer  # noqa: E402
 
 BENCH_DOMAIN = "bench.example.jp"
@@ -244,13 +244,17 @@ def bench_companies(count: int) -> list[Employer]:
     companies = []
     for n in range(1, count + 1):
         email = COMPANY_EMAIL.format(n)
-        employer = Employer.objects.filter(privacy_contact_email=email).order_by("pk").first()
+        employer = (
+            Employer.objects.filter(contacts__email=email, contacts__is_primary=True)
+            .order_by("pk")
+            .first()
+        )
         if employer is None:
             employer = Employer.objects.create(
-                name=f"ベンチ株式会社{n:03d}",
-                name_en=f"Bench Corporation {n:03d}",
-                privacy_contact_name="個人情報担当",
-                privacy_contact_email=email,
+                name=f"ベンチ株式会社{n:03d}", name_en=f"Bench Corporation {n:03d}"
+            )
+            PrivacyContact.objects.create(
+                employer=employer, name="個人情報担当", email=email, is_primary=True
             )
         companies.append(employer)
     return companies
@@ -487,7 +491,7 @@ def bench_dispatch(
     if requests:
         print()
     print(f"  ready in {time.monotonic() - started:.0f} s")
-    addresses = {e.privacy_contact_email for e in employers}
+    addresses = {e.primary_contact.email for e in employers}
     connection.close()  # a fresh connection for the timed part
 
     try:

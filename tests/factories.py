@@ -6,7 +6,13 @@ from django.utils import timezone
 
 from consent.models import PolicyVersion, Purpose, Screen
 from consent.services import policy_accept, policy_publish
-from portal.models import ActivityRecord, Employer, User
+from portal.models import (
+    ActivityRecord,
+    Employer,
+    PrivacyContact,
+    User,
+    corporate_number_check_digit,
+)
 
 PASSWORD = "correct-horse-battery-2026"
 
@@ -34,14 +40,44 @@ class StaffFactory(UserFactory):
     is_superuser = True
 
 
+def corporate_number(base12: str) -> str:
+    """A valid corporate number: the check digit, then the 12 digits."""
+    return f"{corporate_number_check_digit(base12)}{base12}"
+
+
+class PrivacyContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PrivacyContact
+
+    employer = factory.SubFactory("tests.factories.EmployerFactory", primary=None)
+    name = "人事部 個人情報担当"
+    email = factory.Sequence(lambda n: f"privacy{n}@example.co.jp")
+    language = "ja"
+    is_primary = False
+
+
 class EmployerFactory(factory.django.DjangoModelFactory):
+    """A company with one primary contact; `language` and `contact_email` are that
+    contact's. `primary=None` makes a company with no contact at all."""
+
     class Meta:
         model = Employer
+        skip_postgeneration_save = True
+
+    class Params:
+        language = "ja"
+        contact_email = factory.Sequence(lambda n: f"privacy{n}@example.co.jp")
 
     name = factory.Sequence(lambda n: f"株式会社テスト{n}")
     name_en = factory.Sequence(lambda n: f"Test Corporation {n}")
-    privacy_contact_name = "人事部 個人情報担当"
-    privacy_contact_email = factory.Sequence(lambda n: f"privacy{n}@example.co.jp")
+    corporate_number = factory.Sequence(lambda n: corporate_number(f"{900000000000 + n}"))
+    primary = factory.RelatedFactory(
+        PrivacyContactFactory,
+        factory_related_name="employer",
+        email=factory.SelfAttribute("..contact_email"),
+        language=factory.SelfAttribute("..language"),
+        is_primary=True,
+    )
 
 
 class ActivityRecordFactory(factory.django.DjangoModelFactory):

@@ -22,7 +22,7 @@ from consent.models import (
     Purpose,
     StopUseNotice,
 )
-from portal.emails import email_queue_template
+from portal.emails import email_queue_template, email_queue_to_company
 from portal.models import Employer, Language, User
 
 Action = ConsentEvent.Action
@@ -365,19 +365,20 @@ def _notify_recipients(*, student: User, events: list[ConsentEvent]) -> None:
         .values_list("employer_id", flat=True)
         .distinct()
     )
+    # Inactive employers too: they still hold what they received.
     for employer_id in sorted(received):
         employer_events = by_employer[employer_id]
         employer = employer_events[0].employer
-        message = email_queue_template(
-            to=employer.privacy_contact_email,
+        # To the primary contact in its language; with none, the notice is stored failed
+        # with the reason, and staff find it among the failed stop-use notices.
+        message = email_queue_to_company(
+            employer=employer,
             template="stop_use",
             context={
                 "employer": employer,
                 "events": employer_events,
                 "student_public_id": student.public_id,
-                "language": employer.language,
             },
             kind="stop_use",
-            language=employer.language,
         )
         StopUseNotice.objects.create(event=employer_events[0], employer=employer, email=message)

@@ -143,7 +143,8 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
     link = link_lookup(token=token) if len(token) <= 200 else None
     if link is None:
         raise Http404
-    language = _page_language(request, link.task.employer.language)
+    contact = link.task.employer.primary_contact  # the link was written to them
+    language = _page_language(request, contact.language if contact else settings.LANGUAGE_CODE)
     request.LANGUAGE_CODE = language
     with translation.override(language):
         response = _answer_page(

@@ -189,8 +189,8 @@ def test_a_withdrawal_tells_employers_that_received_data_after_commit(
 ):
     analysis, provision = opt_in_purposes()
     student, _ = student_who_accepted(analysis, provision)
-    received = EmployerFactory(privacy_contact_email="hr@received.example.co.jp", language="en")
-    untouched = EmployerFactory(privacy_contact_email="hr@untouched.example.co.jp")
+    received = EmployerFactory(contact_email="hr@received.example.co.jp", language="en")
+    untouched = EmployerFactory(contact_email="hr@untouched.example.co.jp")
     for employer in (received, untouched):
         consent_grant(student=student, employer=employer, purpose=provision)
     provision_record(student=student, employer=received, purpose=provision, data_items="score")

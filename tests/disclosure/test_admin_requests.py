@@ -276,7 +276,7 @@ def test_resending_revokes_the_old_link_and_emails_a_new_one(post, filed, staff,
     assert old_link.revoked_at is not None
     new_link = AnswerLink.objects.get(task=task, revoked_at=None)
     assert new_link.pk != old_link.pk
-    assert [m.to for m in mailoutbox] == [[task.employer.privacy_contact_email]]
+    assert [m.to for m in mailoutbox] == [[task.employer.primary_contact.email]]
     [event] = events(filed.request, "link_resent")
     assert (event.task, event.actor, event.actor_user) == (task, "staff", staff)
     assert event.detail == "The company asked again."

@@ -74,7 +74,7 @@ def filed(django_capture_on_commit_callbacks, mailoutbox):
             data_request = request_file(student=student, kind=kind)
         tokens = {}
         for employer in employers:
-            mails = [m for m in mailoutbox if m.to == [employer.privacy_contact_email]]
+            mails = [m for m in mailoutbox if m.to == [employer.primary_contact.email]]
             assert len(mails) == 1
             tokens[employer.pk] = TOKEN.search(mails[0].body).group(1)
         return data_request, student, employers, tokens

@@ -70,7 +70,7 @@ def subject(message) -> str:
 
 
 def company_rows(employer) -> list[EmailMessage]:
-    return list(EmailMessage.objects.filter(to=employer.privacy_contact_email).order_by("pk"))
+    return list(EmailMessage.objects.filter(to=employer.primary_contact.email).order_by("pk"))
 
 
 # Filing ---------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ def test_filing_sends_each_company_one_email_with_its_own_link_and_no_personal_d
     assert set(tasks_by_employer) == {employer.pk for employer in employers}
     tokens = set()
     for employer in employers:
-        [message] = smtp_server.received(employer.privacy_contact_email)
+        [message] = smtp_server.received(employer.primary_contact.email)
         task = tasks_by_employer[employer.pk]
         text, html = text_of(message), html_of(message)
         token = token_of(message)
@@ -106,7 +106,7 @@ def test_filing_sends_each_company_one_email_with_its_own_link_and_no_personal_d
 
         [row] = company_rows(employer)
         assert row.status == EmailMessage.Status.SENT
-        assert row.language == employer.language
+        assert row.language == employer.primary_contact.language
         task.refresh_from_db()
         assert task.status == RecipientTask.Status.SENT
         assert task.sent_at is not None
@@ -123,10 +123,10 @@ def test_each_company_email_is_in_the_companys_language(
 
     file_deletion(student, django_capture_on_commit_callbacks)
 
-    [en] = smtp_server.received(en_company.privacy_contact_email)
+    [en] = smtp_server.received(en_company.primary_contact.email)
     assert "Please open the link below" in text_of(en)
     assert not JAPANESE.search(en["Subject"])
-    [ja] = smtp_server.received(ja_company.privacy_contact_email)
+    [ja] = smtp_server.received(ja_company.primary_contact.email)
     # The contact's name is Japanese in both; everything around it must be too.
     assert "Please open the link below" not in text_of(ja)
     assert JAPANESE.search(ja["Subject"]), ja["Subject"]
@@ -148,7 +148,7 @@ def test_running_the_send_task_twice_sends_one_email_and_makes_one_link(
     assert (first.get(), second.get()) == (True, False)
     assert recipient_task_send(task_id=task.pk) is False
 
-    assert len(smtp_server.received(employer.privacy_contact_email)) == 1
+    assert len(smtp_server.received(employer.primary_contact.email)) == 1
     assert len(company_rows(employer)) == 1
     assert AnswerLink.objects.filter(task=task).count() == 1
     assert RequestEvent.objects.filter(task=task, kind=RequestEvent.Kind.SENT).count() == 1
@@ -177,7 +177,7 @@ def test_a_task_lost_with_the_broker_is_picked_up_by_the_sweeper_and_sent_once(
         assert requests_sweep(now=later + timedelta(minutes=5))["unsent"] == []
 
     for employer in employers:
-        assert len(smtp_server.received(employer.privacy_contact_email)) == 1
+        assert len(smtp_server.received(employer.primary_contact.email)) == 1
         assert len(company_rows(employer)) == 1
     assert AnswerLink.objects.filter(task__request=request).count() == 2
     assert set(request.tasks.values_list("status", flat=True)) == {RecipientTask.Status.SENT}
@@ -228,7 +228,7 @@ def test_smtp_refusing_then_accepting_delivers_the_company_email_once(
     # Its retry is not due yet: the sweeper leaves it.
     with django_capture_on_commit_callbacks(execute=True):
         email_sweep()
-    assert smtp_server.received(employer.privacy_contact_email) == []
+    assert smtp_server.received(employer.primary_contact.email) == []
 
     # The server is back, and the retry is overdue: the sweeper sends it, once.
     time_machine.move_to(timezone.now() + timedelta(minutes=10))
@@ -237,7 +237,7 @@ def test_smtp_refusing_then_accepting_delivers_the_company_email_once(
         email_sweep()
         email_send.apply(args=[message.pk])
 
-    [delivered] = smtp_server.received(employer.privacy_contact_email)
+    [delivered] = smtp_server.received(employer.primary_contact.email)
     assert link_lookup(token=token_of(delivered)).task_id == task.pk
     message.refresh_from_db()
     assert message.status == EmailMessage.Status.SENT
@@ -258,7 +258,7 @@ def test_the_email_task_retries_a_refusal_and_every_email_of_the_filing_goes_onc
     file_deletion(student, django_capture_on_commit_callbacks)
 
     for employer in employers:
-        assert len(smtp_server.received(employer.privacy_contact_email)) == 1
+        assert len(smtp_server.received(employer.primary_contact.email)) == 1
         [row] = company_rows(employer)
         assert row.status == EmailMessage.Status.SENT
     rows = EmailMessage.objects.filter(pk__gt=before)  # everything the filing queued

@@ -55,7 +55,7 @@ def test_a_silent_company_is_reminded_after_3_and_7_days_and_never_a_third_time(
     student, [employer] = student_with_recipients(("en",))
     request = file_deletion(student, django_capture_on_commit_callbacks)
     task = request.tasks.get()
-    inbox = lambda: smtp_server.received(employer.privacy_contact_email)  # noqa: E731
+    inbox = lambda: smtp_server.received(employer.primary_contact.email)  # noqa: E731
     [first] = inbox()
     first_token = token_of(first)
 
@@ -108,10 +108,10 @@ def test_the_company_can_answer_by_the_first_link_after_a_reminder(
 ):
     student, [employer] = student_with_recipients(("ja",))
     request = file_deletion(student, django_capture_on_commit_callbacks)
-    [first] = smtp_server.received(employer.privacy_contact_email)
+    [first] = smtp_server.received(employer.primary_contact.email)
     clock.shift(3 * DAY + MINUTE)
     sweep()
-    assert len(smtp_server.received(employer.privacy_contact_email)) == 2
+    assert len(smtp_server.received(employer.primary_contact.email)) == 2
 
     link = link_lookup(token=token_of(first))
     with django_capture_on_commit_callbacks(execute=True):
@@ -123,7 +123,7 @@ def test_the_company_can_answer_by_the_first_link_after_a_reminder(
     assert not request.tasks.get().links.filter(revoked_at=None).exists()
     clock.shift(5 * DAY)
     assert sweep() == {"unsent": [], "reminders": [], "escalated": []}
-    assert len(smtp_server.received(employer.privacy_contact_email)) == 2
+    assert len(smtp_server.received(employer.primary_contact.email)) == 2
 
 
 def test_a_company_that_answered_gets_no_reminder(
@@ -132,7 +132,7 @@ def test_a_company_that_answered_gets_no_reminder(
     student, (answering, silent) = student_with_recipients(("ja", "en"))
     request = file_deletion(student, django_capture_on_commit_callbacks)
     clock.shift(DAY)
-    [message] = smtp_server.received(answering.privacy_contact_email)
+    [message] = smtp_server.received(answering.primary_contact.email)
     with django_capture_on_commit_callbacks(execute=True):
         recipient_task_answer(
             task=link_lookup(token=token_of(message)).task,
@@ -150,8 +150,8 @@ def test_a_company_that_answered_gets_no_reminder(
     result = sweep()
 
     assert result["escalated"] == [silent_task.pk]
-    assert len(smtp_server.received(answering.privacy_contact_email)) == 1
-    assert len(smtp_server.received(silent.privacy_contact_email)) == 3
+    assert len(smtp_server.received(answering.primary_contact.email)) == 1
+    assert len(smtp_server.received(silent.primary_contact.email)) == 3
     answered = request.tasks.get(employer=answering)
     assert (answered.reminders_sent, answered.overdue) == (0, False)
 
@@ -169,7 +169,7 @@ def test_a_late_sweep_sends_one_reminder_not_two_at_once(
     clock.shift(5 * MINUTE)
     sweep()
 
-    assert len(smtp_server.received(employer.privacy_contact_email)) == 2
+    assert len(smtp_server.received(employer.primary_contact.email)) == 2
     assert request.tasks.get().reminders_sent == 1
 
 
@@ -214,4 +214,4 @@ def test_past_the_due_date_the_task_is_overdue_and_support_is_emailed_once(
         assert sweep()["escalated"] == []
     assert len(smtp_server.received(settings.SUPPORT_EMAIL)) == 1
     assert RequestEvent.objects.filter(task=task, kind=RequestEvent.Kind.OVERDUE).count() == 1
-    assert len(smtp_server.received(employer.privacy_contact_email)) == 3  # request + 2 reminders
+    assert len(smtp_server.received(employer.primary_contact.email)) == 3  # request + 2 reminders

@@ -139,13 +139,13 @@ def test_a_deletion_request_goes_from_filing_to_certificate_through_a_real_worke
 
     # The worker passes it on: one email per company, each with its own link.
     worker.wait_for(
-        lambda: all(smtp.received(e.privacy_contact_email) for e in employers),
+        lambda: all(smtp.received(e.primary_contact.email) for e in employers),
         "an email to every company",
         smtp=smtp,
     )
     worker.wait_for(
         lambda: (
-            not EmailMessage.objects.filter(to__in=[e.privacy_contact_email for e in employers])
+            not EmailMessage.objects.filter(to__in=[e.primary_contact.email for e in employers])
             .exclude(status=EmailMessage.Status.SENT)
             .exists()
         ),
@@ -154,7 +154,7 @@ def test_a_deletion_request_goes_from_filing_to_certificate_through_a_real_worke
     )
     answers = {}
     for number, employer in enumerate(employers, start=1):
-        [message] = smtp.received(employer.privacy_contact_email)
+        [message] = smtp.received(employer.primary_contact.email)
         link = link_lookup(token=token_of(message))
         assert link is not None
         assert link.task.employer_id == employer.pk
@@ -198,7 +198,7 @@ def test_a_deletion_request_goes_from_filing_to_certificate_through_a_real_worke
 
     drain(worker, smtp)
     for employer in employers:  # still exactly one each: no reminder, no duplicate
-        assert len(smtp.received(employer.privacy_contact_email)) == 1
+        assert len(smtp.received(employer.primary_contact.email)) == 1
     assert [subject(m) for m in smtp.received(student.email)].count(completion.subject) == 1
     kinds = set(RequestEvent.objects.filter(request=request).values_list("kind", flat=True))
     assert {"submitted", "portal_done", "sent", "answered", "completed"} <= kinds
@@ -208,9 +208,9 @@ def test_a_company_answers_by_the_page_its_email_links_to(worker, smtp, client):
     student, [employer] = student_with_recipients(("ja",))
     request = request_file(student=student, kind=DataRequest.Kind.DELETION)
     worker.wait_for(
-        lambda: smtp.received(employer.privacy_contact_email), "the company email", smtp=smtp
+        lambda: smtp.received(employer.primary_contact.email), "the company email", smtp=smtp
     )
-    [message] = smtp.received(employer.privacy_contact_email)
+    [message] = smtp.received(employer.primary_contact.email)
     url = f"/r/{token_of(message)}/"
 
     page = client.get(url)
@@ -268,7 +268,7 @@ def test_a_worker_killed_mid_dispatch_and_replaced_sends_every_company_one_email
     kill_while, transactional_db, tmp_path
 ):
     student, employers = student_with_recipients(("ja",) * COMPANIES)
-    addresses = [employer.privacy_contact_email for employer in employers]
+    addresses = [employer.primary_contact.email for employer in employers]
     company_rows = EmailMessage.objects.filter(to__in=addresses)
 
     def state() -> str:
@@ -343,5 +343,5 @@ def test_a_worker_killed_mid_dispatch_and_replaced_sends_every_company_one_email
     for task in request.tasks.all():
         assert AnswerLink.objects.filter(task=task).count() == 1
         assert RequestEvent.objects.filter(task=task, kind=RequestEvent.Kind.SENT).count() == 1
-        [message] = smtp.received(task.employer.privacy_contact_email)
+        [message] = smtp.received(task.employer.primary_contact.email)
         assert link_lookup(token=token_of(message)).task_id == task.pk

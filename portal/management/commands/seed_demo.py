@@ -38,7 +38,7 @@ from consent.services import (
     policy_update_draft,
     provision_record,
 )
-from portal.models import ActivityRecord, Employer, Language, User
+from portal.models import ActivityRecord, Employer, Language, PrivacyContact, User
 
 SEED = 2019
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed for the demo, on purpose
@@ -151,90 +151,147 @@ PURPOSES = [
 # --- Client companies ----------------------------------------------------------------------
 
 EMPLOYERS = [
-    # name, English name, privacy contact, contact email, language
+    # name, English name, corporate number, privacy contacts (the first is the primary):
+    # (name or role, email, language)
     (
         "株式会社青葉システムズ",
         "Aoba Systems Co., Ltd.",
-        "人事部 個人情報担当 佐々木 真理子",
-        "privacy@aoba-systems.example.co.jp",
-        Language.JA,
+        "6011000101013",
+        [
+            (
+                "人事部 個人情報担当 佐々木 真理子",
+                "privacy@aoba-systems.example.co.jp",
+                Language.JA,
+            ),
+            (
+                "情報システム部 情報セキュリティ担当 岡田 亮",
+                "security@aoba-systems.example.co.jp",
+                Language.JA,
+            ),
+        ],
     ),
     (
         "株式会社みなと精機",
         "Minato Seiki Co., Ltd.",
-        "総務部 個人情報保護窓口 大野 浩二",
-        "kojinjoho@minato-seiki.example.co.jp",
-        Language.JA,
+        "1011000101050",
+        [
+            (
+                "総務部 個人情報保護窓口 大野 浩二",
+                "kojinjoho@minato-seiki.example.co.jp",
+                Language.JA,
+            ),
+        ],
     ),
     (
         "桜川フーズ株式会社",
         "Sakuragawa Foods Co., Ltd.",
-        "人事部 採用グループ 小松 由紀",
-        "saiyo-privacy@sakuragawa-foods.example.co.jp",
-        Language.JA,
+        "6011000101087",
+        [
+            (
+                "人事部 採用グループ 小松 由紀",
+                "saiyo-privacy@sakuragawa-foods.example.co.jp",
+                Language.JA,
+            ),
+        ],
     ),
     (
         "株式会社北斗ロジスティクス",
         "Hokuto Logistics Co., Ltd.",
-        "人財開発部 個人情報担当 西村 健一",
-        "privacy@hokuto-logi.example.co.jp",
-        Language.JA,
+        "2011000101124",
+        [
+            ("人財開発部 個人情報担当 西村 健一", "privacy@hokuto-logi.example.co.jp", Language.JA),
+        ],
     ),
     (
         "株式会社白樺フィナンシャルグループ",
         "Shirakaba Financial Group, Inc.",
-        "コンプライアンス部 個人情報管理責任者 原田 恵",
-        "privacy-office@shirakaba-fg.example.co.jp",
-        Language.JA,
+        "6011000101161",
+        [
+            (
+                "コンプライアンス部 個人情報管理責任者 原田 恵",
+                "privacy-office@shirakaba-fg.example.co.jp",
+                Language.JA,
+            ),
+            ("人事部 新卒採用グループ 森 美咲", "saiyo@shirakaba-fg.example.co.jp", Language.JA),
+        ],
     ),
     (
         "株式会社ひかり広告社",
         "Hikari Advertising Inc.",
-        "管理本部 個人情報担当 河野 さやか",
-        "privacy@hikari-ad.example.jp",
-        Language.JA,
+        "2011000101198",
+        [
+            ("管理本部 個人情報担当 河野 さやか", "privacy@hikari-ad.example.jp", Language.JA),
+        ],
     ),
     (
         "東雲建設株式会社",
         "Shinonome Construction Co., Ltd.",
-        "人事部 個人情報保護担当 松井 隆之",
-        "jinji-privacy@shinonome-kensetsu.example.co.jp",
-        Language.JA,
+        "7011000101235",
+        [
+            (
+                "人事部 個人情報保護担当 松井 隆之",
+                "jinji-privacy@shinonome-kensetsu.example.co.jp",
+                Language.JA,
+            ),
+        ],
     ),
     (
         "株式会社若葉メディカル",
         "Wakaba Medical Co., Ltd.",
-        "人事総務部 個人情報担当 今井 直子",
-        "privacy@wakaba-medical.example.co.jp",
-        Language.JA,
+        "2011000101272",
+        [
+            (
+                "人事総務部 個人情報担当 今井 直子",
+                "privacy@wakaba-medical.example.co.jp",
+                Language.JA,
+            ),
+        ],
     ),
     (
         "株式会社つばさトラベル",
         "Tsubasa Travel Co., Ltd.",
-        "人事部 採用担当 個人情報窓口 武田 翔平",
-        "saiyo@tsubasa-travel.example.jp",
-        Language.JA,
+        "8011000101309",
+        [
+            (
+                "人事部 採用担当 個人情報窓口 武田 翔平",
+                "saiyo@tsubasa-travel.example.jp",
+                Language.JA,
+            ),
+            ("Group Data Protection, Emma Clarke", "dpo@tsubasa-travel.example.jp", Language.EN),
+        ],
     ),
     (
         "朝霧エレクトロニクス株式会社",
         "Asagiri Electronics Corporation",
-        "法務部 個人情報保護管理者 菅原 智子",
-        "privacy@asagiri-elec.example.co.jp",
-        Language.JA,
+        "3011000101346",
+        [
+            (
+                "法務部 個人情報保護管理者 菅原 智子",
+                "privacy@asagiri-elec.example.co.jp",
+                Language.JA,
+            ),
+        ],
     ),
     (
         "ノースブリッジ・コンサルティング・ジャパン株式会社",
         "Northbridge Consulting Japan K.K.",
-        "Privacy Office, Kenji Morita",
-        "privacy-japan@northbridge.example.com",
-        Language.EN,
+        "7011000101383",
+        [
+            ("Privacy Office, Kenji Morita", "privacy-japan@northbridge.example.com", Language.EN),
+            ("人事部 採用担当 石井 美穂", "saiyo-japan@northbridge.example.com", Language.JA),
+        ],
     ),
     (
         "ハーバーレーン・ソフトウェア合同会社",
         "Harbor Lane Software G.K.",
-        "People Team, Data Protection Officer Aya Fujimoto",
-        "dpo@harborlane.example.com",
-        Language.EN,
+        "3011000101420",
+        [
+            (
+                "People Team, Data Protection Officer Aya Fujimoto",
+                "dpo@harborlane.example.com",
+                Language.EN,
+            ),
+        ],
     ),
 ]
 
@@ -786,18 +843,32 @@ class Command(BaseCommand):
 
     def seed_employers(self) -> list[Employer]:
         employers = []
-        for index, (name, name_en, contact, email, language) in enumerate(EMPLOYERS):
+        for index, (name, name_en, number, contacts) in enumerate(EMPLOYERS):
             employer, created = Employer.objects.get_or_create(
                 name=name,
                 defaults={
                     "name_en": name_en,
-                    "privacy_contact_name": contact,
-                    "privacy_contact_email": email,
-                    "language": language,
+                    "corporate_number": number,
                     "created_at": jst(2017, 12, 1, 10) + timedelta(days=7 * index),
                 },
             )
             self.count("employers", created)
+            if employer.corporate_number is None:  # made before corporate numbers
+                employer.corporate_number = number
+                employer.save(update_fields=["corporate_number"])
+            if not employer.contacts.exists():
+                PrivacyContact.objects.bulk_create(
+                    PrivacyContact(
+                        employer=employer,
+                        name=contact,
+                        email=email,
+                        language=language,
+                        is_primary=position == 0,
+                        created_at=employer.created_at,
+                    )
+                    for position, (contact, email, language) in enumerate(contacts)
+                )
+                self.count("privacy contacts", len(contacts))
             employers.append(employer)
         return employers
 
