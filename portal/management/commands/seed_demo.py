@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import reset_queries, transaction
 from django.test import override_settings
@@ -43,6 +44,11 @@ from portal.models import ActivityRecord, Employer, Language, PrivacyContact, Us
 SEED = 2019
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed for the demo, on purpose
 STAFF_EMAIL = "staff@example.jp"
+# One demo login per staff role (groups made by backoffice/migrations/0001_roles.py).
+ROLE_LOGINS = (
+    ("support@example.jp", "サポート 花子", "Support"),
+    ("officer@example.jp", "個人情報保護 責任者", "Privacy officer"),
+)
 STUDENT_EMAIL = "student@example.jp"
 BULK_EMAIL = "bulk-{:07d}@example.jp"
 BULK_PREFIX, BULK_SUFFIX = "bulk-", "@example.jp"
@@ -806,6 +812,9 @@ class Command(BaseCommand):
                 is_staff=True,
                 is_superuser=True,
             )
+            for email, name, group in ROLE_LOGINS:
+                user = self.seed_user(email, name, Language.JA, jst(2018, 3, 1, 9), is_staff=True)
+                user.groups.add(Group.objects.get(name=group))
             versions = self.seed_versions(purposes, staff)
             self.seed_students(rng, versions, employers)
         # The receipts and stop-use notices these changes queue (sent when the transaction
@@ -1072,22 +1081,23 @@ class Command(BaseCommand):
                 self.count("consent events")
 
     def seed_requests(self) -> None:
-        """Two requests for the story: a deletion one company has answered and one has not
-        yet, and a disclosure whose report the portal has prepared."""
-        from disclosure.models import DataRequest
-        from disclosure.services import recipient_task_answer, request_file
+        """Three requests for the story: a deletion one company has answered and one has not
+        yet, a disclosure whose report the portal has prepared, and a cessation filed 17
+        days ago that a company let run past its due date (the dashboard's "overdue")."""
+        from disclosure.models import DataRequest, RecipientTask, RequestEvent
+        from disclosure.services import recipient_task_answer, request_file, requests_sweep
 
         with_provisions = list(
             User.objects.filter(provisions__isnull=False, email__startswith="student0")
             .distinct()
-            .order_by("email")[:2]
+            .order_by("email")[:3]
         )
         if (
-            len(with_provisions) < 2
+            len(with_provisions) < 3
             or DataRequest.objects.filter(student__in=with_provisions).exists()
         ):
             return
-        deleting, disclosing = with_provisions
+        deleting, disclosing, ceasing = with_provisions
         with transaction.atomic():
             request = request_file(student=deleting, kind=DataRequest.Kind.DELETION)
         self.count("data requests")
@@ -1103,6 +1113,23 @@ class Command(BaseCommand):
         with transaction.atomic():
             request_file(student=disclosing, kind=DataRequest.Kind.DISCLOSURE)
         self.count("data requests")
+        with transaction.atomic():
+            late = request_file(student=ceasing, kind=DataRequest.Kind.CESSATION)
+            # Filed "17 days ago": move this fresh request's own times back, then let the
+            # sweep do what it would have done (a reminder, the overdue mark, staff told).
+            back = timedelta(days=17)
+            DataRequest.objects.filter(pk=late.pk).update(
+                submitted_at=late.submitted_at - back, due_at=late.due_at - back
+            )
+            for task in RecipientTask.objects.filter(request=late):
+                RecipientTask.objects.filter(pk=task.pk).update(
+                    created_at=task.created_at - back,
+                    sent_at=task.sent_at - back if task.sent_at else None,
+                )
+            for event in RequestEvent.objects.filter(request=late):
+                RequestEvent.objects.filter(pk=event.pk).update(at=event.at - back)
+        self.count("data requests")
+        requests_sweep()
 
     @staticmethod
     def activity(
@@ -1273,6 +1300,10 @@ class Command(BaseCommand):
             + f"\n\n  Site:     {site}/"
             f"\n  Student:  {STUDENT_EMAIL} / {DEMO_PASSWORD}"
             "\n            (accepted 2018.04 and 2018.10; is asked to accept 2019.03)"
-            f"\n  Staff:    {STAFF_EMAIL} / {DEMO_PASSWORD}"
-            f"\n            admin at {site}/admin/\n"
+            f"\n  Staff:    {STAFF_EMAIL} / {DEMO_PASSWORD}  (superuser)"
+            + "".join(
+                f"\n            {email} / {DEMO_PASSWORD}  ({group})"
+                for email, _name, group in ROLE_LOGINS
+            )
+            + f"\n            admin at {site}/admin/\n"
         )
