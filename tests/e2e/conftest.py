@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 
 from tests.e2e.browser import (
+    ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
     INSTALL_HINT,
@@ -162,7 +163,7 @@ def mail_server():
 
 
 @pytest.fixture(scope="package")
-def task_worker(request, mail_server, live_server, tmp_path_factory):
+def task_worker(request, mail_server, live_server):
     """On the PostgreSQL + Redis pass, one real worker for all the browser tests, sending
     mail to `mail_server` and building links on the live server's address."""
     if not REAL_WORKER:
@@ -172,7 +173,9 @@ def task_worker(request, mail_server, live_server, tmp_path_factory):
     from tests.disclosure.test_worker_flow import Worker, clear_broker
 
     clear_broker()
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / "worker.log"
+    log.write_bytes(b"")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SITE_URL", live_server.url)
         worker = Worker(mail_server, log)

@@ -311,3 +311,108 @@ def disclosure_journey(visit: Visit, site) -> dict:
     assert student.email in content.decode()
     assert report
     return {"student": student, "request": request}
+
+
+# 5. Support staff: the overdue task, from the dashboard to a new link -----------------------
+def overdue_setup(site):
+    """A deletion request filed 20 days ago whose company never answered; the daily sweep
+    has escalated it. A support agent in the "Support" group the roles migration makes."""
+    from datetime import timedelta
+
+    import time_machine
+    from django.contrib.auth.models import Group, Permission
+    from django.utils import timezone
+
+    from backoffice.roles import SUPPORT, roles_apply
+    from disclosure.services import request_file, requests_sweep
+    from tests.disclosure.test_dispatch import student_with_recipients
+    from tests.factories import UserFactory
+
+    student, [employer] = student_with_recipients(("ja",))
+    with time_machine.travel(timezone.now() - timedelta(days=20), tick=False):
+        request = request_file(student=student, kind=DataRequest.Kind.DELETION)
+    [first] = wait_for_mail(
+        site.mail, lambda m: "/r/" in text_of(m), "with the company's first link"
+    )
+    site.wait_for(
+        lambda: RecipientTask.objects.filter(request=request, status="sent").exists(),
+        "the company's task sent",
+    )
+    requests_sweep()  # the beat's daily run: past its due date, the company is escalated
+    task = RecipientTask.objects.get(request=request)
+    assert task.overdue
+    # Transactional tests empty every table between tests, the migration's groups too.
+    if not Group.objects.filter(name=SUPPORT).exists():
+        roles_apply(group_model=Group, permission_model=Permission)
+    agent = UserFactory(
+        email="support.agent@example.jp", display_name="サポート 担当", is_staff=True
+    )
+    agent.groups.add(Group.objects.get(name=SUPPORT))
+    assert not agent.is_superuser
+    return request, task, employer, agent, first
+
+
+def support_journey(visit: Visit, site, company: Visit) -> dict:
+    from disclosure.models import RequestEvent
+
+    request, task, employer, agent, first = overdue_setup(site)
+    old_link = next(url for url in links_in(first) if "/r/" in url)
+    page = visit.page
+
+    visit.goto("/admin/")
+    assert visit.path == "/admin/login/", page.url
+    visit.check("admin-sign-in")
+    page.locator("input[name=username]").fill(agent.email)
+    page.locator("input[name=password]").fill(PASSWORD)
+    with page.expect_navigation():
+        page.locator("input[type=submit]").click()
+    assert visit.path == "/admin/", page.url
+    visit.check("dashboard")
+
+    overdue = page.locator(".bo-figure").filter(has_text=ja("company tasks overdue"))
+    assert overdue.locator(".bo-number").inner_text().strip() == "1"
+    overdue.get_by_role("link").click()
+    assert visit.path == "/admin/disclosure/recipienttask/", page.url
+    visit.check("overdue-tasks")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1
+    rows.first.get_by_role("link", name=request.reference).click()
+    assert visit.path == f"/admin/disclosure/datarequest/{request.pk}/change/", page.url
+    visit.check("request")
+
+    page.get_by_role("link", name=exact(ja("Resend the link"))).click()
+    visit.check("resend-form")
+    reason = "期限を過ぎても回答がないため、電話で確認のうえ再送しました。"
+    with site.mail._lock:
+        earlier = list(site.mail.messages)
+    page.get_by_label(ja("Reason")).fill(reason)
+    with page.expect_navigation():
+        page.get_by_role("button", name=exact(ja("Send a new link"))).click()
+    assert visit.path == f"/admin/disclosure/datarequest/{request.pk}/change/", page.url
+    visit.check("request-after-resend")
+    assert page.locator(".messagelist .success").count() == 1
+
+    # The request's timeline shows it, by whom and why.
+    with translation.override("ja"):
+        resent = str(RequestEvent.Kind.LINK_RESENT.label)
+    entry = page.locator("tr").filter(has_text=resent)
+    assert entry.count() == 1, page.inner_text("#content-main")[:3000]
+    assert reason in entry.inner_text()
+    assert RequestEvent.objects.filter(request=request, kind="link_resent").count() == 1
+
+    # The company gets a new link; the old one no longer opens the answer form.
+    contact = employer.primary_contact.email
+    [second] = wait_for_mail(
+        site.mail,
+        lambda m: m not in earlier and m["To"] == contact and "/r/" in text_of(m),
+        f"to {contact} with a new link",
+    )
+    [new_link] = {url for url in links_in(second) if "/r/" in url}
+    assert new_link != old_link
+    company.goto(new_link)
+    company.check("answer-page-new-link")
+    assert company.page.get_by_role("button", name=exact(ja("Send this answer"))).count() == 1
+    company.page.goto(old_link)
+    company.check("answer-page-old-link")
+    assert company.page.get_by_role("button", name=exact(ja("Send this answer"))).count() == 0
+    return {"request": request, "task": task, "agent": agent}

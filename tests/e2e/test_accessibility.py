@@ -10,7 +10,11 @@ import re
 from consent.models import Consent, ConsentEvent
 from portal.models import User
 from tests.disclosure.test_dispatch import student_with_recipients
-from tests.e2e.browser import axe_violations, describe_violations
+from tests.e2e.browser import (
+    STATUS_WITHOUT_WORDS_OR_ICON,
+    axe_violations,
+    describe_violations,
+)
 from tests.e2e.journeys import consent_setup, exact, ja, reauthenticate_if_asked, sign_in
 from tests.factories import PASSWORD, UserFactory, published_version
 
@@ -32,6 +36,21 @@ def test_the_accessibility_check_catches_what_it_must(browser):
     assert {"label", "image-alt", "color-contrast", "html-has-lang"} <= found
     text = describe_violations(violations)
     assert "[critical] label" in text and "at input" in text
+
+
+def test_the_status_check_wants_words_and_an_icon(browser):
+    page = browser.new_page()
+    try:
+        page.set_content(
+            '<p class="notice warning" id="colour-only">Careful</p>'
+            '<p class="notice success"><span aria-hidden="true">✓</span> Saved</p>'
+            '<span class="state on" id="icon-only"><span aria-hidden="true">●</span></span>'
+        )
+        unclear = page.evaluate(STATUS_WITHOUT_WORDS_OR_ICON)
+    finally:
+        page.close()
+    assert len(unclear) == 2
+    assert 'id="colour-only"' in unclear[0] and 'id="icon-only"' in unclear[1]
 
 
 # Keyboard only ----------------------------------------------------------------------------

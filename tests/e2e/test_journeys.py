@@ -9,6 +9,7 @@ from tests.e2e.journeys import (
     deletion_journey,
     disclosure_journey,
     signup_journey,
+    support_journey,
 )
 
 
@@ -26,8 +27,19 @@ def test_a_deletion_request_is_confirmed_by_the_company_from_its_email(browse, s
     result = deletion_journey(browse("student"), site, browse("company"))
     result["request"].refresh_from_db()
     assert result["request"].status == DataRequest.Status.COMPLETED
+    if site.worker is not None:  # the PostgreSQL + Redis pass: the worker did the sending
+        log = site.worker.output()
+        assert "disclosure.tasks" in log and "succeeded" in log, log
 
 
 def test_a_student_files_a_disclosure_request_and_downloads_pdf_and_json(browse, site, viewport):
     result = disclosure_journey(browse("student"), site)
     assert result["request"].kind == DataRequest.Kind.DISCLOSURE
+
+
+def test_support_resends_the_overdue_companys_link_from_the_dashboard(browse, site, viewport):
+    result = support_journey(browse("support"), site, browse("company"))
+    task = result["task"]
+    # one link works: the new one (the first, and any a reminder carried, are revoked)
+    assert task.links.filter(revoked_at=None).count() == 1
+    assert task.links.exclude(revoked_at=None).exists()
