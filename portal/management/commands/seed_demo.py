@@ -39,7 +39,14 @@ from consent.services import (
     policy_update_draft,
     provision_record,
 )
-from portal.models import ActivityRecord, Employer, Language, PrivacyContact, User
+from portal.models import (
+    ActivityRecord,
+    EmailMessage,
+    Employer,
+    Language,
+    PrivacyContact,
+    User,
+)
 
 SEED = 2019
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed for the demo, on purpose
@@ -1121,11 +1128,16 @@ class Command(BaseCommand):
             DataRequest.objects.filter(pk=late.pk).update(
                 submitted_at=late.submitted_at - back, due_at=late.due_at - back
             )
-            for task in RecipientTask.objects.filter(request=late):
+            for task in RecipientTask.objects.filter(request=late).select_related("email"):
                 RecipientTask.objects.filter(pk=task.pk).update(
                     created_at=task.created_at - back,
                     sent_at=task.sent_at - back if task.sent_at else None,
                 )
+                if task.email is not None:
+                    EmailMessage.objects.filter(pk=task.email.pk).update(
+                        created_at=task.email.created_at - back,
+                        sent_at=task.email.sent_at - back if task.email.sent_at else None,
+                    )
             for event in RequestEvent.objects.filter(request=late):
                 RequestEvent.objects.filter(pk=event.pk).update(at=event.at - back)
         self.count("data requests")
