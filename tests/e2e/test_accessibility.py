@@ -238,3 +238,31 @@ def test_the_policy_cannot_be_accepted_without_ticking_and_says_why(browse, site
         page.get_by_role("button", name=exact(ja("Accept this privacy policy"))).click()
     visit.check("accepted")
     assert student.policy_acceptances.filter(version=version).exists()
+
+
+def test_the_companys_answer_without_a_choice_says_so_and_keeps_the_name(browse, site):
+    from disclosure.models import DataRequest
+    from disclosure.services import request_file
+    from tests.e2e.browser import links_in, wait_for_mail
+    from tests.smtp import text_of
+
+    student, [employer] = student_with_recipients(("ja",))
+    request = request_file(student=student, kind=DataRequest.Kind.DELETION)
+    [message] = wait_for_mail(site.mail, lambda m: "/r/" in text_of(m), "to the company")
+    [link] = {url for url in links_in(message) if "/r/" in url}
+    visit = browse("company")
+    page = visit.page
+    visit.goto(link)
+    visit.check("answer-page")
+    name = ja("Name of the person responsible for this answer")
+    page.get_by_label(name).fill("人事部 田中 一郎")
+    with page.expect_navigation():
+        page.get_by_role("button", name=exact(ja("Send this answer"))).click()
+    visit.check("answer-page-error")
+
+    links = error_summary_links(visit)
+    assert list(links) == ["id_answer_0"], links
+    assert ja("Choose one of the answers.") in links["id_answer_0"]
+    assert_linked_error(visit, "id_answer_0", ja("Choose one of the answers."))
+    assert page.get_by_label(name).input_value() == "人事部 田中 一郎"
+    assert not request.tasks.filter(answered_at__isnull=False).exists()
