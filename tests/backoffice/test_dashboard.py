@@ -274,13 +274,15 @@ def dashboard_html(response) -> str:
 def test_the_page_draws_the_chart_as_inline_svg_with_a_table_of_the_same_figures(
     staff_client, world
 ):
-    response = staff_client.get(INDEX)
+    response = staff_client.get(INDEX, HTTP_ACCEPT_LANGUAGE="en")
     html = dashboard_html(response)
 
     svg = re.search(r"<svg class=\"bo-chart-svg\"[^>]*role=\"img\".*?</svg>", html, re.S).group(0)
     assert len(re.findall(r'<rect class="bo-bar-filed"[^>]*><title>', svg)) == 12
     assert len(re.findall(r'<rect class="bo-bar-completed"[^>]*><title>', svg)) == 12
     assert "Week of 2026-10-26: 4 filed" in svg
+    japanese = dashboard_html(staff_client.get(INDEX, HTTP_ACCEPT_LANGUAGE="ja"))
+    assert "2026-10-26 の週：請求 4 件" in japanese
     assert "<script" not in html and "<img" not in html
     # The table equivalent: a row per week, each figure a link.
     table = html[html.index("<details>") :]
