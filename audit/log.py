@@ -7,7 +7,6 @@ lock on PostgreSQL; SQLite has one writer anyway) so the chain never forks.
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -130,37 +129,29 @@ class ChainReport:
         return self.first_break is None
 
 
-def _walk(entries: Iterable[AuditEntry]) -> Iterator[Break]:
-    expected_seq, expected_prev = 1, GENESIS
-    for entry in entries:
-        if entry.seq != expected_seq:
-            yield Break(
-                expected_seq,
-                None,
-                f"missing: the entries from here to #{entry.seq - 1} were deleted"
-                if entry.seq > expected_seq
-                else "out of order",
-            )
-            return
-        if entry.prev_hash != expected_prev:
-            yield Break(entry.seq, entry.pk, "does not follow the entry before it")
-            return
-        if entry_hash(entry) != entry.entry_hash:
-            yield Break(entry.seq, entry.pk, "its content was changed after it was written")
-            return
-        expected_seq, expected_prev = entry.seq + 1, entry.entry_hash
+def _first_break(entry: AuditEntry, expected_seq: int, expected_prev: str) -> Break | None:
+    if entry.seq != expected_seq:
+        return Break(
+            expected_seq,
+            None,
+            f"missing: the entries from here to #{entry.seq - 1} were deleted"
+            if entry.seq > expected_seq
+            else "out of order",
+        )
+    if entry.prev_hash != expected_prev:
+        return Break(entry.seq, entry.pk, "does not follow the entry before it")
+    if entry_hash(entry) != entry.entry_hash:
+        return Break(entry.seq, entry.pk, "its content was changed after it was written")
+    return None
 
 
 def audit_verify() -> ChainReport:
     """Walk the whole chain in order; report the first broken link (or none)."""
-    checked = 0
-
-    def counted(entries):
-        nonlocal checked
-        for entry in entries:
-            checked += 1
-            yield entry
-
-    entries = AuditEntry.objects.order_by("seq").iterator(chunk_size=2000)
-    first_break = next(_walk(counted(entries)), None)
-    return ChainReport(checked=checked, first_break=first_break)
+    checked, expected_seq, expected_prev = 0, 1, GENESIS
+    for entry in AuditEntry.objects.order_by("seq").iterator(chunk_size=2000):
+        checked += 1
+        broken = _first_break(entry, expected_seq, expected_prev)
+        if broken is not None:
+            return ChainReport(checked=checked, first_break=broken)
+        expected_seq, expected_prev = entry.seq + 1, entry.entry_hash
+    return ChainReport(checked=checked, first_break=None)
