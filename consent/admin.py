@@ -37,7 +37,7 @@ from consent.models import (
 )
 from consent.services import consent_grant, consent_withdraw, policy_publish
 from consent.services.consents import Actor
-from portal.admin import STUDENT_SEARCH, ReadOnlyLedgerAdmin
+from portal.admin import EMPLOYER_SEARCH, STUDENT_SEARCH, ReadOnlyLedgerAdmin
 from portal.models import Employer, User
 
 # The permissions of the staff actions here (granted to roles in backoffice/roles.py).
@@ -448,9 +448,6 @@ class PolicyAcceptanceAdmin(ReadOnlyLedgerAdmin):
     @admin.display(description=_("text hash"))
     def short_hash(self, obj):
         return obj.text_sha256[:12] + "…"
-
-
-EMPLOYER_SEARCH = ["employer__name", "employer__name_en"]
 
 
 class StaffConsentForm(forms.Form):

@@ -48,7 +48,7 @@ from disclosure.services import (
     request_cancel,
     request_extend,
 )
-from portal.admin import ReadOnlyLedgerAdmin
+from portal.admin import EMPLOYER_SEARCH, STUDENT_SEARCH, ReadOnlyAdminMixin, ReadOnlyLedgerAdmin
 
 NOT_DONE = [RecipientTask.Status.QUEUED, RecipientTask.Status.SENT]
 
@@ -206,7 +206,7 @@ def _with_staff_actions(queryset, request: HttpRequest):
 # --- inlines --------------------------------------------------------------------------------
 
 
-class RecipientTaskInline(admin.TabularInline):
+class RecipientTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = RecipientTask
     verbose_name = _("company")
     verbose_name_plural = _("companies")
@@ -248,17 +248,8 @@ class RecipientTaskInline(admin.TabularInline):
     def staff_actions(self, obj):
         return _task_action_links(obj)
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class RequestEventInline(admin.TabularInline):
+class RequestEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = RequestEvent
     verbose_name = _("timeline entry")
     verbose_name_plural = _("timeline (newest first)")
@@ -279,15 +270,6 @@ class RequestEventInline(admin.TabularInline):
     @admin.display(description=_("by"))
     def by(self, obj):
         return _event_by(obj)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- the action forms -----------------------------------------------------------------------
@@ -352,7 +334,10 @@ def _add_service_error(form: forms.Form, exc: ValidationError) -> None:
 
 
 @admin.register(DataRequest)
-class DataRequestAdmin(admin.ModelAdmin):
+class DataRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Requests are filed by students and never deleted; the page is read-only and every
+    # change goes through an action below, each with its own permission.
+
     list_display = [
         "reference",
         "student",
@@ -364,7 +349,7 @@ class DataRequestAdmin(admin.ModelAdmin):
         "answered_of_total",
     ]
     list_filter = ["kind", "status", OverdueCompanyFilter, FailedEmailFilter]
-    search_fields = ["reference", "student__email", "student__display_name", "=student__public_id"]
+    search_fields = ["reference", *STUDENT_SEARCH]
     list_select_related = ["student"]
     date_hierarchy = "submitted_at"
     show_full_result_count = False
@@ -473,18 +458,6 @@ class DataRequestAdmin(admin.ModelAdmin):
                 ),
             ),
         )
-
-    # Requests are filed by students and never deleted; the page is read-only and every
-    # change goes through an action below, each with its own permission.
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if request.method == "POST":
@@ -812,7 +785,7 @@ class DataRequestAdmin(admin.ModelAdmin):
         )
 
 
-class AnswerLinkInline(admin.TabularInline):
+class AnswerLinkInline(ReadOnlyAdminMixin, admin.TabularInline):
     """When each link was made and whether it still works; never the token."""
 
     model = AnswerLink
@@ -822,15 +795,6 @@ class AnswerLinkInline(admin.TabularInline):
     ordering = ["-created_at"]
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RecipientTask)
@@ -862,7 +826,7 @@ class RecipientTaskAdmin(ReadOnlyLedgerAdmin):
         "request__kind",
         RequestOpenFilter,
     ]
-    search_fields = ["request__reference", "employer__name", "employer__name_en"]
+    search_fields = ["request__reference", *EMPLOYER_SEARCH]
     list_select_related = ["request", "employer", "email"]
     inlines = [AnswerLinkInline]
     fields = [

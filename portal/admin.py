@@ -33,15 +33,8 @@ admin.site.site_title = _("Student data portal · support")
 admin.site.index_title = _("Back office")
 
 
-class ReadOnlyLedgerAdmin(admin.ModelAdmin):
-    """Staff read a ledger; nobody changes it here, superusers included (DESIGN.md, "Ledgers
-    are append-only"). Large tables: no full count on every page.
-    """
-
-    show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+class ReadOnlyAdminMixin:
+    """No add, change or delete here, superusers included; for a ModelAdmin or an inline."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -53,8 +46,20 @@ class ReadOnlyLedgerAdmin(admin.ModelAdmin):
         return False
 
 
-# Searching a student's rows in any ledger: by email, name or pseudonymous id.
+class ReadOnlyLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Staff read a ledger; nobody changes it here, superusers included (DESIGN.md, "Ledgers
+    are append-only"). Large tables: no full count on every page.
+    """
+
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+
+# Searching any ledger's rows by student (email, name or pseudonymous id) or by company.
 STUDENT_SEARCH = ["student__email", "student__display_name", "=student__public_id"]
+EMPLOYER_SEARCH = ["employer__name", "employer__name_en"]
 
 
 @admin.register(User)
@@ -253,7 +258,7 @@ class EmployerAdmin(AuditedModelAdmin):
 
 
 @admin.register(PrivacyContact)
-class PrivacyContactAdmin(admin.ModelAdmin):
+class PrivacyContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every company's contacts, to find one by address. They are edited on their company's
     page, where the one-primary rule is checked and a change of primary asks about open
     requests: not here."""
@@ -263,21 +268,12 @@ class PrivacyContactAdmin(admin.ModelAdmin):
     search_fields = ["email", "name", "employer__name", "employer__corporate_number"]
     list_select_related = ["employer"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ActivityRecord)
 class ActivityRecordAdmin(ReadOnlyLedgerAdmin):
     list_display = ["occurred_at", "student", "kind", "employer", "detail"]
     list_filter = ["kind"]
-    search_fields = [*STUDENT_SEARCH, "employer__name", "employer__name_en"]
+    search_fields = [*STUDENT_SEARCH, *EMPLOYER_SEARCH]
     list_select_related = ["student", "employer"]
     date_hierarchy = "occurred_at"
 
