@@ -366,6 +366,14 @@ def recipient_task_remind(*, task_id: int, number: int) -> bool:
     return True
 
 
+def _primary_contact_required(employer: Employer) -> None:
+    if employer.primary_contact is None:
+        raise ValidationError(
+            _("%(company)s has no primary privacy contact: add one on its page first.")
+            % {"company": employer.name}
+        )
+
+
 def recipient_task_resend(*, task: RecipientTask, by: User, reason: str) -> None:
     """Staff: a new link for the company; the earlier links stop working."""
     if not reason.strip():
@@ -381,11 +389,7 @@ def recipient_task_resend(*, task: RecipientTask, by: User, reason: str) -> None
             raise ValidationError(_("This company has already answered."))
         if not task.request.is_open:
             raise ValidationError(_("This request is closed."))
-        if task.employer.primary_contact is None:
-            raise ValidationError(
-                _("%(company)s has no primary privacy contact: add one on its page first.")
-                % {"company": task.employer.name}
-            )
+        _primary_contact_required(task.employer)
         AnswerLink.objects.filter(task=task, revoked_at=None).update(revoked_at=now)
         if task.status == RecipientTask.Status.QUEUED:
             task.sent_at = now
@@ -431,11 +435,7 @@ def employer_tasks_resend(
     is locked and each resent task's latest email is then addressed to the contact."""
     with transaction.atomic():
         employer = Employer.objects.select_for_update().get(pk=employer.pk)
-        if employer.primary_contact is None:
-            raise ValidationError(
-                _("%(company)s has no primary privacy contact: add one on its page first.")
-                % {"company": employer.name}
-            )
+        _primary_contact_required(employer)
         resent = []
         # With the email each was last sent, for the caller to say where it went before.
         elsewhere = employer_tasks_elsewhere(employer=employer).select_related("email")

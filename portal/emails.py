@@ -19,6 +19,12 @@ NO_PRIMARY_CONTACT = (
 )
 
 
+def _message_store(*, to: str, subject: str, cc: list[str] | None = None, **fields) -> EmailMessage:
+    return EmailMessage.objects.create(
+        to=to, cc=list(cc or []), subject=" ".join(subject.split())[:300], **fields
+    )
+
+
 def email_queue_message(
     *,
     to: str,
@@ -31,10 +37,10 @@ def email_queue_message(
 ) -> EmailMessage:
     from portal.tasks import email_send  # the task module imports this one
 
-    message = EmailMessage.objects.create(
+    message = _message_store(
         to=to,
-        cc=list(cc or []),
-        subject=" ".join(subject.split())[:300],
+        cc=cc,
+        subject=subject,
         body_text=body_text,
         body_html=body_html,
         kind=kind,
@@ -80,29 +86,18 @@ def email_queue_to_company(
     emails (and the caller's task with it), and the caller's transaction goes on.
     """
     contact = employer.primary_contact
+    language = employer.message_language
+    rendered = _render(
+        template=template,
+        context={**context, "contact_name": contact.name if contact else employer.name},
+        language=language,
+    )
+    fields = {"cc": employer.cc_emails, "kind": kind, "language": language, **rendered}
     if contact is None:
-        language = settings.LANGUAGE_CODE
-        rendered = _render(
-            template=template,
-            context={**context, "contact_name": employer.name},
-            language=language,
-        )
-        return EmailMessage.objects.create(
+        return _message_store(
             to="",
-            cc=employer.cc_emails,
-            subject=" ".join(rendered["subject"].split())[:300],
-            body_text=rendered["body_text"],
-            body_html=rendered["body_html"],
-            kind=kind,
-            language=language,
             status=EmailMessage.Status.FAILED,
             last_error=NO_PRIMARY_CONTACT % {"company": employer.name},
+            **fields,
         )
-    return email_queue_template(
-        to=contact.email,
-        cc=employer.cc_emails,
-        template=template,
-        context={**context, "contact_name": contact.name},
-        kind=kind,
-        language=contact.language,
-    )
+    return email_queue_message(to=contact.email, **fields)

@@ -5,6 +5,7 @@ This module imports no other app of the project (see DESIGN.md, "Layout").
 
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -157,6 +158,13 @@ class Employer(models.Model):
     def primary_contact(self) -> "PrivacyContact | None":
         """Whom messages to the company are addressed to; None if nobody is."""
         return next((c for c in self.contact_list if c.is_primary), None)
+
+    @property
+    def message_language(self) -> str:
+        """The language messages to the company are written in: its primary contact's, else
+        the site's."""
+        contact = self.primary_contact
+        return contact.language if contact else settings.LANGUAGE_CODE
 
     @property
     def cc_emails(self) -> list[str]:

@@ -143,8 +143,8 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
     link = link_lookup(token=token) if len(token) <= 200 else None
     if link is None:
         raise Http404
-    contact = link.task.employer.primary_contact  # the link was written to them
-    language = _page_language(request, contact.language if contact else settings.LANGUAGE_CODE)
+    # The language the link was written in.
+    language = _page_language(request, link.task.employer.message_language)
     request.LANGUAGE_CODE = language
     with translation.override(language):
         response = _answer_page(
