@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, REPORT_SAMPLE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -74,6 +75,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    # Content-Security-Policy (see "Security" below); the app adds its system checks.
+    "csp",
     "portal",
     "audit",
     "consent",
@@ -83,6 +86,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -278,6 +283,58 @@ X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", SITE_URL)
 if env_bool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Content-Security-Policy and the other browser headers -----------------------------
+# Django 5.2 has no Content-Security-Policy of its own (that arrives in Django 6.0), so
+# django-csp's middleware sends it. Nothing the portal serves needs 'unsafe-inline' or
+# 'unsafe-eval': every style and script is a file under /static/, and
+# tests/security/test_headers.py fails on an inline one in a served template. An injected
+# <script>, style or on*= handler therefore does not run. The policy is enforced, with no
+# report-only mode: every page is checked for violations in Chromium (tests/e2e), and a
+# switch that loosens the policy in production would only ever be left on.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        # 'report-sample': a violation report quotes the start of what was blocked.
+        "script-src": [SELF, REPORT_SAMPLE],
+        "style-src": [SELF, REPORT_SAMPLE],
+        # data: for the favicon placeholder and the QR code of an authenticator app's set-up.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Cross-Origin-Opener-Policy: Django's SecurityMiddleware sends it (stated, not defaulted).
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Django has no setting for these two: portal.middleware.SecurityHeadersMiddleware sends them.
+# No other site embeds the portal's pages, files or images (the emails link, never embed).
+CROSS_ORIGIN_RESOURCE_POLICY = "same-origin"
+# Browser features the portal never uses are off for it and anything it could be made to
+# load; WebAuthn (security keys and passkeys for staff) stays allowed for the portal itself.
+PERMISSIONS_POLICY = {
+    "accelerometer": [],
+    "autoplay": [],
+    "camera": [],
+    "display-capture": [],
+    "encrypted-media": [],
+    "fullscreen": [],
+    "geolocation": [],
+    "gyroscope": [],
+    "magnetometer": [],
+    "microphone": [],
+    "midi": [],
+    "payment": [],
+    "picture-in-picture": [],
+    "publickey-credentials-create": ["self"],
+    "publickey-credentials-get": ["self"],
+    "screen-wake-lock": [],
+    "usb": [],
+    "xr-spatial-tracking": [],
+}
 
 # --- The portal ------------------------------------------------------------------------
 # A real company name in production; printed on receipts and reports.
