@@ -147,7 +147,7 @@ def days_left_text(data_request: DataRequest) -> str:
 def _days_left_html(data_request: DataRequest):
     text = days_left_text(data_request)
     if data_request.is_open and data_request.due_at < timezone.now():
-        return format_html('<strong style="color: var(--error-fg)">{}</strong>', text)
+        return format_html('<strong class="overdue">{}</strong>', text)
     return text
 
 
