@@ -5,6 +5,11 @@ A `Visit` wraps one Playwright page for one person (a student, a company clerk, 
 agent). Every page a test lands on must be `check()`ed: the test fails at its end if a page
 was visited but never checked, so "every page of the journeys passes axe" stays true as
 journeys change.
+
+Every page also runs under the portal's Content-Security-Policy: a listener added before any
+of the page's own code records each `securitypolicyviolation` (an inline script or style, an
+on*= handler, a script, style, image or form target from elsewhere), and `check()` fails the
+journey on the first page that had one, naming it and what the browser blocked.
 """
 
 import io
@@ -195,6 +200,34 @@ STATUS_WITHOUT_WORDS_OR_ICON = """() => {
 }"""
 
 
+# Content-Security-Policy -------------------------------------------------------------------
+# Runs in every document before its own scripts (Playwright injects it outside the page's
+# CSP) and hands each violation to Python at once, so one that happens as a page is left
+# (a blocked form target, say) is kept across the navigation.
+CSP_LISTENER = """() => {
+  document.addEventListener('securitypolicyviolation', event => {
+    window.__cspViolation({
+      page: location.href,
+      directive: event.effectiveDirective,
+      blocked: event.blockedURI,
+      source: event.sourceFile,
+      line: event.lineNumber,
+      sample: event.sample,
+    });
+  });
+}"""
+
+
+def describe_csp_violations(violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        where = f" at {v['source']}:{v['line']}" if v["source"] else ""
+        sample = f": {v['sample']!r}" if v["sample"] else ""
+        lines.append(f"- {v['directive']} blocked {v['blocked'] or 'inline'}{where}{sample}")
+        lines.append(f"  on {v['page']}")
+    return "\n".join(lines)
+
+
 # Mail --------------------------------------------------------------------------------------
 LINK = re.compile(r"https?://[^\s<>\"')]+")
 
@@ -254,8 +287,15 @@ class Visit:
     timings: list[tuple[str, float, float]] = field(default_factory=list)
     _last: float = field(default_factory=time.monotonic)
 
+    csp_violations: list[dict] = field(default_factory=list)
+
     def __post_init__(self):
         self.page.on("framenavigated", self._navigated)
+        self.page.expose_function("__cspViolation", self._csp_violation)
+        self.page.add_init_script(f"({CSP_LISTENER})()")
+
+    def _csp_violation(self, report: dict) -> None:
+        self.csp_violations.append(report)
 
     def _navigated(self, frame) -> None:
         if frame == self.page.main_frame and frame.url.startswith(self.base_url):
@@ -282,6 +322,7 @@ class Visit:
         started = time.monotonic()
         page.wait_for_load_state("load")
         where = f"{name} ({page.url}, {self.viewport})"
+        self.assert_no_csp_violations(where)
         self._assert_axe(where)
         unclear = page.evaluate(STATUS_WITHOUT_WORDS_OR_ICON)
         assert not unclear, f"{where}: a status without words or an icon: {unclear}"
@@ -296,15 +337,41 @@ class Visit:
         self.timings.append((name, started - self._last, now - started))
         self._last = now
 
+    def assert_no_csp_violations(self, where: str) -> None:
+        """Nothing was blocked by the Content-Security-Policy since the last check."""
+        # A round trip: the page's reports sent before it have reached Python after it.
+        self.page.evaluate("() => new Promise(resolve => setTimeout(resolve))")
+        found, self.csp_violations[:] = list(self.csp_violations), []
+        assert not found, (
+            f"{where}: the Content-Security-Policy blocked {len(found)} thing(s) on this page "
+            f"or on the way to it:\n{describe_csp_violations(found)}"
+        )
+
     def _assert_axe(self, where: str) -> None:
         shape = hash(self.page.evaluate(SHAPE))
         if shape in _passed_shapes:
             self.axe_skipped += 1
             return
         self.axe_runs += 1
+        before = len(self.csp_violations)
         violations = axe_violations(self.page)
+        self._forget_axe_csp_violations(since=before)
         assert not violations, f"axe-core on {where}:\n{describe_violations(violations)}"
         _passed_shapes.add(shape)
+
+    def _forget_axe_csp_violations(self, *, since: int) -> None:
+        """axe-core reads a stylesheet it cannot walk (one with an @import, as the admin's
+        forms.css) by fetching its text and parsing it in a <style> element of its own; the
+        policy blocks that, which is the policy working, not the page failing. Those reports
+        come from no file (a page's own inline <style> names its page)."""
+        self.page.evaluate("() => new Promise(resolve => setTimeout(resolve))")
+        self.csp_violations[since:] = [
+            v
+            for v in self.csp_violations[since:]
+            if not (
+                v["directive"] == "style-src-elem" and v["blocked"] == "inline" and not v["source"]
+            )
+        ]
 
     def _assert_reflow(self, where: str) -> None:
         page = self.page
@@ -338,6 +405,8 @@ class Visit:
         path.write_text("\n".join(lines) + "\n")
 
     def assert_every_page_checked(self) -> None:
+        if not self.page.is_closed():
+            self.assert_no_csp_violations(f"after the last check ({self.page.url})")
         unchecked = [url for url in dict.fromkeys(self.visited) if url not in self.checked]
         assert not unchecked, f"pages visited but never checked (axe, reflow): {unchecked}"
 
@@ -385,6 +454,7 @@ class Visit:
         english = self.page_text()
         for part in ("title", "h1", "labels", "main"):
             assert english[part] != japanese[part], f"{name}: the {part} stayed {english[part]!r}"
+        self.assert_no_csp_violations(f"{name} in English ({url})")
         self._assert_axe(f"{name} in English ({url})")
         self.screenshot(f"{name}-en")
         self.checked.add(page.url.split("#")[0])

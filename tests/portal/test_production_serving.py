@@ -92,3 +92,18 @@ def test_gunicorn_serves_the_health_check_the_pages_and_hashed_static_files(guni
     status, headers, _ = _get(f"{base}/static/{hashed}")
     assert status == 200
     assert "max-age=315360000" in headers.get("Cache-Control", "")
+
+
+def test_pages_and_static_files_carry_the_browser_security_headers(gunicorn):
+    # whitenoise answers static files itself, but inside the middleware that adds these.
+    base, static_root = gunicorn
+    manifest = json.loads((static_root / "staticfiles.json").read_text())["paths"]
+    for path in ("/", "/accounts/login/", f"/static/{manifest['portal/admin.js']}"):
+        status, headers, _ = _get(base + path)
+        assert status == 200, path
+        assert "script-src 'self'" in headers.get("Content-Security-Policy", ""), path
+        assert headers.get("X-Content-Type-Options") == "nosniff", path
+        assert headers.get("Cross-Origin-Resource-Policy") == "same-origin", path
+        assert headers.get("Cross-Origin-Opener-Policy") == "same-origin", path
+        assert headers.get("Referrer-Policy") == "same-origin", path
+        assert "camera=()" in headers.get("Permissions-Policy", ""), path
