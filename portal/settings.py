@@ -281,7 +281,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", SITE_URL)
-if env_bool("BEHIND_PROXY", False):
+# A load balancer in front of every request: its X-Forwarded-Proto says whether the visitor
+# used HTTPS, and the last X-Forwarded-For entry is the visitor's address (portal.http.client_ip).
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Content-Security-Policy and the other browser headers -----------------------------
