@@ -270,6 +270,12 @@ SESSION_COOKIE_SECURE = SECURE_SSL
 CSRF_COOKIE_SECURE = SECURE_SSL
 LANGUAGE_COOKIE_SECURE = SECURE_SSL
 SESSION_COOKIE_HTTPONLY = True
+# Lax, not Strict: a student following a link from one of our emails (a receipt, a request
+# completed) arrives signed in; a cross-site POST still carries no session or CSRF cookie.
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SAMESITE = "Lax"  # Django sends none by default
+LANGUAGE_COOKIE_HTTPONLY = True  # no script of ours reads it
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SECURE_SSL)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if SECURE_SSL else 0)
