@@ -1,6 +1,7 @@
 import json
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -76,7 +77,11 @@ class AuditEntryAdmin(admin.ModelAdmin):
         ] + super().get_urls()
 
     def verify_view(self, request: HttpRequest):
-        if request.method != "POST" or not self.has_view_permission(request):
+        # Refused like every other officer-only view (403), not quietly redirected, so a
+        # forged POST by another role is visible as what it is.
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
             return HttpResponseRedirect(reverse("admin:audit_auditentry_changelist"))
         report = audit_verify()
         if report.intact:

@@ -1,9 +1,10 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.utils import translation
 
 from portal.emails import email_queue_message
-from portal.http import page_language
+from portal.http import client_ip, page_language
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -27,6 +28,15 @@ class AccountAdapter(DefaultAccountAdapter):
             kind=template_prefix.rsplit("/", 1)[-1],
             language=page_language(),
         )
+
+    def get_client_ip(self, request):
+        # allauth's rate limits (sign-in, sign-up, password reset) count per address: the
+        # same address as the portal's own limits and audit log, so X-Forwarded-For is
+        # trusted exactly when BEHIND_PROXY is on, for both.
+        address = client_ip(request)
+        if address is None:
+            raise PermissionDenied("Unable to determine client IP address")
+        return address
 
     def post_login(self, request, user, **kwargs):
         response = super().post_login(request, user, **kwargs)

@@ -270,6 +270,12 @@ SESSION_COOKIE_SECURE = SECURE_SSL
 CSRF_COOKIE_SECURE = SECURE_SSL
 LANGUAGE_COOKIE_SECURE = SECURE_SSL
 SESSION_COOKIE_HTTPONLY = True
+# Lax, not Strict: a student following a link from one of our emails (a receipt, a request
+# completed) arrives signed in; a cross-site POST still carries no session or CSRF cookie.
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SAMESITE = "Lax"  # Django sends none by default
+LANGUAGE_COOKIE_HTTPONLY = True  # no script of ours reads it
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SECURE_SSL)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if SECURE_SSL else 0)
@@ -281,7 +287,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", SITE_URL)
-if env_bool("BEHIND_PROXY", False):
+# A load balancer in front of every request: its X-Forwarded-Proto says whether the visitor
+# used HTTPS, and the last X-Forwarded-For entry is the visitor's address (portal.http.client_ip).
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Content-Security-Policy and the other browser headers -----------------------------

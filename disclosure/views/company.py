@@ -25,7 +25,7 @@ from consent.models import Provision
 from disclosure.forms import answer_form_class
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile
 from disclosure.services import AnswerRefused, link_lookup, recipient_task_answer
-from portal.http import client_ip
+from portal.http import client_ip, rate_limit_key
 from portal.models import Language
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def _rate_limited(request: HttpRequest) -> int | None:
     limit = settings.ANSWER_RATE_LIMIT_PER_MINUTE
     now = time.time()
     window = int(now // 60)
-    counter = f"answer-rate:{client_ip(request) or 'unknown'}:{window}"
+    counter = f"answer-rate:{rate_limit_key(client_ip(request))}:{window}"
     try:
         cache.add(counter, 0, timeout=120)
         try:
