@@ -14,6 +14,7 @@ MAX_BATCH = 1000
 DEFAULT_CHANGES_LIMIT = 500
 MAX_CHANGES_LIMIT = 1000
 MAX_ID = 2**63 - 1  # a bigint primary key; a larger number would fail in the database
+MAX_EXACT_FLOAT = 2**53
 MAX_DATA_ITEMS = 500
 MAX_REFERENCE = 100
 
@@ -37,6 +38,11 @@ def _id(value, field: str) -> int:
     # `type(...) is int`: JSON true and false are ints to Python, and no employer's id.
     if type(value) is int and 0 < value <= MAX_ID:
         return value
+    # JSON Schema counts 3.0 as an integer, and some JSON writers send ids so. Only up to
+    # 2**53, where every float is exact: 9007199254740993.0 parses as ...992.0, and must
+    # not become some other employer's id.
+    if type(value) is float and value.is_integer() and 0 < value <= MAX_EXACT_FLOAT:
+        return int(value)
     raise _invalid(field, _("Expected an employer id (a positive integer)."))
 
 
@@ -149,8 +155,22 @@ def _query_int(request, name: str, default: int, *, low: int, high: int, code: s
     )
 
 
+CHANGES_PARAMETERS = frozenset({"since", "limit"})
+
+
 def changes_query(request) -> tuple[int, int]:
     """`?since=<cursor>&limit=<n>` → (cursor, limit)."""
+    # A misspelt cursor (`?cursor=`, `?since_id=`) would otherwise be ignored and the feed
+    # served from the start, over and over: refuse what the document does not list.
+    unknown = sorted(set(request.GET) - CHANGES_PARAMETERS)
+    if unknown:
+        raise ApiError(
+            400,
+            "unknown_parameter",
+            _("Unknown query parameter '%(name)s'; this endpoint takes since and limit.")
+            % {"name": unknown[0]},
+            field=unknown[0],
+        )
     since = _query_int(request, "since", 0, low=0, high=MAX_ID, code="bad_cursor")
     limit = _query_int(
         request, "limit", DEFAULT_CHANGES_LIMIT, low=1, high=MAX_CHANGES_LIMIT, code="bad_limit"
