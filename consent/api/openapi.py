@@ -52,6 +52,8 @@ PURPOSE = {
     "examples": ["behaviour_analysis"],
 }
 DATETIME = {"type": "string", "format": "date-time"}
+# Stored text holds no NUL character (PostgreSQL's text cannot); such a body is 422.
+NO_NUL = "^[^\\u0000]*$"
 
 SCHEMAS = {
     "Error": {
@@ -152,6 +154,7 @@ SCHEMAS = {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": MAX_DATA_ITEMS,
+                "pattern": NO_NUL,
                 "description": "Which data items were given, in words.",
             },
             "provided_at": {
@@ -167,6 +170,7 @@ SCHEMAS = {
             "reference": {
                 "type": "string",
                 "maxLength": MAX_REFERENCE,
+                "pattern": NO_NUL,
                 "description": "Your idempotency key: sending the same reference again "
                 "answers 200 with the record the first call made.",
             },

@@ -115,6 +115,22 @@ def _aware_datetime(value, field: str) -> datetime | None:
     raise _invalid(field, _("Expected an ISO 8601 date and time with a UTC offset."))
 
 
+def _storable(text: str) -> bool:
+    """Whether the database can keep this text: PostgreSQL refuses NUL in text, and UTF-8
+    cannot encode a lone surrogate (JSON's "\ud800"). Either was a 500 before."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable(field: str) -> ApiError:
+    return _invalid(field, _("The text holds a NUL character or an unpaired surrogate."))
+
+
 def provision_payload(body) -> ProvisionPayload:
     body = _object(body, "")
     data_items = body.get("data_items")
@@ -122,12 +138,16 @@ def provision_payload(body) -> ProvisionPayload:
         raise _invalid("data_items", _("Say which data items were provided."))
     if len(data_items) > MAX_DATA_ITEMS:
         raise _invalid("data_items", _("At most %(max)d characters.") % {"max": MAX_DATA_ITEMS})
+    if not _storable(data_items):
+        raise _unstorable("data_items")
     reference = body.get("reference") or ""
     if not isinstance(reference, str) or len(reference) > MAX_REFERENCE:
         raise _invalid(
             "reference",
             _("Expected a string of at most %(max)d characters.") % {"max": MAX_REFERENCE},
         )
+    if not _storable(reference):
+        raise _unstorable("reference")
     return ProvisionPayload(
         student=_uuid(body.get("student"), "student"),
         employer=_id(body.get("employer"), "employer"),

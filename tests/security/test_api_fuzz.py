@@ -24,6 +24,8 @@ from datetime import timedelta
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -154,7 +156,20 @@ CONFIG = {
 
 
 @pytest.fixture
-def schema(world):
+def in_process_requests():
+    """Requests served by the WSGI application in this process, inside the test's
+    transaction. Django closes the database connection at the start and end of every
+    request; Django's own test client switches that off, and so must we, or the first
+    request on PostgreSQL would close the connection that holds the test's data."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def schema(world, in_process_requests):
     config = schemathesis.Config.from_dict(CONFIG)
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application, config=config)
 
