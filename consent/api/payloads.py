@@ -38,10 +38,10 @@ def _id(value, field: str) -> int:
     # `type(...) is int`: JSON true and false are ints to Python, and no employer's id.
     if type(value) is int and 0 < value <= MAX_ID:
         return value
-    # JSON Schema counts 3.0 as an integer, and some JSON writers send ids so. Only up to
-    # 2**53, where every float is exact: 9007199254740993.0 parses as ...992.0, and must
-    # not become some other employer's id.
-    if type(value) is float and value.is_integer() and 0 < value <= MAX_EXACT_FLOAT:
+    # JSON Schema counts 3.0 as an integer, and some JSON writers send ids so. Only below
+    # 2**53, where every whole number is exact: 9007199254740993.0 parses as 2**53, and
+    # must not become some other employer's id.
+    if type(value) is float and value.is_integer() and 0 < value < MAX_EXACT_FLOAT:
         return int(value)
     raise _invalid(field, _("Expected an employer id (a positive integer)."))
 

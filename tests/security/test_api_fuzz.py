@@ -28,6 +28,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -41,7 +42,7 @@ from schemathesis.specs.openapi.checks import (
 
 from consent.api import views as api_views
 from consent.api.keys import api_key_create, api_key_revoke
-from consent.models import Consent, Provision
+from consent.models import Consent, ConsentEvent, Provision
 from consent.services import consent_grant, consent_withdraw, provision_record
 from portal.wsgi import application
 from tests.factories import EmployerFactory, PurposeFactory, UserFactory, accept, published_version
@@ -86,6 +87,7 @@ class World:
         consent_withdraw(student=self.students[0], employer=self.other, purpose=analysis)
         consent_withdraw(student=self.students[1], employer=self.own, purpose=analysis)
         # A lapse: the newest version this student accepted drops provision_to_employer.
+        consent_grant(student=self.students[2], employer=self.own, purpose=provision)
         accept(self.students[2], narrower)
         for student in self.students[3:]:
             for employer in self.employers:
@@ -334,3 +336,285 @@ def test_the_fuzzed_world_spans_employers_and_every_kind_of_row(world):
     actions = set(world.students[0].consent_events.values_list("action", flat=True))
     assert {"grant", "withdraw"} <= actions
     assert world.students[2].consent_events.filter(action="lapse").exists()
+
+
+# --- handmade requests: what the fuzzer found, and the scope and key rules spelt out -------
+
+
+def auth(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def post(client, url, body, key, content_type="application/json"):
+    data = body if isinstance(body, str | bytes) else json.dumps(body)
+    return client.post(url, data=data, content_type=content_type, headers=auth(key))
+
+
+def error_of(response, document_error_schema):
+    """The answer's error object, after checking it has the documented shape."""
+    assert response["Content-Type"] == "application/json"
+    errors = list(document_error_schema.iter_errors(response.json()))
+    assert not errors, [e.message for e in errors]
+    return response.json()["error"]
+
+
+@pytest.fixture
+def error_schema():
+    from consent.api.openapi import OPENAPI
+
+    schema = {"$ref": "#/components/schemas/Error", "components": OPENAPI["components"]}
+    return Draft202012Validator(schema)
+
+
+def triple(world, student, employer, purpose="behaviour_analysis"):
+    return {"student": str(student.public_id), "employer": employer.pk, "purpose": purpose}
+
+
+def test_an_employer_key_is_told_nothing_about_another_employers_triples(client, world):
+    granted = next(g for g in world.granted if g["employer"] == world.other.pk)
+    unknown = {"student": str(uuid.uuid4()), "employer": world.other.pk, "purpose": "nope"}
+    missing = {**granted, "employer": 2**62}
+    response = post(client, CHECK, {"checks": [granted, unknown, missing]}, world.employer_key)
+
+    assert response.status_code == 200
+    results = response.json()["results"]
+    # A granted row, an unknown student and an employer that does not exist all answer the
+    # same: nothing tells one from another.
+    assert {(r["allowed"], r["reason"], r["basis"]) for r in results} == {
+        (False, "out_of_scope", None)
+    }
+    # The pipeline's key sees the grant that the employer's key was not told about.
+    pipeline = post(client, CHECK, {"checks": [granted]}, world.pipeline_key)
+    assert pipeline.json()["results"][0]["reason"] == "granted"
+
+
+def test_an_employer_key_reads_only_its_own_employers_changes_on_every_page(client, world):
+    pages, since = [], 0
+    while True:
+        page = client.get(CHANGES, {"since": since, "limit": 2}, headers=auth(world.employer_key))
+        assert page.status_code == 200
+        pages.append(page.json())
+        since = page.json()["next_cursor"]
+        if not page.json()["has_more"]:
+            break
+    seen = [c for p in pages for c in p["changes"]]
+    own = list(
+        ConsentEvent.objects.filter(employer=world.own).order_by("pk").values_list("pk", flat=True)
+    )
+    assert [c["id"] for c in seen] == own
+    assert {c["employer"] for c in seen} == {world.own.pk}
+    assert {"grant", "withdraw", "lapse"} <= {c["action"] for c in seen}
+
+
+def test_an_employer_key_cannot_record_a_provision_for_another_employer(
+    client, world, error_schema
+):
+    granted = next(g for g in world.granted if g["employer"] == world.other.pk)
+    before = Provision.objects.count()
+    for employer in (world.other.pk, 2**62):  # one that exists, one that does not
+        body = {**granted, "employer": employer, "data_items": "scores"}
+        response = post(client, PROVISIONS, body, world.employer_key)
+        assert response.status_code == 403
+        error = error_of(response, error_schema)
+        # The same answer for both: a key cannot learn which employers exist.
+        assert (error["code"], error["field"]) == ("out_of_scope", "employer")
+    assert Provision.objects.count() == before
+
+    own = next(g for g in world.granted if g["employer"] == world.own.pk)
+    response = post(client, PROVISIONS, {**own, "data_items": "scores"}, world.employer_key)
+    assert response.status_code == 201
+    assert response.json()["employer"] == world.own.pk
+
+
+def test_another_employers_key_is_refused_for_this_employers_rows(client, world, error_schema):
+    own = next(g for g in world.granted if g["employer"] == world.own.pk)
+    check = post(client, CHECK, {"checks": [own]}, world.other_key)
+    assert check.json()["results"][0]["reason"] == "out_of_scope"
+    provision = post(client, PROVISIONS, {**own, "data_items": "x"}, world.other_key)
+    assert provision.status_code == 403
+    assert error_of(provision, error_schema)["code"] == "out_of_scope"
+
+
+BAD_AUTHORIZATION = [
+    (None, "missing_key"),
+    ("", "missing_key"),
+    ("Bearer", "missing_key"),
+    ("Bearer    ", "missing_key"),
+    ("Basic dXNlcjpwYXNz", "missing_key"),
+    ("Token sdp_abc", "missing_key"),
+    ("Bearer sdp_", "invalid_key"),
+    ("Bearer sdp_" + "A" * 5000, "invalid_key"),
+    ("Bearer not a key at all", "invalid_key"),
+    ("Bearer sdp_\x00", "invalid_key"),
+]
+
+
+@pytest.mark.parametrize(("authorization", "code"), BAD_AUTHORIZATION)
+@pytest.mark.parametrize(
+    ("method", "url"), [("post", CHECK), ("post", PROVISIONS), ("get", CHANGES)]
+)
+def test_a_missing_or_malformed_key_is_401_with_the_documented_shape(
+    client, world, error_schema, method, url, authorization, code
+):
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = (
+        getattr(client, method)(url, data="{}", content_type="application/json", headers=headers)
+        if method == "post"
+        else client.get(url, headers=headers)
+    )
+
+    assert response.status_code == 401
+    assert error_of(response, error_schema)["code"] == code
+    assert response["WWW-Authenticate"].startswith('Bearer realm="api"')
+
+
+@pytest.mark.parametrize("url", [CHECK, PROVISIONS, CHANGES])
+def test_a_revoked_key_is_401_on_every_endpoint(client, world, error_schema, url):
+    if url == CHANGES:
+        response = client.get(url, headers=auth(world.revoked_key))
+    else:
+        response = post(client, url, {"checks": []}, world.revoked_key)
+    assert response.status_code == 401
+    assert error_of(response, error_schema)["code"] == "revoked_key"
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+
+
+def test_a_nul_or_unpaired_surrogate_in_a_purpose_is_an_unknown_purpose(client, world):
+    student = str(world.students[3].public_id)
+    # Raw JSON: "\ud800" is a lone surrogate, which json.dumps would not write from a str.
+    body = (
+        '{"checks": ['
+        f'{{"student": "{student}", "employer": {world.own.pk}, "purpose": "behaviour_analysis\\u0000"}},'
+        f'{{"student": "{student}", "employer": {world.own.pk}, "purpose": "\\ud800"}},'
+        f'{{"student": "{student}", "employer": {world.own.pk}, "purpose": "行動分析"}}'
+        "]}"
+    )
+    response = post(client, CHECK, body, world.pipeline_key)
+    assert response.status_code == 200
+    assert [r["reason"] for r in response.json()["results"]] == ["unknown_purpose"] * 3
+
+    provision = {**triple(world, world.students[3], world.own), "data_items": "x"}
+    response = post(client, PROVISIONS, {**provision, "purpose": "a\x00"}, world.pipeline_key)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_purpose"
+
+
+@pytest.mark.parametrize("field", ["data_items", "reference"])
+@pytest.mark.parametrize("text", ["scores\\u0000", "\\udc00scores"])
+def test_a_nul_or_unpaired_surrogate_in_stored_text_is_422(
+    client, world, error_schema, field, text
+):
+    granted = next(g for g in world.granted if g["employer"] == world.own.pk)
+    body = json.dumps({**granted, "data_items": "scores", field: "PLACEHOLDER"})
+    body = body.replace("PLACEHOLDER", text)
+    before = Provision.objects.count()
+
+    response = post(client, PROVISIONS, body, world.pipeline_key)
+
+    assert response.status_code == 422
+    assert error_of(response, error_schema)["field"] == field
+    assert Provision.objects.count() == before
+
+
+def test_a_deeply_nested_body_is_400_not_500(client, world, error_schema):
+    body = "[" * 100_000 + "]" * 100_000
+    for url in (CHECK, PROVISIONS):
+        response = post(client, url, body, world.pipeline_key)
+        assert response.status_code == 400
+        assert error_of(response, error_schema)["code"] == "malformed_json"
+
+
+@pytest.mark.parametrize(
+    "employer",
+    [
+        "-1",
+        "0",
+        str(2**63),
+        str(2**70),
+        "1e300",
+        "9007199254740993.0",
+        "9007199254740992.0",
+        "NaN",
+        "Infinity",
+        "true",
+        '"1"',
+        "null",
+        "[1]",
+        "1.5",
+    ],
+)
+def test_an_employer_id_out_of_range_or_of_another_type_is_422(
+    client, world, error_schema, employer
+):
+    student = str(world.students[0].public_id)
+    body = f'{{"checks": [{{"student": "{student}", "employer": {employer}, "purpose": "p"}}]}}'
+    response = post(client, CHECK, body, world.pipeline_key)
+    assert response.status_code == 422
+    assert error_of(response, error_schema)["field"] == "checks[0].employer"
+
+
+def test_an_employer_id_sent_as_a_whole_float_is_that_employer(client, world):
+    granted = next(g for g in world.granted if g["employer"] == world.own.pk)
+    body = json.dumps({"checks": [granted]}).replace(
+        f'"employer": {world.own.pk}', f'"employer": {world.own.pk}.0'
+    )
+    assert f"{world.own.pk}.0" in body
+    for key in (world.pipeline_key, world.employer_key):
+        result = post(client, CHECK, body, key).json()["results"][0]
+        assert (result["allowed"], result["reason"]) == (True, "granted")
+
+
+def test_wrong_types_in_a_batch_are_422_naming_the_first(client, world, error_schema):
+    good = triple(world, world.students[0], world.own)
+    for bad, field in [
+        (1, "checks[1]"),
+        (None, "checks[1]"),
+        ([good], "checks[1]"),
+        ({**good, "student": 7}, "checks[1].student"),
+        ({**good, "student": "６f1c2d1e-8a4b-4c1e-9d7a-0b5e3f2a1c9d"}, "checks[1].student"),
+        ({**good, "purpose": ["behaviour_analysis"]}, "checks[1].purpose"),
+    ]:
+        response = post(client, CHECK, {"checks": [good, bad, bad]}, world.pipeline_key)
+        assert response.status_code == 422, bad
+        assert error_of(response, error_schema)["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ({"since": str(2**70)}, "bad_cursor"),
+        ({"since": "-1"}, "bad_cursor"),
+        ({"since": "１"}, "bad_cursor"),  # a full-width digit is a digit to str.isdigit()
+        ({"since": "1\x00"}, "bad_cursor"),
+        ({"limit": "0"}, "bad_limit"),
+        ({"cursor": "5"}, "unknown_parameter"),
+        ({"since": "0", "since_id": "5"}, "unknown_parameter"),
+    ],
+)
+def test_a_bad_query_is_400_naming_the_parameter(client, world, error_schema, query, code):
+    response = client.get(CHANGES, query, headers=auth(world.pipeline_key))
+    assert response.status_code == 400
+    error = error_of(response, error_schema)
+    assert error["code"] == code
+    assert error["field"] in query
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", b"\xff{}", b"checks=1", b"{'checks': []}"])
+def test_an_empty_or_non_json_body_is_400(client, world, error_schema, body):
+    response = post(client, CHECK, body, world.pipeline_key)
+    assert response.status_code == 400
+    assert error_of(response, error_schema)["code"] == "malformed_json"
+
+
+def test_the_content_type_is_not_needed_as_in_the_readmes_curl_example(client, world):
+    # `curl -d` sends application/x-www-form-urlencoded; the body is read as JSON anyway
+    # (a bearer key in a header is the credential, so no browser form can make this call).
+    granted = next(g for g in world.granted if g["employer"] == world.own.pk)
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", ""):
+        response = post(
+            client, CHECK, {"checks": [granted]}, world.pipeline_key, content_type=content_type
+        )
+        assert response.status_code == 200, content_type
+        assert response.json()["results"][0]["reason"] == "granted"
+    multipart = client.post(CHECK, {"checks": "x"}, headers=auth(world.pipeline_key))
+    assert multipart.status_code == 400
