@@ -187,3 +187,7 @@ def json_body(request: HttpRequest):
         raise ApiError(413, "too_large", _("The request body is too large.")) from None
     except ValueError:  # JSONDecodeError and UnicodeDecodeError both are
         raise ApiError(400, "malformed_json", _("The request body is not valid JSON.")) from None
+    except RecursionError:
+        # `[[[[…]]]]` a hundred thousand deep fits in the body limit and exhausts the
+        # parser's stack: no request of ours is nested more than three levels.
+        raise ApiError(400, "malformed_json", _("The request body is nested too deeply.")) from None

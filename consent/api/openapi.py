@@ -11,6 +11,7 @@ from consent.api.payloads import (
     MAX_BATCH,
     MAX_CHANGES_LIMIT,
     MAX_DATA_ITEMS,
+    MAX_ID,
     MAX_REFERENCE,
 )
 
@@ -36,7 +37,14 @@ STUDENT = {
     "description": "The student's pseudonymous id (never their email address).",
     "examples": ["6f1c2d1e-8a4b-4c1e-9d7a-0b5e3f2a1c9d"],
 }
-EMPLOYER = {"type": "integer", "minimum": 1, "description": "The employer's id.", "examples": [3]}
+# Ids are bigints: the API refuses a larger number (422) rather than let the database fail.
+EMPLOYER = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": MAX_ID,
+    "description": "The employer's id.",
+    "examples": [3],
+}
 PURPOSE = {
     "type": "string",
     "minLength": 1,
@@ -44,6 +52,8 @@ PURPOSE = {
     "examples": ["behaviour_analysis"],
 }
 DATETIME = {"type": "string", "format": "date-time"}
+# Stored text holds no NUL character (PostgreSQL's text cannot); such a body is 422.
+NO_NUL = "^[^\\u0000]*$"
 
 SCHEMAS = {
     "Error": {
@@ -58,7 +68,8 @@ SCHEMAS = {
                         "type": "string",
                         "description": "Stable, for programs: e.g. missing_key, invalid_key, "
                         "revoked_key, rate_limited, malformed_json, invalid_field, "
-                        "batch_too_large, too_large, bad_cursor, bad_limit, out_of_scope, "
+                        "batch_too_large, too_large, bad_cursor, bad_limit, unknown_parameter, "
+                        "out_of_scope, "
                         "unknown_student, unknown_employer, unknown_purpose, no_valid_grant, "
                         "before_grant, reference, future, first_after_last, data_items, "
                         "method_not_allowed, not_found, server_error.",
@@ -143,6 +154,7 @@ SCHEMAS = {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": MAX_DATA_ITEMS,
+                "pattern": NO_NUL,
                 "description": "Which data items were given, in words.",
             },
             "provided_at": {
@@ -158,6 +170,7 @@ SCHEMAS = {
             "reference": {
                 "type": "string",
                 "maxLength": MAX_REFERENCE,
+                "pattern": NO_NUL,
                 "description": "Your idempotency key: sending the same reference again "
                 "answers 200 with the record the first call made.",
             },
@@ -363,7 +376,12 @@ OPENAPI = {
                         "name": "since",
                         "in": "query",
                         "description": "The cursor: events with a greater id are returned.",
-                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": MAX_ID,
+                            "default": 0,
+                        },
                     },
                     {
                         "name": "limit",
@@ -378,7 +396,10 @@ OPENAPI = {
                 ],
                 "responses": {
                     "200": _json(_ref("ChangesResponse"), "A page of changes."),
-                    "400": _error("A cursor or limit that is not a whole number in range."),
+                    "400": _error(
+                        "A cursor or limit that is not a whole number in range, or a query "
+                        "parameter other than since and limit."
+                    ),
                     **COMMON,
                 },
             }

@@ -14,6 +14,7 @@ MAX_BATCH = 1000
 DEFAULT_CHANGES_LIMIT = 500
 MAX_CHANGES_LIMIT = 1000
 MAX_ID = 2**63 - 1  # a bigint primary key; a larger number would fail in the database
+MAX_EXACT_FLOAT = 2**53
 MAX_DATA_ITEMS = 500
 MAX_REFERENCE = 100
 
@@ -37,6 +38,11 @@ def _id(value, field: str) -> int:
     # `type(...) is int`: JSON true and false are ints to Python, and no employer's id.
     if type(value) is int and 0 < value <= MAX_ID:
         return value
+    # JSON Schema counts 3.0 as an integer, and some JSON writers send ids so. Only below
+    # 2**53, where every whole number is exact: 9007199254740993.0 parses as 2**53, and
+    # must not become some other employer's id.
+    if type(value) is float and value.is_integer() and 0 < value < MAX_EXACT_FLOAT:
+        return int(value)
     raise _invalid(field, _("Expected an employer id (a positive integer)."))
 
 
@@ -109,6 +115,22 @@ def _aware_datetime(value, field: str) -> datetime | None:
     raise _invalid(field, _("Expected an ISO 8601 date and time with a UTC offset."))
 
 
+def _storable(text: str) -> bool:
+    """Whether the database can keep this text: PostgreSQL refuses NUL in text, and UTF-8
+    cannot encode a lone surrogate (JSON's "\ud800"). Either was a 500 before."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable(field: str) -> ApiError:
+    return _invalid(field, _("The text holds a NUL character or an unpaired surrogate."))
+
+
 def provision_payload(body) -> ProvisionPayload:
     body = _object(body, "")
     data_items = body.get("data_items")
@@ -116,12 +138,16 @@ def provision_payload(body) -> ProvisionPayload:
         raise _invalid("data_items", _("Say which data items were provided."))
     if len(data_items) > MAX_DATA_ITEMS:
         raise _invalid("data_items", _("At most %(max)d characters.") % {"max": MAX_DATA_ITEMS})
+    if not _storable(data_items):
+        raise _unstorable("data_items")
     reference = body.get("reference") or ""
     if not isinstance(reference, str) or len(reference) > MAX_REFERENCE:
         raise _invalid(
             "reference",
             _("Expected a string of at most %(max)d characters.") % {"max": MAX_REFERENCE},
         )
+    if not _storable(reference):
+        raise _unstorable("reference")
     return ProvisionPayload(
         student=_uuid(body.get("student"), "student"),
         employer=_id(body.get("employer"), "employer"),
@@ -149,8 +175,22 @@ def _query_int(request, name: str, default: int, *, low: int, high: int, code: s
     )
 
 
+CHANGES_PARAMETERS = frozenset({"since", "limit"})
+
+
 def changes_query(request) -> tuple[int, int]:
     """`?since=<cursor>&limit=<n>` → (cursor, limit)."""
+    # A misspelt cursor (`?cursor=`, `?since_id=`) would otherwise be ignored and the feed
+    # served from the start, over and over: refuse what the document does not list.
+    unknown = sorted(set(request.GET) - CHANGES_PARAMETERS)
+    if unknown:
+        raise ApiError(
+            400,
+            "unknown_parameter",
+            _("Unknown query parameter '%(name)s'; this endpoint takes since and limit.")
+            % {"name": unknown[0]},
+            field=unknown[0],
+        )
     since = _query_int(request, "since", 0, low=0, high=MAX_ID, code="bad_cursor")
     limit = _query_int(
         request, "limit", DEFAULT_CHANGES_LIMIT, low=1, high=MAX_CHANGES_LIMIT, code="bad_limit"

@@ -27,7 +27,13 @@ from consent.api.endpoint import ApiError, api_endpoint, error_response, json_bo
 from consent.api.openapi import OPENAPI_JSON
 from consent.api.payloads import changes_query, check_triples, provision_payload
 from consent.models import ConsentEvent, Provision, Purpose
-from consent.services import CheckResult, ProvisionRefused, consent_check, provision_record
+from consent.services import (
+    CheckResult,
+    ProvisionRefused,
+    consent_check,
+    provision_record,
+    purpose_code_possible,
+)
 from portal.models import Employer, User
 
 # An event's id is taken when it is inserted, but transactions commit in their own order:
@@ -118,7 +124,11 @@ def provisions(request: HttpRequest) -> JsonResponse:
     employer = Employer.objects.filter(pk=payload.employer).first()
     if employer is None:
         raise ApiError(404, "unknown_employer", _("No employer has this id."), field="employer")
-    purpose = Purpose.objects.filter(code=payload.purpose).first()
+    purpose = (
+        Purpose.objects.filter(code=payload.purpose).first()
+        if purpose_code_possible(payload.purpose)
+        else None
+    )
     if purpose is None:
         raise ApiError(404, "unknown_purpose", _("No purpose has this code."), field="purpose")
     repeated = (

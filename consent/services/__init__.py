@@ -22,6 +22,7 @@ from consent.services.provisions import (
     ProvisionRefused,
     consent_check,
     provision_record,
+    purpose_code_possible,
     record_provision,
 )
 
@@ -43,5 +44,6 @@ __all__ = [
     "policy_update_draft",
     "previous_acceptance",
     "provision_record",
+    "purpose_code_possible",
     "record_provision",
 ]

@@ -116,6 +116,16 @@ class CheckResult(NamedTuple):
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
+# What Purpose.code (an ASCII SlugField) can hold. Anything else is no purpose, and is not
+# sent to the database at all: PostgreSQL refuses a NUL in text and in JSON (a 500, found by
+# the fuzzer), and UTF-8 cannot encode a lone surrogate that a JSON "\ud800" escape makes.
+_PURPOSE_CODE = re.compile(r"[-a-zA-Z0-9_]{1,60}")
+
+
+def purpose_code_possible(code: str) -> bool:
+    return _PURPOSE_CODE.fullmatch(code) is not None
+
+
 # PostgreSQL: one query, one row per triple in order: the student's pk (NULL: unknown), the
 # purpose's pk (NULL: unknown) and the live grant, if any. The triples travel as one JSON
 # parameter (parsed by the server, not quoted element by element in Python). LATERAL with
@@ -220,7 +230,7 @@ def consent_check(
         if scope is None or employer_id == scope:
             public_ids.append(_public_id(public_id))
             employer_ids.append(employer_id)
-            codes.append(code)
+            codes.append(code if _PURPOSE_CODE.fullmatch(code) else None)
         else:
             public_ids.append(None)
             employer_ids.append(None)
