@@ -47,11 +47,15 @@ EXTENSIONS = {
 # 2,048 covers all of them with room to spare. Markup further on is never sniffed, and
 # `nosniff` with `attachment` keeps every browser from trying.
 SNIFF_BYTES = 2048
-# The tags the sniffing standard takes for HTML (each followed by a space, "/" or ">"),
-# its comment and XML openings, and the SVG, MathML and embedding tags that run script.
+# The openings a browser's sniffing takes for HTML or XML (the WHATWG list's <!DOCTYPE HTML,
+# <HTML, <HEAD, <BODY, <SCRIPT, <IFRAME, <STYLE, <!--, <?xml), the SVG, MathML and embedding
+# tags that run or load something, and any tag with an event handler. Not the list's
+# harmless short tags (<a, <b, <p, <br, <div, …): "a<b c" is a comparison in a CSV, and
+# without a handler such a tag runs nothing.
 _MARKUP = re.compile(
     rb"<(?:!doctype|!--|\?xml|(?:html|head|body|script|iframe|frame|frameset|object|embed"
-    rb"|svg|math|style|title|meta|link|base|form|img|div|font|table|h1|a|b|br|p)[\s/>])",
+    rb"|svg|math|style|meta|link|base|form|img|video|audio|source)[\s/>])"
+    rb"|<[a-z][a-z0-9:-]*\s[^<>]*\bon[a-z]+\s*=",
     re.IGNORECASE,
 )
 
