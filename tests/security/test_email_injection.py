@@ -45,6 +45,8 @@ def test_typed_values_reach_every_email_as_text_and_add_no_header(
 
     messages = smtp_server.messages
     assert {m["To"] for m in messages} == {"hanako@example.jp", "privacy@mirai.example"}
+    # The envelope too: a Bcc smuggled into a header would show here, not in the headers.
+    assert set(smtp_server.recipients) == {"hanako@example.jp", "privacy@mirai.example"}
     for message in messages:
         assert message["Bcc"] is None and message["X-Injected"] is None, message.keys()
         assert message["Cc"] is None
