@@ -30,7 +30,7 @@ def _unsafe_raw(url: str) -> bool:
 
 def is_own_path(url: str | None) -> bool:
     """Whether `url` is a path on this site: "/consent/?page=2", not "//evil.example",
-    "/\\evil.example", "https://evil.example", "https:evil.example", "javascript:…",
+    "/\\evil.example", "https://evil.example", "https:evil.example", a javascript-scheme URL,
     "%2F%2Fevil.example" or any of those with a tab, a newline or encoded slashes inside."""
     if not url or not isinstance(url, str) or len(url) > MAX_LENGTH:
         return False
