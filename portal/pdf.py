@@ -54,6 +54,8 @@ def static_file_for(url: str) -> Path | None:
     if any(part in ("", ".", "..") for part in relative.split("/")):
         return None
     for folder in settings.STATICFILES_DIRS:
+        if isinstance(folder, tuple | list):  # ("prefix", path): the prefix is for URLs
+            folder = folder[1]
         root = Path(folder).resolve()
         candidate = (root / relative).resolve()
         # resolve() follows symlinks: a link pointing out of the folder lands outside it.
