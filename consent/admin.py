@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -38,6 +38,7 @@ from consent.models import (
 from consent.services import consent_grant, consent_withdraw, policy_publish
 from consent.services.consents import Actor
 from portal.admin import EMPLOYER_SEARCH, STUDENT_SEARCH, ReadOnlyLedgerAdmin
+from portal.files import attachment_response
 from portal.models import Employer, User
 
 # The permissions of the staff actions here (granted to roles in backoffice/roles.py).
@@ -199,10 +200,10 @@ class PurposeAdmin(AuditedModelAdmin):
         if section not in reports.SECTIONS:
             raise Http404
         filename = reports.impact_csv_filename(purpose=purpose, section=section)
-        return StreamingHttpResponse(
-            reports.impact_csv_lines(purpose=purpose, section=section),
-            content_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        return attachment_response(
+            content=reports.impact_csv_lines(purpose=purpose, section=section),
+            filename=filename,
+            content_type="text/csv",
         )
 
     def impact_request_review_view(self, request: HttpRequest, pk: int):

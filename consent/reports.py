@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from consent.models import Consent, PolicyAcceptance, PolicyVersion, Provision, Purpose
 from portal.emails import email_queue_template
 from portal.models import EmailMessage, Language, User
+from portal.spreadsheets import csv_safe
 
 # The sections of the report, by the name used in URLs and file names.
 UNLISTED = "unlisted"
@@ -165,11 +166,8 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, datetime):
         return timezone.localtime(value).isoformat(timespec="seconds")
-    text = str(value)
-    # A display name is typed by the student; Excel must not run it as a formula.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        text = "'" + text
-    return text
+    # A display name is typed by the student, a company's name by staff: neither may run.
+    return csv_safe(str(value))
 
 
 def impact_csv_filename(*, purpose: Purpose, section: str) -> str:

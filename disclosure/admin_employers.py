@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -27,6 +27,7 @@ from audit.models import AuditEntry
 from disclosure.services import CONTACT_CHANGED, employer_tasks_elsewhere, employer_tasks_resend
 from portal import admin as portal_admin
 from portal.models import Employer, PrivacyContact
+from portal.redirects import own_path_or
 
 RESEND_PERMISSION = "disclosure.resend_answer_link"
 TEMPLATE = "admin/portal/employer/resend_links.html"
@@ -75,11 +76,7 @@ class EmployerAdmin(portal_admin.EmployerAdmin):
         if not self.has_view_or_change_permission(request, employer):
             raise PermissionDenied
         change_url = reverse("admin:portal_employer_change", args=[employer.pk])
-        next_url = request.POST.get("next", request.GET.get("next", ""))
-        if not url_has_allowed_host_and_scheme(
-            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        ):
-            next_url = change_url
+        next_url = own_path_or(request.POST.get("next", request.GET.get("next")), change_url)
         contact = employer.primary_contact
         if contact is None:
             self.message_user(

@@ -15,6 +15,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
 from disclosure.models import DataRequest, RecipientTask
+from portal.files import EXTENSIONS, content_matches, looks_like_markup, name_fits_type
 
 Answer = RecipientTask.Answer
 
@@ -26,7 +27,6 @@ CONTENT_TYPE_ALIASES = {
     ("application/x-zip", ".zip"): "application/zip",
     ("text/json", ".json"): "application/json",
 }
-TEXT_TYPES = {"application/json", "application/xml"}
 
 
 def _file_type_names() -> str:
@@ -38,22 +38,6 @@ def _file_type_names() -> str:
         "application/zip": "ZIP",
     }
     return ", ".join(names.get(t, t) for t in settings.COMPANY_FILE_TYPES)
-
-
-def sniff_matches(content_type: str, content: bytes) -> bool:
-    """Whether the bytes are what the content type says: a PDF starts with %PDF, a ZIP
-    with PK, and a text type decodes as UTF-8. Other configured types are taken as sent."""
-    if content_type == "application/pdf":
-        return content.startswith(b"%PDF")
-    if content_type == "application/zip":
-        return content.startswith(b"PK")
-    if content_type.startswith("text/") or content_type in TEXT_TYPES:
-        try:
-            content.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-        return True
-    return True
 
 
 class CompanyAnswerForm(forms.Form):
@@ -296,11 +280,27 @@ class DisclosureAnswerForm(CompanyAnswerForm):
                 _("This kind of file cannot be accepted. Please send %(types)s.")
                 % {"types": _file_type_names()}
             )
+        if not name_fits_type(name, content_type):
+            # A page saved as .html and sent as text/plain would open in a browser from the
+            # student's disk: the name must say what the file is.
+            raise forms.ValidationError(
+                _("The file's name must end in %(extensions)s for this kind of file.")
+                % {"extensions": ", ".join(EXTENSIONS.get(content_type, ()))}
+            )
         upload.seek(0)
         content = upload.read(limit + 1)
         if len(content) > limit:
             raise too_large
-        if not sniff_matches(content_type, content):
+        if looks_like_markup(content):
+            # The student opens what a company sends: nothing in it may be a page that runs.
+            raise forms.ValidationError(
+                _(
+                    "The file contains web-page code (HTML or SVG), which cannot be accepted. "
+                    "Please send the data as %(types)s without it."
+                )
+                % {"types": _file_type_names()}
+            )
+        if not content_matches(content_type, content):
             raise forms.ValidationError(
                 _("The file's content does not match its type (%(type)s). Please check the file.")
                 % {"type": content_type}

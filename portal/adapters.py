@@ -5,9 +5,15 @@ from django.utils import translation
 
 from portal.emails import email_queue_message
 from portal.http import client_ip, page_language
+from portal.redirects import is_own_path
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def is_safe_url(self, url: str | None) -> bool:
+        # Every `next` of sign-in, sign-out and re-authentication: one of our paths only,
+        # not allauth's "any host in ALLOWED_HOSTS or CSRF_TRUSTED_ORIGINS".
+        return is_own_path(url)
+
     def send_mail(self, template_prefix, email, context):
         # Render now, in the language the person is using; deliver through the outbox so a
         # slow or failing SMTP server never breaks sign-up and every message is retried.

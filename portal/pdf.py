@@ -6,7 +6,20 @@ of every page, its reference and "n / N" at the foot; table headers repeated on 
 a table runs on, and rows never split. Every document embeds IPAexGothic so Japanese
 renders and extracts on any reader; `make run` and `.ci/run` install the font (Debian's
 fonts-ipaexfont-gothic).
+
+What people type reaches these documents (names, a company's statement, a policy's text).
+Templates escape it, and WeasyPrint is given `pdf_url_fetcher()`, which fetches nothing but
+the portal's own static files: the stylesheet is named `portal-static:portal/pdf.css`, and
+every other URL (file:, http:, https:, ftp:, data:, anything relative) is refused and
+logged, so no document can read a file of the server or make it call another machine, even
+if some markup got past the escaping. Fonts come from fontconfig, not from the fetcher.
 """
+
+import logging
+import mimetypes
+import re
+from functools import cache
+from pathlib import Path
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -14,7 +27,68 @@ from django.utils import timezone, translation
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
-STYLESHEET = settings.BASE_DIR / "static" / "portal" / "pdf.css"
+logger = logging.getLogger(__name__)
+
+# The one scheme the fetcher serves: `portal-static:<path under a STATICFILES_DIRS folder>`.
+# A pseudo-scheme rather than a file:// URI, so that no file: URL is ever fetched and the
+# server's paths never appear in the HTML.
+STATIC_SCHEME = "portal-static:"
+STYLESHEET = f"{STATIC_SCHEME}portal/pdf.css"
+# Letters, digits, "_", "-", "." and "/": what our own file names use. No "%" (nothing is
+# decoded), no "\\", no "?" or "#", no ":".
+_STATIC_PATH = re.compile(r"[A-Za-z0-9_./-]+")
+
+
+class PdfFetchRefused(ValueError):
+    """A URL the PDF renderer may not fetch. WeasyPrint logs it and leaves the resource out."""
+
+
+def static_file_for(url: str) -> Path | None:
+    """The file a `portal-static:` URL names, if it is a regular file inside one of the
+    portal's static folders once every symlink and ".." is resolved; otherwise None."""
+    if not url.startswith(STATIC_SCHEME):
+        return None
+    relative = url.removeprefix(STATIC_SCHEME)
+    if not _STATIC_PATH.fullmatch(relative) or relative.startswith("/"):
+        return None
+    if any(part in ("", ".", "..") for part in relative.split("/")):
+        return None
+    for folder in settings.STATICFILES_DIRS:
+        if isinstance(folder, tuple | list):  # ("prefix", path): the prefix is for URLs
+            folder = folder[1]
+        root = Path(folder).resolve()
+        candidate = (root / relative).resolve()
+        # resolve() follows symlinks: a link pointing out of the folder lands outside it.
+        if candidate.is_relative_to(root) and candidate.is_file():
+            return candidate
+    return None
+
+
+@cache
+def _fetcher_class() -> type:
+    from weasyprint.urls import URLFetcher, URLFetcherResponse  # late, like HTML below
+
+    class PortalStaticFetcher(URLFetcher):
+        """WeasyPrint's fetcher with every network and file handler unused: `fetch` serves
+        our static files and refuses the rest."""
+
+        def fetch(self, url, headers=None):
+            path = static_file_for(url)
+            if path is None:
+                # Truncated: the URL may be a whole injected payload.
+                logger.warning("PDF rendering refused to fetch %r", url[:200])
+                raise PdfFetchRefused(f"not one of the portal's static files: {url[:200]}")
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            return URLFetcherResponse(
+                url, body=path.read_bytes(), headers={"Content-Type": content_type}
+            )
+
+    return PortalStaticFetcher
+
+
+def pdf_url_fetcher():
+    """The url_fetcher for every WeasyPrint render (see the module's docstring)."""
+    return _fetcher_class()()
 
 
 def page_numbers() -> SafeString:
@@ -44,7 +118,7 @@ def pdf_html(*, template: str, context: dict, language: str) -> str:
                 "operator": settings.PORTAL_OPERATOR,
                 "generated_at": timezone.localtime(),
                 "LANGUAGE_CODE": language,
-                "pdf_stylesheet": STYLESHEET.as_uri(),
+                "pdf_stylesheet": STYLESHEET,
                 "page_numbers": page_numbers(),
             },
         )
@@ -53,7 +127,10 @@ def pdf_html(*, template: str, context: dict, language: str) -> str:
 def pdf_bytes(html: str) -> bytes:
     from weasyprint import HTML  # imported late: it loads Pango, which the web start-up need not
 
-    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+    # Not the project folder as base URL: a relative reference ("/etc/passwd", "x.png") then
+    # stays as written (urljoin does not join onto a scheme it does not know) and reaches the
+    # fetcher, which refuses it, rather than becoming a file: URL.
+    return HTML(string=html, base_url=STATIC_SCHEME, url_fetcher=pdf_url_fetcher()).write_pdf()
 
 
 def pdf_render(*, template: str, context: dict, language: str) -> bytes:

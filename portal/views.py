@@ -1,5 +1,5 @@
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
@@ -11,6 +11,7 @@ from consent.models import Consent, PolicyAcceptance, Provision
 from consent.services import policy_acceptance_due
 from portal import health
 from portal.models import ActivityRecord, Language
+from portal.redirects import is_own_path
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -42,8 +43,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @data_rights_page
 def set_language(request: HttpRequest) -> HttpResponse:
     """Django's switcher, plus remembering the choice on the account (emails and PDFs
-    go out in it)."""
+    go out in it), and going back only to one of our own paths: Django's accepts an
+    absolute URL to this host, and falls back to the Referer header."""
     response = django_set_language(request)
+    if isinstance(response, HttpResponseRedirect) and not is_own_path(response.url):
+        response["Location"] = "/"
     language = request.POST.get("language")
     if request.user.is_authenticated and language in Language.values:
         if request.user.language != language:

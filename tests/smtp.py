@@ -35,6 +35,8 @@ class SmtpServer:
         self.messages: list[EmailMessage] = []
         # How many DATA commands arrived, accepted or refused: one per delivery attempt.
         self.attempts = 0
+        # Every envelope recipient accepted (RCPT TO), Cc and Bcc included: who really got it.
+        self.recipients: list[str] = []
         self.data_replies: list[str] = []
         self.rcpt_replies: list[str] = []
         self._lock = threading.Lock()
@@ -52,6 +54,7 @@ class SmtpServer:
         with self._lock:
             if self.rcpt_replies:
                 return self.rcpt_replies.pop(0)
+            self.recipients.append(address)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

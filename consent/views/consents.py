@@ -33,6 +33,7 @@ from consent.services import (
     consent_withdraw_all,
     policy_acceptance_due,
 )
+from portal.files import attachment_response
 from portal.http import client_ip, page_language
 from portal.models import ActivityRecord, Employer
 
@@ -336,11 +337,11 @@ def event_receipt(request: HttpRequest, receipt_id) -> HttpResponse:
 @data_rights_page
 def event_receipt_pdf(request: HttpRequest, receipt_id) -> HttpResponse:
     event = _own_event(request, receipt_id)
-    response = HttpResponse(build_event_receipt_pdf(event), content_type="application/pdf")
-    response["Content-Disposition"] = (
-        f'attachment; filename="consent-receipt-{event.receipt_id}.pdf"'
+    return attachment_response(
+        content=build_event_receipt_pdf(event),
+        filename=f"consent-receipt-{event.receipt_id}.pdf",
+        content_type="application/pdf",
     )
-    return response
 
 
 @login_required
@@ -348,8 +349,8 @@ def event_receipt_pdf(request: HttpRequest, receipt_id) -> HttpResponse:
 def event_receipt_json(request: HttpRequest, receipt_id) -> HttpResponse:
     event = _own_event(request, receipt_id)
     body = json.dumps(build_event_receipt_json(event), ensure_ascii=False, indent=2)
-    response = HttpResponse(body, content_type="application/json; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="consent-receipt-{event.receipt_id}.json"'
+    return attachment_response(
+        content=body.encode("utf-8"),
+        filename=f"consent-receipt-{event.receipt_id}.json",
+        content_type="application/json",
     )
-    return response

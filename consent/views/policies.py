@@ -4,7 +4,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -19,17 +18,14 @@ from consent.services import (
     policy_acceptance_due,
     previous_acceptance,
 )
+from portal.files import attachment_response
 from portal.http import client_ip, page_language
 from portal.models import Language
+from portal.redirects import own_path_or
 
 
 def _safe_next(request: HttpRequest, default: str = "dashboard") -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
+    return own_path_or(request.POST.get("next") or request.GET.get("next"), default)
 
 
 @login_required
@@ -178,10 +174,11 @@ def acceptance_diff(request: HttpRequest, receipt_id) -> HttpResponse:
 @data_rights_page
 def receipt_pdf(request: HttpRequest, receipt_id) -> HttpResponse:
     acceptance = _own_acceptance(request, receipt_id)
-    response = HttpResponse(acceptance_receipt_pdf(acceptance), content_type="application/pdf")
-    filename = f"policy-{acceptance.version.label}-receipt-{acceptance.receipt_id}.pdf"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return attachment_response(
+        content=acceptance_receipt_pdf(acceptance),
+        filename=f"policy-{acceptance.version.label}-receipt-{acceptance.receipt_id}.pdf",
+        content_type="application/pdf",
+    )
 
 
 @login_required
@@ -189,10 +186,11 @@ def receipt_pdf(request: HttpRequest, receipt_id) -> HttpResponse:
 def receipt_json(request: HttpRequest, receipt_id) -> HttpResponse:
     acceptance = _own_acceptance(request, receipt_id)
     body = json.dumps(acceptance_receipt_json(acceptance), ensure_ascii=False, indent=2)
-    response = HttpResponse(body, content_type="application/json; charset=utf-8")
-    filename = f"policy-{acceptance.version.label}-receipt-{acceptance.receipt_id}.json"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return attachment_response(
+        content=body.encode("utf-8"),
+        filename=f"policy-{acceptance.version.label}-receipt-{acceptance.receipt_id}.json",
+        content_type="application/json",
+    )
 
 
 @require_GET

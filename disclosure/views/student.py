@@ -13,7 +13,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -21,6 +20,7 @@ from consent.decorators import data_rights_page
 from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile
 from disclosure.services import RequestRefused, request_file, request_recipients
 from disclosure.student_forms import RequestForm
+from portal.files import attachment_response
 from portal.http import page_language
 
 Kind = DataRequest.Kind
@@ -282,13 +282,16 @@ def request_file_download(request: HttpRequest, reference: str, file_id: int) ->
         RequestFile.objects.filter(
             pk=file_id, request__reference=reference, request__student=request.user
         )
-        .only("name", "content_type", "content")
+        .only("kind", "name", "content_type", "content")
         .first()
     )
     if stored is None:
         raise Http404
-    response = HttpResponse(bytes(stored.content), content_type=stored.content_type)
-    response["Content-Disposition"] = content_disposition_header(True, stored.name)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return attachment_response(
+        content=bytes(stored.content),
+        filename=stored.name,
+        content_type=stored.content_type,
+        # A company's file came from outside: checked again as it goes out, whatever was
+        # stored before the upload rules were what they are.
+        check_content=stored.kind == RequestFile.Kind.COMPANY_FILE,
+    )

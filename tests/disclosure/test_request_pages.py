@@ -310,7 +310,8 @@ def test_another_student_gets_404_for_the_page_and_the_files(
         reverse("disclosure:file", args=[filed.reference, files["company_file"].pk])
     )
     assert response.status_code == 200
-    assert response["Content-Type"] == "text/plain"
+    # Checked as UTF-8 at upload, so served as such (no charset left to a browser's guess).
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert response["Content-Disposition"].startswith("attachment;")
     assert "held.txt" in response["Content-Disposition"]
     assert response.content == "氏名とスコア".encode()
