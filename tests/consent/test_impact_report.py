@@ -87,7 +87,7 @@ def students(world):
         _grant_around_the_services(
             student=inconsistent, employer=company, purpose=analysis, version=old
         )
-    UserFactory(email="staff@example.jp", is_staff=True)
+    StaffFactory(email="staff@example.jp", is_superuser=False)
     UserFactory(email="left@example.jp", is_active=False)
     return {
         "old_only": old_only,
@@ -234,7 +234,7 @@ def test_a_student_is_sent_to_the_admin_login(client, world, students):
 def test_staff_who_may_run_the_report_but_not_the_mailing_see_it_but_cannot_email(
     client, world, students
 ):
-    staff = UserFactory(is_staff=True)
+    staff = StaffFactory(is_superuser=False)
     staff.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_purpose", "run_impact_report"])
     )
@@ -251,7 +251,7 @@ def test_staff_who_may_run_the_report_but_not_the_mailing_see_it_but_cannot_emai
 
 
 def test_staff_who_may_only_view_purposes_neither_see_the_report_nor_its_link(client, world):
-    staff = UserFactory(is_staff=True)
+    staff = StaffFactory(is_superuser=False)
     staff.user_permissions.add(Permission.objects.get(codename="view_purpose"))
     client.force_login(staff)
 
@@ -266,7 +266,7 @@ def test_staff_who_may_only_view_purposes_neither_see_the_report_nor_its_link(cl
 
 
 def test_staff_without_permission_on_purposes_cannot_see_the_report(client, world):
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(StaffFactory(is_superuser=False))
     assert client.get(_impact_url(world["analysis"])).status_code == 403
     csv_url = _impact_url(world["analysis"], "impact_csv", UNLISTED)
     assert client.get(csv_url).status_code == 403
