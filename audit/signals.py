@@ -58,6 +58,9 @@ def _login_failed(sender, credentials, request=None, **kwargs):
 
 
 # --- staff's second factors (allauth.mfa) ---------------------------------------------------
+# allauth sends "added" and "reset" from transaction.on_commit, so those entries are written
+# just after the change commits, not with it (we do not own allauth's transaction); "removed",
+# "used" and "failed" come inside the request's own work.
 
 MFA_ADDED = "mfa.authenticator_added"
 MFA_REMOVED = "mfa.authenticator_removed"
