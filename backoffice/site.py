@@ -23,6 +23,8 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
 
 from portal.second_factor import second_factor_active
 
@@ -43,13 +45,15 @@ class BackofficeAdminSite(admin.AdminSite):
 
     def admin_view(self, view, cacheable=False):
         checked = super().admin_view(view, cacheable)
+        # Signing out stays open: a staff member stuck at the gate can always leave (Django's
+        # own check would send them to the index instead, since has_permission says no).
+        unchecked = never_cache(csrf_protect(view))
 
         @wraps(checked)
         def gated(request, *args, **kwargs):
-            # Signing out stays open: a staff member stuck here can always leave.
-            if _lacks_second_factor(request) and request.path != reverse(
-                "admin:logout", current_app=self.name
-            ):
+            if _lacks_second_factor(request):
+                if request.path == reverse("admin:logout", current_app=self.name):
+                    return unchecked(request, *args, **kwargs)
                 return HttpResponseRedirect(reverse("admin:mfa_required", current_app=self.name))
             return checked(request, *args, **kwargs)
 

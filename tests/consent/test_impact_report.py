@@ -206,7 +206,8 @@ def test_the_report_page_runs_a_fixed_number_of_queries(
             )
     client.force_login(StaffFactory())
 
-    with django_assert_max_num_queries(12):
+    # 12, and the admin's check that the staff member has a second factor.
+    with django_assert_max_num_queries(13):
         response = client.get(_impact_url(world["analysis"]))
 
     sections = {s["key"]: s for s in response.context["sections"]}
@@ -343,8 +344,8 @@ def test_the_csv_export_runs_a_fixed_number_of_queries_per_chunk(
 ):
     UserFactory.create_batch(30, verified=False)
     client.force_login(StaffFactory())
-    # session, user, purpose; the rows; the newest acceptances of the one chunk
-    with django_assert_max_num_queries(5):
+    # session, user, second factor, purpose; the rows; the newest acceptances of the one chunk
+    with django_assert_max_num_queries(6):
         response = client.get(_impact_url(world["analysis"], "impact_csv", NEVER_ACCEPTED))
         _body, rows = _csv(response)
     assert len(rows) == 1 + 3 + 30
