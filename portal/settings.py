@@ -179,8 +179,12 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = urlsplit(SITE_URL).scheme
 # (backoffice/site.py); students may turn it on from their account page.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_TOTP_ISSUER = SITE_NAME
-# WebAuthn needs https; plain http is allowed only for a developer's localhost.
-MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+# WebAuthn needs https; plain http is allowed only for a developer's localhost (allauth then
+# skips the origin check altogether, so never with a real host name).
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG and urlsplit(SITE_URL).hostname in (
+    "localhost",
+    "127.0.0.1",
+)
 # allauth's rate limits are on by default; stated here so nobody turns them off by accident.
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
