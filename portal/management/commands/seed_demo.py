@@ -1345,11 +1345,12 @@ class Command(BaseCommand):
             )
             + f"\n            admin at {site}/admin/"
             "\n\n  Staff sign in with a second factor. Add this key to an authenticator app"
-            " (Google Authenticator, 1Password, ...) as a time-based (TOTP) key:"
+            "\n  (Google Authenticator, 1Password, ...) as a time-based (TOTP) key:"
             f"\n            {DEMO_TOTP_SECRET}"
             f"\n            otpauth://totp/demo-staff?secret={DEMO_TOTP_SECRET}&digits=6&period=30"
-            "\n            and type its 6-digit code when asked; or type one of these recovery"
-            " codes (each works once):"
+            "&issuer=demo"
+            "\n  and type its 6-digit code when asked; or type one of these recovery codes"
+            "\n  (each works once):"
             + "".join(
                 f"\n            {email}: {' '.join(self.recovery_codes_left(email)[:3])}"
                 for email in [STAFF_EMAIL, *(login[0] for login in ROLE_LOGINS)]
