@@ -65,6 +65,8 @@ _PRIVACY_OFFICER_EXTRA = (
     "consent.change_apiclient",
     # The staff audit log.
     "audit.view_auditentry",
+    # Remove a staff member's lost second factor (portal/second_factor.py).
+    "portal.reset_second_factor",
 )
 
 ROLES: dict[str, frozenset[str]] = {

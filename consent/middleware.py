@@ -28,7 +28,9 @@ class PolicyAcceptanceMiddleware:
         match = request.resolver_match
         if match is None or match.namespace in ALWAYS_OPEN_NAMESPACES:
             return None
-        if match.url_name and match.url_name.startswith("account_"):
+        # allauth's account and two-factor pages (mfa_*): a student can always secure the
+        # account, and the sign-in's code step comes before any of this.
+        if match.url_name and match.url_name.startswith(("account_", "mfa_")):
             return None
         if policy_acceptance_due(student=user) is None:
             return None

@@ -3,16 +3,21 @@ import unicodedata
 
 from allauth.account.admin import EmailAddressAdmin as AllauthEmailAddressAdmin
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -27,6 +32,7 @@ from portal.models import (
     PrivacyContact,
     User,
 )
+from portal.second_factor import RESET_SECOND_FACTOR, second_factor_reset
 
 admin.site.site_header = _("Student data portal · support")
 admin.site.site_title = _("Student data portal · support")
@@ -62,13 +68,27 @@ STUDENT_SEARCH = ["student__email", "student__display_name", "=student__public_i
 EMPLOYER_SEARCH = ["employer__name", "employer__name_en"]
 
 
+class SecondFactorResetForm(forms.Form):
+    required_css_class = "required"
+    error_css_class = "errors"
+
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 70}),
+        help_text=_(
+            "How you checked it is really them asking, e.g. in person with their staff ID."
+        ),
+    )
+
+
 @admin.register(User)
 class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     ordering = ["email"]
     list_display = ["email", "display_name", "language", "is_staff", "is_active", "date_joined"]
     list_filter = ["is_staff", "is_superuser", "is_active", "language", "groups"]
     search_fields = ["email", "display_name", "=public_id"]
-    readonly_fields = ["public_id", "date_joined", "last_login"]
+    readonly_fields = ["public_id", "date_joined", "last_login", "second_factor"]
     change_form_template = "admin/portal/user/change_form.html"
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
@@ -77,6 +97,7 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
             _("Permissions"),
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
         ),
+        (_("Two-factor authentication"), {"fields": ["second_factor"]}),
         (_("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [
@@ -88,6 +109,62 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
             },
         )
     ]
+
+    @admin.display(description=_("second factor"))
+    def second_factor(self, obj):
+        labels = [a.get_type_display() for a in Authenticator.objects.filter(user=obj)]
+        return ", ".join(sorted(map(str, labels))) or _("none")
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/reset-second-factor/",
+                self.admin_site.admin_view(self.reset_second_factor_view),
+                name="portal_user_reset_second_factor",
+            ),
+            *super().get_urls(),
+        ]
+
+    def reset_second_factor_view(self, request: HttpRequest, pk: int):
+        """The Privacy officer removes a lost second factor, with the reason, audited."""
+        if not request.user.has_perm(RESET_SECOND_FACTOR):
+            raise PermissionDenied
+        person = get_object_or_404(User, pk=pk)
+        person_url = reverse("admin:portal_user_change", args=[person.pk])
+        form = SecondFactorResetForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                second_factor_reset(
+                    user=person,
+                    by=request.user,
+                    reason=form.cleaned_data["reason"],
+                    request=request,
+                )
+            except ValidationError as exc:
+                for message in exc.messages:
+                    form.add_error(None, message)
+            else:
+                self.message_user(
+                    request,
+                    _(
+                        "The second factor of %(email)s is removed. They set up a new one the "
+                        "next time they open the back office."
+                    )
+                    % {"email": person.email},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(person_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Reset the second factor"),
+            "subtitle": person.email,
+            "person": person,
+            "person_url": person_url,
+            "authenticators": Authenticator.objects.filter(user=person).order_by("type"),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/portal/user/reset_second_factor.html", context)
 
     def user_change_password(self, request, id, form_url=""):
         # Django's password form saves without save_model: record it here, in one transaction.
@@ -111,6 +188,10 @@ admin.site.unregister(Group)
 class GroupAdmin(AuditedModelAdmin, DjangoGroupAdmin):
     """The roles (backoffice/roles.py). A migration sets them; a change here is audited."""
 
+
+# allauth.mfa's own admin edits and deletes authenticators (and shows their stored data)
+# unaudited; staff remove a lost second factor only through "Reset second factor" above.
+admin.site.unregister(Authenticator)
 
 admin.site.unregister(EmailAddress)
 

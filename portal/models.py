@@ -76,6 +76,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        # Held by the Privacy officer role only (backoffice/roles.py).
+        permissions = [("reset_second_factor", _("Can reset a staff member's second factor"))]
 
     def __str__(self) -> str:
         return self.email

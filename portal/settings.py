@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    # Second factors (TOTP, recovery codes, WebAuthn): required of staff by the admin site.
+    "allauth.mfa",
     # Content-Security-Policy (see "Security" below); the app adds its system checks.
     "csp",
     "portal",
@@ -173,9 +175,22 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = urlsplit(SITE_URL).scheme
+# Second factors. Staff must have TOTP or a security key before the admin opens
+# (backoffice/site.py); students may turn it on from their account page.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_ISSUER = SITE_NAME
+# WebAuthn needs https; plain http is allowed only for a developer's localhost (allauth then
+# skips the origin check altogether, so never with a real host name).
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG and urlsplit(SITE_URL).hostname in (
+    "localhost",
+    "127.0.0.1",
+)
 # allauth's rate limits are on by default; stated here so nobody turns them off by accident.
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
+    # Also the second-factor step: allauth 65.x counts each code entered at sign-in (and when
+    # activating TOTP) against "login_failed" with the key "mfa-auth-user-<id>", so an account
+    # takes 5 codes per 5 minutes, right or wrong, whatever the IP; a right one clears it.
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",
     "confirm_email": "1/3m/key",

@@ -1,7 +1,16 @@
 """Factories for every model. Published policy versions go through the service."""
 
+import time
+
 import factory
 from allauth.account.models import EmailAddress
+from allauth.mfa import app_settings as mfa_settings
+from allauth.mfa.totp.internal.auth import (
+    TOTP,
+    format_hotp_value,
+    generate_totp_secret,
+    hotp_value,
+)
 from django.utils import timezone
 
 from consent.models import PolicyVersion, Purpose, Screen
@@ -34,10 +43,30 @@ class UserFactory(factory.django.DjangoModelFactory):
             EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
 
 
+def totp_activate(user, secret: str | None = None) -> str:
+    """Give `user` an authenticator app (allauth's own TOTP); returns its secret."""
+    secret = secret or generate_totp_secret()
+    TOTP.activate(user, secret)
+    return secret
+
+
+def totp_code(secret: str, *, steps: int = 0) -> str:
+    """The code an authenticator app shows now (or `steps` periods from now)."""
+    counter = int(time.time()) // mfa_settings.TOTP_PERIOD + steps
+    return format_hotp_value(hotp_value(secret, counter))
+
+
 class StaffFactory(UserFactory):
+    """Staff open the admin only with a second factor: each gets an authenticator app, whose
+    secret is `staff.totp_secret`. `StaffFactory(mfa=False)` makes one without."""
+
     email = factory.Sequence(lambda n: f"staff{n}@example.jp")
     is_staff = True
     is_superuser = True
+
+    @factory.post_generation
+    def mfa(obj, create, extracted, **kwargs):
+        obj.totp_secret = totp_activate(obj) if create and extracted is not False else None
 
 
 def corporate_number(base12: str) -> str:

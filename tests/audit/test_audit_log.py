@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from audit.log import GENESIS, audit_record, audit_verify, entry_hash
 from audit.models import AuditEntry
-from tests.factories import StaffFactory, UserFactory
+from tests.factories import StaffFactory, UserFactory, totp_code
 
 ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 needs_postgresql = pytest.mark.skipif(
@@ -161,29 +161,40 @@ def test_an_entry_rolls_back_with_the_change_it_records():
 # --- sign-ins -------------------------------------------------------------------------------
 
 
-def test_a_staff_sign_in_to_the_admin_is_recorded(client):
+def test_a_staff_sign_in_to_the_admin_is_recorded_once_the_second_factor_is_given(client):
     staff = StaffFactory(password="staff-pass-2026")
     response = client.post(
-        reverse("admin:login"),
-        {"username": staff.email, "password": "staff-pass-2026", "next": "/admin/"},
+        reverse("account_login"),
+        {"login": staff.email, "password": "staff-pass-2026", "next": "/admin/"},
         REMOTE_ADDR="192.0.2.7",
     )
-    assert response.status_code == 302
+    assert response.url == reverse("mfa_authenticate")
+    assert not AuditEntry.objects.exists()  # the password alone signs nobody in
+    response = client.post(
+        reverse("mfa_authenticate"), {"code": totp_code(staff.totp_secret)}, REMOTE_ADDR="192.0.2.7"
+    )
+    assert response.status_code == 302 and response.url == "/admin/"
     entry = AuditEntry.objects.get()
     assert entry.action == AuditEntry.Action.LOGIN
     assert entry.actor == staff and entry.actor_label == staff.email
     assert entry.ip == "192.0.2.7"
 
 
-def test_a_failed_admin_sign_in_is_recorded_with_the_name_tried(client):
+def test_a_failed_staff_sign_in_is_recorded_with_the_name_tried(client):
     StaffFactory(email="agent@example.jp", password="right-pass-2026")
     response = client.post(
-        reverse("admin:login"), {"username": "agent@example.jp", "password": "wrong"}
+        reverse("account_login"), {"login": "agent@example.jp", "password": "wrong"}
     )
     assert response.status_code == 200
     entry = AuditEntry.objects.get()
     assert entry.action == AuditEntry.Action.LOGIN_FAILED
     assert entry.actor is None and entry.actor_label == "agent@example.jp"
+
+
+def test_a_student_s_failed_sign_in_is_not_in_the_staff_log(client):
+    UserFactory(email="pupil@example.jp")
+    client.post(reverse("account_login"), {"login": "pupil@example.jp", "password": "wrong"})
+    assert not AuditEntry.objects.exists()
 
 
 def test_a_student_signing_in_is_not_in_the_staff_log(client):

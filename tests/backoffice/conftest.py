@@ -115,7 +115,7 @@ def staff_in():
     """A staff member in one of the groups the migration made (None: in no group)."""
 
     def make(role: str | None, **kwargs):
-        user = UserFactory(is_staff=True, **kwargs)
+        user = StaffFactory(is_superuser=False, **kwargs)
         if role is not None:
             user.groups.add(Group.objects.get(name=role))
         return user

@@ -324,7 +324,7 @@ def test_it_renders_in_both_languages(staff_client, world, language):
 
 
 def test_staff_without_permission_to_view_requests_see_no_request_figures(client, world):
-    agent = UserFactory(is_staff=True)
+    agent = StaffFactory(is_superuser=False)
     agent.user_permissions.add(Permission.objects.get(codename="view_recipienttask"))
     client.force_login(agent)
 
@@ -338,7 +338,7 @@ def test_staff_without_permission_to_view_requests_see_no_request_figures(client
 
 
 def test_staff_with_no_view_permission_get_the_plain_index(client, world):
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(StaffFactory(is_superuser=False))
 
     response = client.get(INDEX)
 

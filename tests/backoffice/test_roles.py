@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from allauth.mfa.models import Authenticator
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
@@ -32,7 +33,7 @@ from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEve
 from disclosure.services import request_file
 from portal.models import ActivityRecord, EmailMessage, Employer, PrivacyContact
 from tests.backoffice.helpers import action_url, staff_entries
-from tests.factories import EmployerFactory, student_who_accepted
+from tests.factories import EmployerFactory, StaffFactory, student_who_accepted
 
 pytestmark = pytest.mark.django_db
 
@@ -242,6 +243,20 @@ def _record_consent(admin_client, client, world):
     )
 
 
+def _colleague(world):
+    """A staff member who lost their phone: made once per test, with an authenticator app."""
+    if not hasattr(world, "colleague"):
+        world.colleague = StaffFactory(is_superuser=False, email="lost-phone@example.jp")
+    return world.colleague
+
+
+def _reset_second_factor(admin_client, client, world):
+    return client.post(
+        reverse("admin:portal_user_reset_second_factor", args=[_colleague(world).pk]),
+        {"reason": "Lost phone; came in person with their staff card on 3 March"},
+    )
+
+
 def _task_state(world):
     return RecipientTask.objects.filter(pk=world.task.pk).values_list("status", "answer").get()
 
@@ -319,6 +334,10 @@ CASES: dict[str, Case] = {
     "consent.add_consentevent": Case(
         _record_consent,
         lambda w: ConsentEvent.objects.filter(student=w.consenting_student.student).count(),
+    ),
+    "portal.reset_second_factor": Case(
+        _reset_second_factor,
+        lambda w: Authenticator.objects.filter(user=_colleague(w)).count(),
     ),
     "portal.add_employer": Case(_new_employer, lambda w: Employer.objects.count()),
     "portal.change_employer": Case(

@@ -133,7 +133,7 @@ def test_stop_use_notices_show_and_filter_by_the_emails_status(staff_client, led
 
 
 def test_a_staff_member_with_view_permission_only_can_read_the_ledger(client, ledger):
-    staff = UserFactory(is_staff=True)
+    staff = StaffFactory(is_superuser=False)
     staff.user_permissions.add(Permission.objects.get(codename="view_consentevent"))
     client.force_login(staff)
     assert client.get(_url(ConsentEvent, "changelist")).status_code == 200

@@ -87,7 +87,7 @@ def students(world):
         _grant_around_the_services(
             student=inconsistent, employer=company, purpose=analysis, version=old
         )
-    UserFactory(email="staff@example.jp", is_staff=True)
+    StaffFactory(email="staff@example.jp", is_superuser=False)
     UserFactory(email="left@example.jp", is_active=False)
     return {
         "old_only": old_only,
@@ -206,7 +206,8 @@ def test_the_report_page_runs_a_fixed_number_of_queries(
             )
     client.force_login(StaffFactory())
 
-    with django_assert_max_num_queries(12):
+    # 12, and the admin's check that the staff member has a second factor.
+    with django_assert_max_num_queries(13):
         response = client.get(_impact_url(world["analysis"]))
 
     sections = {s["key"]: s for s in response.context["sections"]}
@@ -234,7 +235,7 @@ def test_a_student_is_sent_to_the_admin_login(client, world, students):
 def test_staff_who_may_run_the_report_but_not_the_mailing_see_it_but_cannot_email(
     client, world, students
 ):
-    staff = UserFactory(is_staff=True)
+    staff = StaffFactory(is_superuser=False)
     staff.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_purpose", "run_impact_report"])
     )
@@ -251,7 +252,7 @@ def test_staff_who_may_run_the_report_but_not_the_mailing_see_it_but_cannot_emai
 
 
 def test_staff_who_may_only_view_purposes_neither_see_the_report_nor_its_link(client, world):
-    staff = UserFactory(is_staff=True)
+    staff = StaffFactory(is_superuser=False)
     staff.user_permissions.add(Permission.objects.get(codename="view_purpose"))
     client.force_login(staff)
 
@@ -266,7 +267,7 @@ def test_staff_who_may_only_view_purposes_neither_see_the_report_nor_its_link(cl
 
 
 def test_staff_without_permission_on_purposes_cannot_see_the_report(client, world):
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(StaffFactory(is_superuser=False))
     assert client.get(_impact_url(world["analysis"])).status_code == 403
     csv_url = _impact_url(world["analysis"], "impact_csv", UNLISTED)
     assert client.get(csv_url).status_code == 403
@@ -343,8 +344,8 @@ def test_the_csv_export_runs_a_fixed_number_of_queries_per_chunk(
 ):
     UserFactory.create_batch(30, verified=False)
     client.force_login(StaffFactory())
-    # session, user, purpose; the rows; the newest acceptances of the one chunk
-    with django_assert_max_num_queries(5):
+    # session, user, second factor, purpose; the rows; the newest acceptances of the one chunk
+    with django_assert_max_num_queries(6):
         response = client.get(_impact_url(world["analysis"], "impact_csv", NEVER_ACCEPTED))
         _body, rows = _csv(response)
     assert len(rows) == 1 + 3 + 30

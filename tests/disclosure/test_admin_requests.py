@@ -16,7 +16,6 @@ from portal.models import EmailMessage
 from tests.factories import (
     EmployerFactory,
     StaffFactory,
-    UserFactory,
     opt_in_purposes,
     student_who_accepted,
 )
@@ -515,7 +514,7 @@ def test_a_student_and_an_anonymous_visitor_are_sent_to_the_admin_login(client, 
 
 
 def test_staff_who_may_only_view_requests_cannot_act(client, filed):
-    viewer = UserFactory(is_staff=True)
+    viewer = StaffFactory(is_superuser=False)
     viewer.user_permissions.add(
         *Permission.objects.filter(
             codename__in=["view_datarequest", "view_recipienttask", "view_requestevent"]

@@ -22,7 +22,14 @@ from tests.e2e.browser import (
     squash,
     wait_for_mail,
 )
-from tests.factories import PASSWORD, EmployerFactory, opt_in_purposes, published_version
+from tests.factories import (
+    PASSWORD,
+    EmployerFactory,
+    opt_in_purposes,
+    published_version,
+    totp_activate,
+    totp_code,
+)
 from tests.smtp import text_of
 
 
@@ -43,6 +50,17 @@ def sign_in(visit: Visit, email: str, password: str = PASSWORD) -> None:
     visit.check("sign-in")
     page.locator("input[name=login]").fill(email)
     page.locator("input[name=password]").fill(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name=exact(ja("Sign In"))).click()
+
+
+def enter_totp_code(visit: Visit, secret: str) -> None:
+    """allauth's second-factor step after the password: type what the authenticator app
+    with `secret` shows now."""
+    page = visit.page
+    assert visit.path == "/accounts/2fa/authenticate/", page.url
+    visit.check("two-factor-code")
+    page.locator("input[name=code]").fill(totp_code(secret))
     with page.expect_navigation():
         page.get_by_role("button", name=exact(ja("Sign In"))).click()
 
@@ -348,6 +366,8 @@ def overdue_setup(site):
         email="support.agent@example.jp", display_name="サポート 担当", is_staff=True
     )
     agent.groups.add(Group.objects.get(name=SUPPORT))
+    # Staff open the admin only with a second factor: the agent's authenticator app.
+    agent.totp_secret = totp_activate(agent)
     assert not agent.is_superuser
     return request, task, employer, agent, first
 
@@ -359,13 +379,15 @@ def support_journey(visit: Visit, site, company: Visit) -> dict:
     old_link = next(url for url in links_in(first) if "/r/" in url)
     page = visit.page
 
+    # The admin's sign-in is the site's (allauth's), then the code from the agent's app.
     visit.goto("/admin/")
-    assert visit.path == "/admin/login/", page.url
+    assert visit.path == "/accounts/login/", page.url
     visit.check("admin-sign-in")
-    page.locator("input[name=username]").fill(agent.email)
+    page.locator("input[name=login]").fill(agent.email)
     page.locator("input[name=password]").fill(PASSWORD)
     with page.expect_navigation():
-        page.locator("input[type=submit]").click()
+        page.get_by_role("button", name=exact(ja("Sign In"))).click()
+    enter_totp_code(visit, agent.totp_secret)
     assert visit.path == "/admin/", page.url
     visit.check("dashboard")
 
@@ -416,3 +438,53 @@ def support_journey(visit: Visit, site, company: Visit) -> dict:
     company.check("answer-page-old-link")
     assert company.page.get_by_role("button", name=exact(ja("Send this answer"))).count() == 0
     return {"request": request, "task": task, "agent": agent}
+
+
+# 7. A new staff member: signed in, sent to set up an authenticator app, then the admin ------
+def staff_mfa_setup_journey(visit: Visit, site) -> dict:
+    """A staff account without a second factor signs in, is told the back office needs one,
+    sets up an authenticator app from the secret the page shows, sees its recovery codes and
+    reaches the dashboard."""
+    from allauth.mfa.models import Authenticator
+
+    from tests.factories import StaffFactory
+
+    staff = StaffFactory(mfa=False, email="new.staff@example.jp")
+    page = visit.page
+
+    visit.goto("/admin/")
+    assert visit.path == "/accounts/login/", page.url
+    visit.check("admin-sign-in")
+    page.locator("input[name=login]").fill(staff.email)
+    page.locator("input[name=password]").fill(PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name=exact(ja("Sign In"))).click()
+    # No second factor yet: not the admin, the page that says why.
+    assert visit.path == "/admin/two-factor-required/", page.url
+    visit.check("two-factor-required")
+    heading = page.get_by_role("heading", level=1)
+    assert heading.inner_text().strip() == ja("Set up two-factor authentication")
+
+    with page.expect_navigation():
+        page.get_by_role("link", name=exact(ja("Set up an authenticator app"))).click()
+    reauthenticate_if_asked(visit)
+    assert visit.path == "/accounts/2fa/totp/activate/", page.url
+    visit.check("activate-totp")
+    secret = page.locator("#authenticator_secret").input_value()
+    assert len(secret) >= 16, secret
+    page.locator("input[name=code]").fill(totp_code(secret))
+    with page.expect_navigation():
+        page.get_by_role("button", name=exact(ja("Activate"))).click()
+
+    assert visit.path == "/accounts/2fa/recovery-codes/", page.url
+    visit.check("recovery-codes")
+    shown = page.locator("#recovery_codes").input_value().split()
+    stored = Authenticator.objects.get(user=staff, type=Authenticator.Type.RECOVERY_CODES)
+    assert shown and shown == stored.wrap().get_unused_codes()
+
+    with page.expect_navigation():
+        page.get_by_role("link", name=exact(ja("Back office"))).click()
+    assert visit.path == "/admin/", page.url
+    visit.check("dashboard")
+    assert page.locator(".bo-figure").count() > 0
+    return {"staff": staff, "secret": secret, "recovery_codes": shown}

@@ -39,7 +39,6 @@ from tests.factories import (
     EmployerFactory,
     PrivacyContactFactory,
     StaffFactory,
-    UserFactory,
     opt_in_purposes,
     student_who_accepted,
 )
@@ -756,7 +755,7 @@ def test_a_company_that_had_no_primary_is_asked_about_its_failed_requests(
 def test_staff_without_the_resend_permission_see_the_requests_but_cannot_resend(
     client, post, waiting, mailoutbox
 ):
-    clerk = UserFactory(is_staff=True)
+    clerk = StaffFactory(is_superuser=False)
     clerk.user_permissions.add(
         *Permission.objects.filter(
             content_type__app_label="portal",

@@ -6,11 +6,14 @@ from io import StringIO
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 
 from consent.models import PolicyAcceptance, PolicyVersion, Purpose, Screen
 from consent.services import policy_acceptance_due
+from portal.management.commands.seed_demo import DEMO_TOTP_SECRET
 from portal.models import ActivityRecord, Employer, User
+from tests.factories import totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -176,6 +179,20 @@ def test_the_staff_user_can_log_in_to_the_admin(client):
     assert staff.is_staff and staff.is_superuser
     assert staff.display_name == "サポート 太郎"
     assert client.login(email="staff@example.jp", password="demo-pass-2026")
+
+
+@pytest.mark.parametrize("email", ["staff@example.jp", "support@example.jp", "officer@example.jp"])
+def test_demo_staff_reach_the_admin_with_the_printed_key_or_a_printed_recovery_code(email):
+    output = seed()
+    assert f"otpauth://totp/demo-staff?secret={DEMO_TOTP_SECRET}" in output
+    recovery_code = output.split(f"{email}: ")[1].split()[0]
+
+    for code in (totp_code(DEMO_TOTP_SECRET), recovery_code):
+        client = Client()
+        client.post("/accounts/login/", {"login": email, "password": "demo-pass-2026"})
+        response = client.post(reverse("mfa_authenticate"), {"code": code})
+        assert response.status_code == 302, code
+        assert client.get(reverse("admin:index")).status_code == 200
 
 
 @pytest.mark.django_db

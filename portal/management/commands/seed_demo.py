@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
@@ -56,6 +59,9 @@ ROLE_LOGINS = (
     ("support@example.jp", "サポート 花子", "Support"),
     ("officer@example.jp", "個人情報保護 責任者", "Privacy officer"),
 )
+# The demo staff's authenticator app: one well-known secret, so a person adds it to any TOTP
+# app (or types the otpauth URL seed_demo prints) and signs in. A demo value, never real.
+DEMO_TOTP_SECRET = "DEMODEMODEMODEMODEMODEMODEMODEMO"  # noqa: S105 - printed for the demo
 STUDENT_EMAIL = "student@example.jp"
 BULK_EMAIL = "bulk-{:07d}@example.jp"
 BULK_PREFIX, BULK_SUFFIX = "bulk-", "@example.jp"
@@ -819,9 +825,11 @@ class Command(BaseCommand):
                 is_staff=True,
                 is_superuser=True,
             )
+            self.seed_second_factor(staff)
             for email, name, group in ROLE_LOGINS:
                 user = self.seed_user(email, name, Language.JA, jst(2018, 3, 1, 9), is_staff=True)
                 user.groups.add(Group.objects.get(name=group))
+                self.seed_second_factor(user)
             versions = self.seed_versions(purposes, staff)
             self.seed_students(rng, versions, employers)
         # The receipts and stop-use notices these changes queue (sent when the transaction
@@ -924,6 +932,24 @@ class Command(BaseCommand):
         if not address.primary and not EmailAddress.objects.filter(user=user, primary=True):
             EmailAddress.objects.filter(pk=address.pk).update(primary=True)
         return user
+
+    def seed_second_factor(self, user: User) -> None:
+        """Staff open the admin only with a second factor: the demo authenticator app and a set
+        of recovery codes (for a person without a TOTP app), each made once."""
+        if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+            TOTP.activate(user, DEMO_TOTP_SECRET)
+            self.count("authenticator apps", True)
+        if not Authenticator.objects.filter(
+            user=user, type=Authenticator.Type.RECOVERY_CODES
+        ).exists():
+            RecoveryCodes.activate(user)
+            self.count("recovery code sets", True)
+
+    def recovery_codes_left(self, email: str) -> list[str]:
+        codes = Authenticator.objects.filter(
+            user__email=email, type=Authenticator.Type.RECOVERY_CODES
+        ).first()
+        return codes.wrap().get_unused_codes() if codes else []
 
     def seed_versions(self, purposes: dict[str, Purpose], staff: User) -> dict[str, PolicyVersion]:
         versions = {}
@@ -1317,5 +1343,17 @@ class Command(BaseCommand):
                 f"\n            {email} / {DEMO_PASSWORD}  ({group})"
                 for email, _name, group in ROLE_LOGINS
             )
-            + f"\n            admin at {site}/admin/\n"
+            + f"\n            admin at {site}/admin/"
+            "\n\n  Staff sign in with a second factor. Add this key to an authenticator app"
+            "\n  (Google Authenticator, 1Password, ...) as a time-based (TOTP) key:"
+            f"\n            {DEMO_TOTP_SECRET}"
+            f"\n            otpauth://totp/demo-staff?secret={DEMO_TOTP_SECRET}&digits=6&period=30"
+            "&issuer=demo"
+            "\n  and type its 6-digit code when asked; or type one of these recovery codes"
+            "\n  (each works once):"
+            + "".join(
+                f"\n            {email}: {' '.join(self.recovery_codes_left(email)[:3])}"
+                for email in [STAFF_EMAIL, *(login[0] for login in ROLE_LOGINS)]
+            )
+            + "\n"
         )
