@@ -22,10 +22,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
+from portal.redirects import is_own_path
 from portal.second_factor import second_factor_active
 
 
@@ -80,9 +80,7 @@ class BackofficeAdminSite(admin.AdminSite):
             if not self.has_permission(request):
                 raise PermissionDenied
         next_url = request.GET.get("next", "")
-        if not url_has_allowed_host_and_scheme(
-            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        ):
+        if not is_own_path(next_url):
             next_url = ""
         next_url = next_url or reverse("admin:index", current_app=self.name)
         return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")

@@ -366,6 +366,9 @@ class PolicyVersionAdmin(AuditedModelAdmin):
 
     def preview_view(self, request: HttpRequest, pk: int):
         version = get_object_or_404(PolicyVersion, pk=pk)
+        # A draft's text is not public yet: staff in no role see no preview.
+        if not self.has_view_permission(request, version):
+            raise PermissionDenied
         previous = (
             PolicyVersion.objects.published()
             .exclude(pk=version.pk)

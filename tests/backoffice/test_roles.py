@@ -462,6 +462,13 @@ def test_publishing_and_the_impact_report_are_offered_only_to_the_privacy_office
             assert mailing in client.get(report).content.decode()
 
 
+def test_a_staff_member_in_no_role_cannot_read_a_drafts_preview(world, staff_in, client):
+    client.force_login(staff_in(NO_ROLE))
+    preview = client.get(reverse("admin:consent_policyversion_preview", args=[world.draft.pk]))
+    assert preview.status_code == 403
+    assert world.draft.body_ja not in preview.content.decode()
+
+
 def test_api_keys_and_the_audit_log_are_not_in_supports_admin(world, staff_in, client):
     client.force_login(staff_in(SUPPORT))
     index = client.get(reverse("admin:index")).content.decode()
