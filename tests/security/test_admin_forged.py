@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from allauth.mfa.models import Authenticator
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
@@ -48,6 +49,7 @@ AFFECTED = [
     ApiClient,
     ConsentEvent,
     EmailMessage,
+    Authenticator,
     AuditEntry,
 ]
 
@@ -135,6 +137,9 @@ FORGED: dict[str, Forged] = {
     "consent.change_apiclient": _from_roles(
         "consent.change_apiclient", "consent_apiclient_changelist"
     ),
+    "portal.reset_second_factor": _from_roles(
+        "portal.reset_second_factor", "portal_user_reset_second_factor"
+    ),
     # The audit log's "verify the chain" button.
     "audit.view_auditentry": Forged(
         _post_to("audit_auditentry_verify"), ("audit_auditentry_verify",)
@@ -157,6 +162,9 @@ ADMIN_VIEWS: dict[str, str | None] = {
     "disclosure_datarequest_task_answer": "disclosure.record_answer",
     "disclosure_datarequest_task_close": "disclosure.close_task",
     "portal_employer_resend_links": "disclosure.resend_answer_link",
+    "portal_user_reset_second_factor": "portal.reset_second_factor",
+    # The second-factor gate's explanation: any staff member, before they have a factor.
+    "mfa_required": None,
     # Django's site views: any staff member, nothing role-specific.
     "index": None,
     "login": None,
