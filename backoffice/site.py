@@ -25,7 +25,7 @@ from django.urls import path, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
-from portal.redirects import is_own_path
+from portal.redirects import own_path_or
 from portal.second_factor import second_factor_active
 
 
@@ -79,10 +79,9 @@ class BackofficeAdminSite(admin.AdminSite):
                 return HttpResponseRedirect(reverse("admin:mfa_required", current_app=self.name))
             if not self.has_permission(request):
                 raise PermissionDenied
-        next_url = request.GET.get("next", "")
-        if not is_own_path(next_url):
-            next_url = ""
-        next_url = next_url or reverse("admin:index", current_app=self.name)
+        next_url = own_path_or(
+            request.GET.get("next"), reverse("admin:index", current_app=self.name)
+        )
         return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
 
     def index(self, request, extra_context=None):
