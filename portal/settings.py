@@ -256,9 +256,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # socket_connect_timeout: queueing a task must not hang a web request on an unreachable broker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 5}
 CELERY_TIMEZONE = TIME_ZONE
+# How long a queued message is trusted to be in the queue before a sweep queues its work
+# again (portal/queueing.py); the sweeps' intervals. Tests of faults make them short.
+QUEUE_LEASE_SECONDS = env_int("QUEUE_LEASE_SECONDS", 900)
+EMAIL_SWEEP_SECONDS = env_int("EMAIL_SWEEP_SECONDS", 60)
+REQUESTS_SWEEP_SECONDS = env_int("REQUESTS_SWEEP_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
-    "email-sweep": {"task": "portal.tasks.email_sweep", "schedule": 60.0},
-    "requests-sweep": {"task": "disclosure.tasks.requests_sweep", "schedule": 300.0},
+    "email-sweep": {"task": "portal.tasks.email_sweep", "schedule": float(EMAIL_SWEEP_SECONDS)},
+    "requests-sweep": {
+        "task": "disclosure.tasks.requests_sweep",
+        "schedule": float(REQUESTS_SWEEP_SECONDS),
+    },
     # Once a day, at a quiet hour (CELERY_TIMEZONE): see "Retention" below.
     "retention-run": {
         "task": "backoffice.tasks.retention_run",
