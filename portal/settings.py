@@ -212,7 +212,7 @@ ACCOUNT_RATE_LIMITS = {
 OIDC_ISSUER = env_url("OIDC_ISSUER", "", ("https", "http")).rstrip("/")
 OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
 OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
-OIDC_NAME = env_str("OIDC_NAME", "求人サイト / Job site")
+OIDC_NAME = env_str("OIDC_NAME") or "求人サイト / Job site"  # the button label
 # Part of the redirect URI registered at the provider (/accounts/oidc/jobsite/login/callback/)
 # and stored in every link (SocialAccount.provider): a constant, never renamed.
 OIDC_PROVIDER_ID = "jobsite"

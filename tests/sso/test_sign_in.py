@@ -14,7 +14,7 @@ from django.urls import reverse
 from consent.models import PolicyAcceptance, Screen
 from portal.models import User
 from tests.factories import PASSWORD, StaffFactory, UserFactory, accept, published_version
-from tests.sso.conftest import PROVIDER_ID, callback_path
+from tests.sso.site import PROVIDER_ID, callback_path
 
 pytestmark = pytest.mark.django_db
 
