@@ -123,12 +123,13 @@ def oidc_provider(tmp_path_factory):
     )
     provider = Provider(url=url, issuer=f"{url}/o", token=token)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
-                requests.get(f"{provider.issuer}/.well-known/openid-configuration", timeout=1)
+                # (the first answer can take seconds on a busy machine: it imports the views)
+                requests.get(f"{provider.issuer}/.well-known/openid-configuration", timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
                         "the test OIDC provider did not start:\n" + Path(log.name).read_text()

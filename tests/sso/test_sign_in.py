@@ -122,6 +122,23 @@ def test_a_returning_student_is_found_by_the_subject_id(client, job_site):
     assert SocialAccount.objects.filter(user=student).count() == 1
 
 
+def test_without_a_name_from_the_site_the_sign_up_form_asks_for_one(client, job_site):
+    sub = job_site.user("nameless", email="nameless@example.jp", name="")
+
+    response = sign_in(client, job_site, "nameless")
+
+    assert response["Location"] == reverse("socialaccount_signup")
+    assert signed_in_user(client) is None
+    response = client.post(
+        reverse("socialaccount_signup"),
+        {"email": "nameless@example.jp", "display_name": "名無 権兵衛"},
+    )
+    assert response.status_code == 302
+    student = signed_in_user(client)
+    assert (student.email, student.display_name) == ("nameless@example.jp", "名無 権兵衛")
+    assert SocialAccount.objects.get(user=student).uid == sub
+
+
 def test_the_sign_in_button_is_a_form_post_on_the_login_and_signup_pages(client, job_site):
     for page in ("account_login", "account_signup"):
         html = client.get(reverse(page)).content.decode()
@@ -207,7 +224,8 @@ def test_an_expired_code_is_refused_with_a_clear_page_and_no_account(client, job
 # --- the email address ------------------------------------------------------------------------
 
 
-def test_a_changed_email_at_the_site_follows_to_the_portal(client, job_site):
+def test_a_changed_email_at_the_site_follows_to_the_portal(client, job_site, settings):
+    settings.LANGUAGE_CODE = "en"
     sub = job_site.user("moving", email="old@example.jp", name="引越 太郎")
     sign_in(client, job_site, "moving")
     student = signed_in_user(client)
@@ -225,7 +243,7 @@ def test_a_changed_email_at_the_site_follows_to_the_portal(client, job_site):
     ]
     assert SocialAccount.objects.get(user=student).uid == sub
     page = client.get(response["Location"], follow=True)
-    assert "new@example.jp" in page.content.decode()  # the message says so
+    assert "Your email address here is now new@example.jp" in page.content.decode()
 
 
 def test_an_unverified_new_email_at_the_site_is_not_taken(client, job_site):
