@@ -24,8 +24,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from consent.api.endpoint import ApiError, api_endpoint, error_response, json_body
+from consent.api.idempotency import idempotent_answer
 from consent.api.openapi import OPENAPI_JSON
-from consent.api.payloads import changes_query, check_triples, provision_payload
+from consent.api.payloads import (
+    changes_query,
+    check_triples,
+    idempotency_key,
+    provision_payload,
+)
 from consent.models import ConsentEvent, Provision, Purpose
 from consent.services import (
     CheckResult,
@@ -108,8 +114,19 @@ def _provision_json(provision: Provision, *, student: User, purpose: Purpose) ->
 
 @api_endpoint("POST")
 def provisions(request: HttpRequest) -> JsonResponse:
-    payload = provision_payload(json_body(request))
-    client = request.api_client
+    key = idempotency_key(request)
+    body = json_body(request)
+    return idempotent_answer(
+        client=request.api_client,
+        operation="provisions",
+        key=key,
+        body=body,
+        answer=lambda: _provision_answer(body, client=request.api_client),
+    )
+
+
+def _provision_answer(body, *, client) -> JsonResponse:
+    payload = provision_payload(body)
     if client.employer_id is not None and payload.employer != client.employer_id:
         # Before any lookup, so that a key cannot learn which other employers exist.
         raise ApiError(
