@@ -7,7 +7,7 @@ of a bare Django JSON view that only parses and serialises the same payload
 each of the 1,000 items through its schema machinery, on exactly that path; plain views with
 `json.loads` and hand-written validation (consent/api/payloads.py) add nothing over the bare
 view but the work of `consent_check` itself (a fixed number of queries, whatever the batch
-size). The API is three endpoints, so a hand-kept OpenAPI document (consent/api/openapi.py)
+size). The API is five endpoints, so a hand-kept OpenAPI document (consent/api/openapi.py)
 is little to keep; the tests validate it with openapi-spec-validator and check real answers
 against its schemas, so it cannot drift unnoticed.
 
