@@ -534,7 +534,8 @@ class IdempotencyKey(models.Model):
     operation = models.CharField(_("operation"), max_length=60)
     request_sha256 = models.CharField(_("SHA-256 of the request"), max_length=64)
     status = models.PositiveSmallIntegerField(_("status"))
-    response = models.JSONField(_("response"))
+    # The body as sent, byte for byte (jsonb would reorder its keys).
+    response = models.TextField(_("response"))
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
 from consent.api.endpoint import ApiError
@@ -35,7 +35,7 @@ def idempotent_answer(
     key: str | None,
     body,
     answer: Callable[[], JsonResponse],
-) -> JsonResponse:
+) -> HttpResponse:
     """`answer()` once per key: its first success is stored and replayed to a retry."""
     if key is None:
         return answer()
@@ -51,7 +51,7 @@ def idempotent_answer(
                     key=key,
                     request_sha256=fingerprint,
                     status=0,
-                    response={},
+                    response="",
                 )
         except IntegrityError:
             return _replay(
@@ -63,12 +63,12 @@ def idempotent_answer(
             claim.delete()
             return response
         claim.status = response.status_code
-        claim.response = json.loads(response.content)
+        claim.response = response.content.decode("utf-8")
         claim.save(update_fields=["status", "response"])
     return response
 
 
-def _replay(stored: IdempotencyKey, fingerprint: str) -> JsonResponse:
+def _replay(stored: IdempotencyKey, fingerprint: str) -> HttpResponse:
     if stored.request_sha256 != fingerprint:
         raise ApiError(
             422,
@@ -76,4 +76,9 @@ def _replay(stored: IdempotencyKey, fingerprint: str) -> JsonResponse:
             _("This Idempotency-Key was used for a request with another body."),
             field="Idempotency-Key",
         )
-    return JsonResponse(stored.response, status=stored.status, headers={REPLAYED: "true"})
+    return HttpResponse(
+        stored.response,
+        content_type="application/json",
+        status=stored.status,
+        headers={REPLAYED: "true"},
+    )

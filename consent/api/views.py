@@ -113,7 +113,7 @@ def _provision_json(provision: Provision, *, student: User, purpose: Purpose) ->
 
 
 @api_endpoint("POST")
-def provisions(request: HttpRequest) -> JsonResponse:
+def provisions(request: HttpRequest) -> HttpResponse:
     key = idempotency_key(request)
     body = json_body(request)
     return idempotent_answer(

@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('operation', models.CharField(max_length=60, verbose_name='operation')),
                 ('request_sha256', models.CharField(max_length=64, verbose_name='SHA-256 of the request')),
                 ('status', models.PositiveSmallIntegerField(verbose_name='status')),
-                ('response', models.JSONField(verbose_name='response')),
+                ('response', models.TextField(verbose_name='response')),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
                 ('client', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='idempotency_keys', to='consent.apiclient', verbose_name='API client')),
             ],
