@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from audit.log import audit_record
 from audit.models import AuditEntry
-from consent.models import Provision
+from consent.models import IdempotencyKey, Provision
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile
 from portal.models import ActivityRecord
 
@@ -103,6 +103,13 @@ def request_files_expire(*, now: datetime | None = None) -> tuple[int, list[str]
     return _delete_in_batches(expired), references
 
 
+def idempotency_keys_expire(*, now: datetime | None = None) -> int:
+    """The API's stored `Idempotency-Key` answers, `RETENTION_IDEMPOTENCY_KEY_DAYS` after the
+    call: a retry comes within minutes, and after this the same key records anew."""
+    cutoff = _cutoff(settings.RETENTION_IDEMPOTENCY_KEY_DAYS, now)
+    return _delete_in_batches(IdempotencyKey.objects.filter(created_at__lt=cutoff))
+
+
 def retention_run(*, now: datetime | None = None) -> dict[str, int]:
     """Run every deletion; log the counts, and record a run that deleted something in the
     audit log (with the requests whose files went: no timeline event fits, and the timeline
@@ -114,6 +121,7 @@ def retention_run(*, now: datetime | None = None) -> dict[str, int]:
         "provisions": provisions_expire(now=now),
         "answer_links": answer_links_expire(now=now),
         "request_files": files,
+        "idempotency_keys": idempotency_keys_expire(now=now),
     }
     log.info("retention: deleted %s", ", ".join(f"{n} {name}" for name, n in counts.items()))
     if any(counts.values()):
@@ -128,6 +136,7 @@ def retention_run(*, now: datetime | None = None) -> dict[str, int]:
                     "provisions": settings.RETENTION_PROVISION_DAYS,
                     "answer_links": settings.RETENTION_ANSWER_LINK_DAYS,
                     "request_files": settings.RETENTION_REQUEST_FILE_DAYS,
+                    "idempotency_keys": settings.RETENTION_IDEMPOTENCY_KEY_DAYS,
                 },
             },
         )

@@ -671,6 +671,14 @@ class ApiKeyCreateForm(forms.Form):
         required=False,
         help_text=_("For a company's key: it sees only that company's rows."),
     )
+    scopes = forms.MultipleChoiceField(
+        label=_("Scopes"),
+        choices=ApiClient.Scope.choices,
+        initial=[ApiClient.Scope.CONSENTS],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,  # none ticked: consents, what every key could do before scopes
+        help_text=_("activity:write is for the job site's own key, never a company's."),
+    )
     reason = AuditReasonForm.base_fields["reason"]
 
     def clean(self):
@@ -680,6 +688,9 @@ class ApiKeyCreateForm(forms.Form):
             self.add_error("employer", _("Choose the company the key is for."))
         if kind == ApiClient.Kind.PIPELINE and employer is not None:
             self.add_error("employer", _("The pipeline's key is for every company: choose none."))
+        data["scopes"] = data.get("scopes") or [ApiClient.Scope.CONSENTS]
+        if kind == ApiClient.Kind.EMPLOYER and ApiClient.Scope.ACTIVITY_WRITE in data["scopes"]:
+            self.add_error("scopes", _("A company's key cannot send activity records."))
         return data
 
 
@@ -692,6 +703,7 @@ class ApiClientAdmin(AuditedModelAdmin):
         "name",
         "kind",
         "employer",
+        "scopes",
         "key_prefix",
         "created_at",
         "last_used_at",
@@ -704,6 +716,7 @@ class ApiClientAdmin(AuditedModelAdmin):
         "name",
         "kind",
         "employer",
+        "scopes",
         "key_prefix",
         "key_sha256",
         "created_at",
@@ -714,6 +727,7 @@ class ApiClientAdmin(AuditedModelAdmin):
     readonly_fields = [
         "kind",
         "employer",
+        "scopes",
         "key_prefix",
         "key_sha256",
         "created_at",
@@ -754,7 +768,9 @@ class ApiClientAdmin(AuditedModelAdmin):
             data = form.cleaned_data
             employer = data["employer"] if data["kind"] == ApiClient.Kind.EMPLOYER else None
             with transaction.atomic():
-                client, key = api_key_create(name=data["name"].strip(), employer=employer)
+                client, key = api_key_create(
+                    name=data["name"].strip(), employer=employer, scopes=data["scopes"]
+                )
                 audit_record(
                     action=AuditEntry.Action.ACTION,
                     name="consent.create_api_key",
@@ -764,6 +780,7 @@ class ApiClientAdmin(AuditedModelAdmin):
                         "name": [None, client.name],
                         "kind": [None, client.kind],
                         "employer": [None, str(employer) if employer else None],
+                        "scopes": [None, client.scopes],
                         "key_prefix": [None, client.key_prefix],
                     },
                     reason=data["reason"].strip(),

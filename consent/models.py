@@ -462,12 +462,22 @@ class Consent(models.Model):
         return f"{self.student_id} · {self.employer_id} · {self.purpose_id}: {self.granted}"
 
 
+def default_scopes() -> list[str]:
+    return ["consents"]
+
+
 class ApiClient(models.Model):
     """Who may call the consent API: the site's own pipeline, or one employer."""
 
     class Kind(models.TextChoices):
         PIPELINE = "pipeline", _("the site's analytics pipeline")
         EMPLOYER = "employer", _("a client company")
+
+    class Scope(models.TextChoices):
+        # What every key could do before scopes existed: check, read the feed, record
+        # provisions. Existing keys keep it (the field's default).
+        CONSENTS = "consents", _("consents: check, changes, provisions")
+        ACTIVITY_WRITE = "activity:write", _("activity:write: send the site's activity records")
 
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
@@ -486,6 +496,11 @@ class ApiClient(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    scopes = models.JSONField(
+        _("scopes"),
+        default=default_scopes,
+        help_text=_("What the key may call; fixed when it is made."),
+    )
 
     class Meta:
         verbose_name = _("API client")
@@ -500,6 +515,41 @@ class ApiClient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}…)"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
+
+
+class IdempotencyKey(models.Model):
+    """A sender's `Idempotency-Key` and the answer its first successful call got, so that a
+    retry is answered the same without recording twice. Purged by the retention job."""
+
+    client = models.ForeignKey(
+        ApiClient,
+        on_delete=models.CASCADE,
+        related_name="idempotency_keys",
+        verbose_name=_("API client"),
+    )
+    key = models.CharField(_("key"), max_length=255)
+    operation = models.CharField(_("operation"), max_length=60)
+    request_sha256 = models.CharField(_("SHA-256 of the request"), max_length=64)
+    status = models.PositiveSmallIntegerField(_("status"))
+    # The body as sent, byte for byte (jsonb would reorder its keys).
+    response = models.TextField(_("response"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "operation", "key"], name="one_answer_per_idempotency_key"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} · {self.operation} · {self.key}"
 
 
 class Provision(models.Model):

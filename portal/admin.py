@@ -377,10 +377,11 @@ class PrivacyContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ActivityRecord)
 class ActivityRecordAdmin(ReadOnlyLedgerAdmin):
-    list_display = ["occurred_at", "student", "kind", "employer", "detail"]
+    list_display = ["occurred_at", "student", "kind", "employer", "detail", "sender"]
     list_filter = ["kind"]
-    search_fields = [*STUDENT_SEARCH, *EMPLOYER_SEARCH]
-    list_select_related = ["student", "employer"]
+    # The sender's record id: what the job site quotes when it asks about a record.
+    search_fields = [*STUDENT_SEARCH, *EMPLOYER_SEARCH, "=source_record_id"]
+    list_select_related = ["student", "employer", "sender"]
     date_hierarchy = "occurred_at"
 
 

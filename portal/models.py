@@ -232,11 +232,36 @@ class ActivityRecord(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     detail = models.CharField(_("detail"), max_length=300, blank=True)
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
+    # Who sent it through the API (`POST /api/v1/activity`) and under which id of theirs;
+    # both empty for rows the portal made itself (the demo data). A string reference, not an
+    # import: the API key is the sender, and the pair makes a retried batch harmless.
+    sender = models.ForeignKey(
+        "consent.ApiClient",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="activity_records",
+        verbose_name=_("sent by"),
+    )
+    source_record_id = models.CharField(
+        _("sender's record id"), max_length=100, null=True, blank=True
+    )
+    received_at = models.DateTimeField(_("received at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("activity record")
         verbose_name_plural = _("activity records")
         indexes = [models.Index(fields=["student", "-occurred_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "source_record_id"], name="one_activity_record_per_sender_id"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(sender__isnull=True, source_record_id__isnull=True)
+                | models.Q(sender__isnull=False, source_record_id__isnull=False),
+                name="activity_sender_and_id_together",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d}"

@@ -486,6 +486,9 @@ RETENTION_ANSWER_LINK_DAYS = env_positive_int("RETENTION_ANSWER_LINK_DAYS", 90)
 # The files of a closed request (report, certificate, companies' files): 1 year after it
 # closed. The request, its tasks and its timeline stay.
 RETENTION_REQUEST_FILE_DAYS = env_positive_int("RETENTION_REQUEST_FILE_DAYS", 365)
+# The consent API's stored Idempotency-Key answers: 7 days after the call (a retry comes
+# within minutes; later, the same key records anew).
+RETENTION_IDEMPOTENCY_KEY_DAYS = env_positive_int("RETENTION_IDEMPOTENCY_KEY_DAYS", 7)
 # Rows deleted per statement, so a large backlog never holds a long lock.
 RETENTION_BATCH_SIZE = env_positive_int("RETENTION_BATCH_SIZE", 1000)
 

@@ -13,6 +13,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("consent.urls")),
     path("", include("disclosure.urls")),
-    path("api/v1/", include("consent.api.urls")),
+    path("api/v1/", include("portal.api_urls")),
     path("admin/", admin.site.urls),
 ]

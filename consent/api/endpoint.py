@@ -68,8 +68,11 @@ def error_response(
     return JsonResponse({"error": error}, status=status, headers=headers)
 
 
-def api_endpoint(*methods: str, public: bool = False) -> Callable:
-    """Accept only `methods`; unless `public`, authenticate the key and count the request.
+def api_endpoint(
+    *methods: str, public: bool = False, scope: str = ApiClient.Scope.CONSENTS
+) -> Callable:
+    """Accept only `methods`; unless `public`, authenticate the key, require its `scope`
+    and count the request.
 
     The view finds its client at `request.api_client`.
     """
@@ -90,6 +93,7 @@ def api_endpoint(*methods: str, public: bool = False) -> Callable:
                 if not public:
                     request.api_client = authenticate(request)
                     count_request(request.api_client)
+                    require_scope(request.api_client, scope)
                 return view(request, *args, **kwargs)
             except ApiError as error:
                 return error.response()
@@ -135,6 +139,16 @@ def authenticate(request: HttpRequest) -> ApiClient:
         )
     _note_use(client)
     return client
+
+
+def require_scope(client: ApiClient, scope: str) -> None:
+    if not client.has_scope(scope):
+        raise ApiError(
+            403,
+            "missing_scope",
+            _("This key may not call this endpoint: it needs the scope %(scope)s.")
+            % {"scope": scope},
+        )
 
 
 def _note_use(client: ApiClient) -> None:

@@ -18,13 +18,29 @@ class RevokeRefused(Exception):
     """No live key matches, or more than one does."""
 
 
+class ScopeRefused(ValueError):
+    """A scope that does not exist, or one this kind of key may not hold."""
+
+
+# Activity records are what the job site itself collects: a company's key never sends them.
+PIPELINE_ONLY_SCOPES = {ApiClient.Scope.ACTIVITY_WRITE}
+
+
 def key_sha256(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def api_key_create(*, name: str, employer: Employer | None = None) -> tuple[ApiClient, str]:
+def api_key_create(
+    *, name: str, employer: Employer | None = None, scopes: list[str] | None = None
+) -> tuple[ApiClient, str]:
     """A new API client with a 256-bit random key. Returns the client and the key, which is
-    not stored anywhere: the caller shows it once."""
+    not stored anywhere: the caller shows it once. `scopes` defaults to consents only."""
+    scopes = sorted(set(scopes or [ApiClient.Scope.CONSENTS]))
+    unknown = set(scopes) - set(ApiClient.Scope.values)
+    if unknown:
+        raise ScopeRefused(f"Unknown scope {sorted(unknown)[0]!r}.")
+    if employer is not None and PIPELINE_ONLY_SCOPES & set(scopes):
+        raise ScopeRefused("activity:write is for the site's pipeline, not a company's key.")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     client = ApiClient.objects.create(
         name=name,
@@ -32,6 +48,7 @@ def api_key_create(*, name: str, employer: Employer | None = None) -> tuple[ApiC
         employer=employer,
         key_prefix=key[:SHOWN_PREFIX_LENGTH],
         key_sha256=key_sha256(key),
+        scopes=[str(scope) for scope in scopes],
     )
     return client, key
 

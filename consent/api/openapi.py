@@ -7,11 +7,15 @@ the views' real answers against its schemas; change both together.
 import json
 
 from consent.api.payloads import (
+    ACTIVITY_KINDS,
     DEFAULT_CHANGES_LIMIT,
     MAX_BATCH,
     MAX_CHANGES_LIMIT,
     MAX_DATA_ITEMS,
+    MAX_DETAIL,
     MAX_ID,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_RECORD_ID,
     MAX_REFERENCE,
 )
 
@@ -28,6 +32,16 @@ def _error(description: str, headers: dict | None = None) -> dict:
     response = _json(_ref("Error"), description)
     if headers:
         response["headers"] = headers
+    return response
+
+
+def _with_replayed(response: dict) -> dict:
+    response["headers"] = {
+        "Idempotent-Replayed": {
+            "schema": {"type": "string", "enum": ["true"]},
+            "description": "Present when this is the stored answer to an Idempotency-Key.",
+        }
+    }
     return response
 
 
@@ -69,7 +83,8 @@ SCHEMAS = {
                         "description": "Stable, for programs: e.g. missing_key, invalid_key, "
                         "revoked_key, rate_limited, malformed_json, invalid_field, "
                         "batch_too_large, too_large, bad_cursor, bad_limit, unknown_parameter, "
-                        "out_of_scope, "
+                        "out_of_scope, missing_scope, bad_idempotency_key, "
+                        "idempotency_key_reused, "
                         "unknown_student, unknown_employer, unknown_purpose, no_valid_grant, "
                         "before_grant, reference, future, first_after_last, data_items, "
                         "method_not_allowed, not_found, server_error.",
@@ -206,6 +221,102 @@ SCHEMAS = {
             "reference": {"type": ["string", "null"]},
         },
     },
+    "ActivityRecord": {
+        "type": "object",
+        "required": ["id", "student", "kind", "occurred_at"],
+        "properties": {
+            "id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_RECORD_ID,
+                "pattern": "^[^\\u0000-\\u001f\\u007f]*$",
+                "description": "Your id for the record, unique among your records: sending "
+                "it again is answered `duplicate` and stores nothing.",
+            },
+            "student": STUDENT,
+            "employer": {
+                "oneOf": [EMPLOYER, {"type": "null"}],
+                "description": "The company the activity concerns (a job listing's), if any.",
+            },
+            "kind": {"type": "string", "enum": list(ACTIVITY_KINDS)},
+            "detail": {
+                "type": ["string", "null"],
+                "maxLength": MAX_DETAIL,
+                "pattern": NO_NUL,
+                "description": "What was viewed or searched, in words. Default: empty.",
+            },
+            "occurred_at": {
+                **DATETIME,
+                "description": "When it happened, with a UTC offset (a time without one is "
+                "refused, 422).",
+            },
+        },
+    },
+    "ActivityRequest": {
+        "type": "object",
+        "required": ["records"],
+        "properties": {
+            "records": {"type": "array", "maxItems": MAX_BATCH, "items": _ref("ActivityRecord")},
+        },
+    },
+    "ActivityResult": {
+        "type": "object",
+        "required": ["id", "result", "status"],
+        "properties": {
+            "id": {"type": "string", "description": "As sent."},
+            "result": {
+                "type": "string",
+                "enum": ["stored", "duplicate", "refused"],
+                "description": "duplicate: this id was stored before with the same content "
+                "(or earlier in this batch); nothing was stored twice.",
+            },
+            "status": {
+                "type": "integer",
+                "enum": [200, 201, 409, 422],
+                "description": "As if the record had been sent alone: 201 stored, 200 "
+                "duplicate, 409 conflict (the id holds other content), 422 refused.",
+            },
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "description": "For a refused record only.",
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "enum": [
+                            "conflict",
+                            "unknown_student",
+                            "unknown_employer",
+                            "future",
+                            "expired",
+                            "erased_by_request",
+                            "stopped_by_request",
+                        ],
+                        "description": "erased_by_request: the student asked for deletion "
+                        "after the record's time. stopped_by_request: the student asked for "
+                        "cessation after the record's time, or before it and has not granted "
+                        "consent to the record's company since. expired: older than the "
+                        "activity retention period.",
+                    },
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+    "ActivityResponse": {
+        "type": "object",
+        "required": ["results", "stored", "duplicate", "refused"],
+        "properties": {
+            "results": {
+                "type": "array",
+                "items": _ref("ActivityResult"),
+                "description": "One per record, in the order sent.",
+            },
+            "stored": {"type": "integer", "minimum": 0},
+            "duplicate": {"type": "integer", "minimum": 0},
+            "refused": {"type": "integer", "minimum": 0},
+        },
+    },
     "Change": {
         "type": "object",
         "required": [
@@ -266,12 +377,14 @@ RESPONSES = {
         {"Allow": {"schema": {"type": "string"}, "description": "The methods answered."}},
     ),
     "MalformedJson": _error("The body is not JSON."),
+    "MissingScope": _error("The key lacks the scope this endpoint needs (missing_scope)."),
     "Invalid": _error("The JSON has the wrong shape; `field` says where."),
     "ServerError": _error("A fault on the portal's side; retry later."),
 }
 
 COMMON = {
     "401": {"$ref": "#/components/responses/Unauthorized"},
+    "403": {"$ref": "#/components/responses/MissingScope"},
     "405": {"$ref": "#/components/responses/MethodNotAllowed"},
     "429": {"$ref": "#/components/responses/RateLimited"},
     "500": {"$ref": "#/components/responses/ServerError"},
@@ -287,7 +400,10 @@ OPENAPI = {
             "For the job site's analytics pipeline and for client companies. Every call but "
             "this document needs `Authorization: Bearer <key>`; keys are made with "
             "`python manage.py create_api_key` and shown once. A pipeline key sees every "
-            "employer; an employer's key sees only its own rows. Requests are limited per key "
+            "employer; an employer's key sees only its own rows. A key holds scopes: "
+            "`consents` (checks, the feed, provisions; every key made before scopes existed) "
+            "and `activity:write` (sending activity records; the site's keys only); another "
+            "endpoint is 403 missing_scope. Requests are limited per key "
             "and minute (429 with Retry-After). Errors are always JSON "
             '`{"error": {"code", "message"}}`. Times are ISO 8601 with an offset; answers '
             "give UTC."
@@ -341,21 +457,82 @@ OPENAPI = {
                     "employer and purpose at this moment. A bulk record gives "
                     "first_provided_at and provided_at (the last time)."
                 ),
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "Any unique value of yours (a UUID, say). A retry with "
+                        "the same key and the same body is answered as the first successful "
+                        "call was (with Idempotent-Replayed: true) and records nothing; the "
+                        "same key with another body is 422 idempotency_key_reused. Keys are "
+                        "per API key; a refusal keeps nothing, so the key may be sent again. "
+                        "Kept 7 days (RETENTION_IDEMPOTENCY_KEY_DAYS).",
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_IDEMPOTENCY_KEY,
+                            "pattern": "^[!-~]+$",
+                        },
+                    }
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("ProvisionRequest")}},
                 },
                 "responses": {
-                    "200": _json(_ref("Provision"), "This reference was recorded before."),
-                    "201": _json(_ref("Provision"), "Recorded."),
-                    "400": {"$ref": "#/components/responses/MalformedJson"},
-                    "403": _error("An employer's key recording for another employer."),
+                    "200": _with_replayed(
+                        _json(
+                            _ref("Provision"),
+                            "This reference was recorded before, or a replay of this "
+                            "Idempotency-Key's first answer.",
+                        )
+                    ),
+                    "201": _with_replayed(_json(_ref("Provision"), "Recorded.")),
+                    "400": _error("The body is not JSON, or a malformed Idempotency-Key."),
+                    "403": _error(
+                        "An employer's key recording for another employer (out_of_scope), "
+                        "or a key without the consents scope (missing_scope)."
+                    ),
                     "404": _error("Unknown student, employer or purpose (`field` says which)."),
                     "409": _error(
                         "no_valid_grant: no valid grant now; before_grant: dated before the "
                         "grant; reference: the reference was used for another record."
                     ),
                     "413": _error("A body over 2.5 MB."),
+                    "422": _error(
+                        "The JSON has the wrong shape (`field` says where), or the "
+                        "Idempotency-Key was used with another body (idempotency_key_reused)."
+                    ),
+                    **{k: v for k, v in COMMON.items() if k != "403"},
+                },
+            }
+        },
+        "/activity": {
+            "post": {
+                "operationId": "activityRecord",
+                "summary": "Send the activity records the site collected.",
+                "description": (
+                    f"Up to {MAX_BATCH:,} records per request, for a key with the "
+                    "activity:write scope. Each record is answered in the order sent: stored, "
+                    "duplicate (its id was stored before with the same content: nothing is "
+                    "stored twice, so a whole batch may be retried), or refused with a status "
+                    "and a code: 409 conflict (the id holds other content), 422 for an "
+                    "unknown student or company, a time in the future or past the retention "
+                    "period, or a record the student's deletion or cessation request covers. "
+                    "A deletion covers records dated at or before it (they were to be erased); "
+                    "later ones are stored. A cessation covers records before it and after "
+                    "it, unless the student granted consent to the record's company again "
+                    "after it. The answer is 200 whenever the batch was read."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("ActivityRequest")}},
+                },
+                "responses": {
+                    "200": _json(_ref("ActivityResponse"), "One result per record."),
+                    "400": {"$ref": "#/components/responses/MalformedJson"},
+                    "413": _error(f"More than {MAX_BATCH:,} records, or a body over 2.5 MB."),
                     "422": {"$ref": "#/components/responses/Invalid"},
                     **COMMON,
                 },

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.utils.translation import gettext as _
 
 from consent.api.endpoint import ApiError
+from portal.models import ActivityRecord
 
 MAX_BATCH = 1000
 DEFAULT_CHANGES_LIMIT = 500
@@ -17,6 +18,10 @@ MAX_ID = 2**63 - 1  # a bigint primary key; a larger number would fail in the da
 MAX_EXACT_FLOAT = 2**53
 MAX_DATA_ITEMS = 500
 MAX_REFERENCE = 100
+MAX_RECORD_ID = 100
+MAX_DETAIL = 300
+MAX_IDEMPOTENCY_KEY = 255
+ACTIVITY_KINDS = tuple(ActivityRecord.Kind.values)
 
 
 # The canonical text form (RFC 9562), as the API documents it. A regular expression, not
@@ -196,3 +201,93 @@ def changes_query(request) -> tuple[int, int]:
         request, "limit", DEFAULT_CHANGES_LIMIT, low=1, high=MAX_CHANGES_LIMIT, code="bad_limit"
     )
     return since, limit
+
+
+@dataclass(frozen=True)
+class ActivityPayload:
+    id: str
+    student: str
+    employer: int | None
+    kind: str
+    detail: str
+    occurred_at: datetime
+
+
+# No control characters (the document says the same with a pattern).
+RECORD_ID = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_RECORD_ID}}}")
+
+
+def _record_id(value, field: str) -> str:
+    if isinstance(value, str) and RECORD_ID.fullmatch(value) and _storable(value):
+        return value
+    raise _invalid(
+        field,
+        _("Expected your record id: 1 to %(max)d characters, none of them a control character.")
+        % {"max": MAX_RECORD_ID},
+    )
+
+
+def activity_records(body) -> list[ActivityPayload]:
+    """`{"records": [{"id", "student", "employer"?, "kind", "detail"?, "occurred_at"}, ...]}`.
+
+    A record of the wrong shape fails the whole request (422 naming it), as in
+    check_triples: that is the sender's bug, not a fact about a student. What only the
+    database can say (unknown student, a deletion request) is answered per record."""
+    records = _object(body, "").get("records")
+    if not isinstance(records, list):
+        raise _invalid("records", _("Expected 'records': a list of up to 1,000 records."))
+    if len(records) > MAX_BATCH:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            _("At most %(max)d records per request; this one has %(count)d.")
+            % {"max": MAX_BATCH, "count": len(records)},
+            field="records",
+        )
+    parsed = []
+    for index, item in enumerate(records):
+        where = f"records[{index}]"
+        item = _object(item, where)
+        record_id = _record_id(item.get("id"), f"{where}.id")
+        student = _uuid(item.get("student"), f"{where}.student")
+        employer = item.get("employer")
+        employer = None if employer is None else _id(employer, f"{where}.employer")
+        kind = item.get("kind")
+        if kind not in ACTIVITY_KINDS:
+            raise _invalid(
+                f"{where}.kind",
+                _("Expected one of: %(kinds)s.") % {"kinds": ", ".join(ACTIVITY_KINDS)},
+            )
+        detail = item.get("detail")
+        detail = "" if detail is None else detail
+        if not isinstance(detail, str) or len(detail) > MAX_DETAIL:
+            raise _invalid(
+                f"{where}.detail",
+                _("Expected a string of at most %(max)d characters.") % {"max": MAX_DETAIL},
+            )
+        if not _storable(detail):
+            raise _unstorable(f"{where}.detail")
+        occurred_at = _aware_datetime(item.get("occurred_at"), f"{where}.occurred_at")
+        if occurred_at is None:
+            raise _invalid(f"{where}.occurred_at", _("Say when it happened."))
+        parsed.append(ActivityPayload(record_id, student, employer, kind, detail, occurred_at))
+    return parsed
+
+
+def idempotency_key(request) -> str | None:
+    """The `Idempotency-Key` header (IETF draft "The Idempotency-Key HTTP Header Field"):
+    absent, or 1 to 255 visible ASCII characters."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    # Taken as sent, quotes and all (the draft's sf-string form is quoted): a retry sends the
+    # same header, and the document's pattern says exactly what is accepted.
+    if 0 < len(key) <= MAX_IDEMPOTENCY_KEY and all("!" <= c <= "~" for c in key):
+        return key
+    raise ApiError(
+        400,
+        "bad_idempotency_key",
+        _("The Idempotency-Key header must be 1 to %(max)d visible ASCII characters.")
+        % {"max": MAX_IDEMPOTENCY_KEY},
+        field="Idempotency-Key",
+    )

@@ -7,7 +7,7 @@ of a bare Django JSON view that only parses and serialises the same payload
 each of the 1,000 items through its schema machinery, on exactly that path; plain views with
 `json.loads` and hand-written validation (consent/api/payloads.py) add nothing over the bare
 view but the work of `consent_check` itself (a fixed number of queries, whatever the batch
-size). The API is three endpoints, so a hand-kept OpenAPI document (consent/api/openapi.py)
+size). The API is five endpoints, so a hand-kept OpenAPI document (consent/api/openapi.py)
 is little to keep; the tests validate it with openapi-spec-validator and check real answers
 against its schemas, so it cannot drift unnoticed.
 
@@ -24,8 +24,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from consent.api.endpoint import ApiError, api_endpoint, error_response, json_body
+from consent.api.idempotency import idempotent_answer
 from consent.api.openapi import OPENAPI_JSON
-from consent.api.payloads import changes_query, check_triples, provision_payload
+from consent.api.payloads import (
+    changes_query,
+    check_triples,
+    idempotency_key,
+    provision_payload,
+)
 from consent.models import ConsentEvent, Provision, Purpose
 from consent.services import (
     CheckResult,
@@ -107,9 +113,20 @@ def _provision_json(provision: Provision, *, student: User, purpose: Purpose) ->
 
 
 @api_endpoint("POST")
-def provisions(request: HttpRequest) -> JsonResponse:
-    payload = provision_payload(json_body(request))
-    client = request.api_client
+def provisions(request: HttpRequest) -> HttpResponse:
+    key = idempotency_key(request)
+    body = json_body(request)
+    return idempotent_answer(
+        client=request.api_client,
+        operation="provisions",
+        key=key,
+        body=body,
+        answer=lambda: _provision_answer(body, client=request.api_client),
+    )
+
+
+def _provision_answer(body, *, client) -> JsonResponse:
+    payload = provision_payload(body)
     if client.employer_id is not None and payload.employer != client.employer_id:
         # Before any lookup, so that a key cannot learn which other employers exist.
         raise ApiError(

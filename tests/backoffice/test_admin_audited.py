@@ -206,6 +206,7 @@ def test_creating_an_api_key_is_audited_without_the_key(world, post, officer):
         "name": [None, "Aoba HR"],
         "kind": [None, "employer"],
         "employer": [None, str(employer)],
+        "scopes": [None, ["consents"]],
         "key_prefix": [None, client_row.key_prefix],
     }
     assert key not in str(entry.changes) and client_row.key_sha256 not in str(entry.changes)

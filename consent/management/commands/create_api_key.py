@@ -2,6 +2,7 @@
 
     python manage.py create_api_key --name "Analytics pipeline" --pipeline
     python manage.py create_api_key --name "Aoba Systems HR" --employer 3
+    python manage.py create_api_key --name "Job site" --pipeline --scope activity:write
     python manage.py create_api_key --revoke sdp_AbCd      # the prefix shown, or the whole key
 
 The key is printed once; only its SHA-256 and its first characters are stored.
@@ -10,7 +11,8 @@ The key is printed once; only its SHA-256 and its first characters are stored.
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from consent.api.keys import RevokeRefused, api_key_create, api_key_revoke
+from consent.api.keys import RevokeRefused, ScopeRefused, api_key_create, api_key_revoke
+from consent.models import ApiClient
 from portal.models import Employer
 
 
@@ -29,14 +31,23 @@ class Command(BaseCommand):
             "--employer", type=int, metavar="ID", help="One employer's key: sees only its rows."
         )
         parser.add_argument(
+            "--scope",
+            action="append",
+            choices=ApiClient.Scope.values,
+            help="What the key may call (repeat for more): consents (the default: checks, "
+            "the feed, provisions) or activity:write (sending activity records; pipeline only).",
+        )
+        parser.add_argument(
             "--revoke",
             metavar="PREFIX",
             help="Revoke the live key with this prefix (as listed in the admin) or this key.",
         )
 
-    def handle(self, *args, name=None, pipeline=False, employer=None, revoke=None, **options):
+    def handle(
+        self, *args, name=None, pipeline=False, employer=None, revoke=None, scope=None, **options
+    ):
         if revoke is not None:
-            if pipeline or employer is not None or name:
+            if pipeline or employer is not None or name or scope:
                 raise CommandError("--revoke takes no other option.")
             try:
                 client = api_key_revoke(prefix_or_key=revoke.strip())
@@ -57,10 +68,16 @@ class Command(BaseCommand):
             company = Employer.objects.filter(pk=employer).first()
             if company is None:
                 raise CommandError(f"There is no employer with id {employer}.")
-        client, key = api_key_create(name=name.strip(), employer=company)
+        try:
+            client, key = api_key_create(name=name.strip(), employer=company, scopes=scope)
+        except ScopeRefused as refused:
+            raise CommandError(str(refused)) from None
 
-        scope = "every employer" if company is None else f"employer {company.pk} ({company})"
-        self.stdout.write(f"Created API key {client.key_prefix}… for {client.name}: {scope}.")
+        sees = "every employer" if company is None else f"employer {company.pk} ({company})"
+        self.stdout.write(
+            f"Created API key {client.key_prefix}… for {client.name}: {sees}; "
+            f"scopes {', '.join(client.scopes)}."
+        )
         self.stdout.write("")
         self.stdout.write(f"    {key}")
         self.stdout.write("")

@@ -1,0 +1,271 @@
+"""Activity records sent by the job site (`POST /api/v1/activity`, issue 12).
+
+The site sends the behaviour data it collects, in batches; the portal stores each record
+once per sender and record id, and refuses what a student's deletion or cessation request
+covers. It lives here, not in consent, because the rule is the requests': a deletion erases
+the records it finds, and a record sent later must not bring back what it erased.
+
+The rules, per record (DESIGN.md "Request model"; REQUIREMENTS.md, APPI Art. 35):
+- A request counts unless it was cancelled, from its `submitted_at`, over its scope: every
+  record of the student for "every recipient", else only records naming a chosen company
+  (exactly what the deletion itself erases).
+- Dated at or before a deletion or cessation: refused. The deletion erased what existed
+  then, and a late record must not slip in behind it; a cessation stopped the use of it.
+- Dated after a deletion: stored. A deletion erases what exists; it does not object to what
+  the student does next on the site (that is a cessation). It also withdrew the grants, so
+  nothing newer is analysed or given to a company without a fresh grant: the consent check
+  still governs processing.
+- Dated after a cessation: refused, nothing more is collected, unless the record names a
+  company that the student granted consent to again after the cessation, at or before the
+  record's time, and the grant still stands. A record naming no company stays refused.
+- Also refused: an unknown student or company, a time in the future, or one older than the
+  activity retention period (the daily job would delete it at once).
+
+One batch runs a fixed number of queries whatever its size (the insert is split only where
+SQLite limits a statement's parameters), under a lock on the students' rows that
+request_file also takes, so a deletion filed meanwhile either sees the batch's rows and
+erases them, or is seen by the batch.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from consent.api.payloads import ActivityPayload
+from consent.models import ApiClient, Consent
+from consent.services.provisions import CLOCK_SKEW
+from disclosure.models import DataRequest
+from portal.models import ActivityRecord, Employer, User
+
+STORED, DUPLICATE, REFUSED = "stored", "duplicate", "refused"
+BLOCKING_KINDS = (DataRequest.Kind.DELETION, DataRequest.Kind.CESSATION)
+
+
+@dataclass(frozen=True)
+class ActivityOutcome:
+    """What became of one record: stored, duplicate (stored before, same content) or
+    refused with a status (422, or 409 for the same id with other content) and a code."""
+
+    result: str
+    status: int
+    code: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class _Blocking:
+    kind: str
+    submitted_at: datetime
+    employers: frozenset[int] | None  # None: every recipient
+
+    def covers(self, employer_id: int | None) -> bool:
+        return self.employers is None or employer_id in self.employers
+
+
+_STORED = ActivityOutcome(STORED, 201)
+_DUPLICATE = ActivityOutcome(DUPLICATE, 200)
+
+
+def _refused(code: str, message: str, status: int = 422) -> ActivityOutcome:
+    return ActivityOutcome(REFUSED, status, code, message)
+
+
+def _conflict() -> ActivityOutcome:
+    return _refused(
+        "conflict",
+        _("This record id was already used for a record with other content."),
+        status=409,
+    )
+
+
+def _content(student_id, employer_id, kind, detail, occurred_at) -> tuple:
+    return (student_id, employer_id, kind, detail, occurred_at)
+
+
+def activity_receive(*, client: ApiClient, records: list[ActivityPayload]) -> list[ActivityOutcome]:
+    """Store the batch's new records; one outcome per record, in the order sent."""
+    now = timezone.now()
+    oldest = now - timedelta(days=settings.RETENTION_ACTIVITY_DAYS)
+    with transaction.atomic():
+        # request_file locks the student's row too: one waits for the other.
+        students = {
+            str(public_id): pk
+            for pk, public_id in User.objects.select_for_update()
+            .filter(public_id__in={r.student for r in records})
+            .order_by("pk")
+            .values_list("pk", "public_id")
+        }
+        wanted_employers = {r.employer for r in records if r.employer is not None}
+        employers = (
+            set(Employer.objects.filter(pk__in=wanted_employers).values_list("pk", flat=True))
+            if wanted_employers
+            else set()
+        )
+        blocking = _blocking_requests(set(students.values()))
+        regrants = _grants_after_cessation(blocking)
+        existing = {
+            row[0]: _content(*row[1:])
+            for row in ActivityRecord.objects.filter(
+                sender=client, source_record_id__in={r.id for r in records}
+            ).values_list(
+                "source_record_id", "student_id", "employer_id", "kind", "detail", "occurred_at"
+            )
+        }
+
+        outcomes: list[ActivityOutcome | None] = []
+        new: dict[str, ActivityRecord] = {}
+        for record in records:
+            student_id = students.get(record.student)
+            content = _content(
+                student_id, record.employer, record.kind, record.detail, record.occurred_at
+            )
+            if record.id in existing:
+                outcomes.append(_DUPLICATE if existing[record.id] == content else _conflict())
+                continue
+            refusal = _refusal(
+                record, student_id, employers, blocking, regrants, now=now, oldest=oldest
+            )
+            if refusal is not None:
+                outcomes.append(refusal)
+                continue
+            # Sent twice in one batch: the first is stored, the second is its duplicate.
+            existing[record.id] = content
+            new[record.id] = ActivityRecord(
+                student_id=student_id,
+                employer_id=record.employer,
+                kind=record.kind,
+                detail=record.detail,
+                occurred_at=record.occurred_at,
+                sender=client,
+                source_record_id=record.id,
+                received_at=now,
+            )
+            outcomes.append(None)  # stored, unless another batch stored the id meanwhile
+
+        stored: dict[str, tuple] = {}
+        if new:
+            # A concurrent batch from the same sender may have stored one of these ids since
+            # it was looked for: nothing is stored twice, and the row read back says whether
+            # it holds this content.
+            ActivityRecord.objects.bulk_create(new.values(), ignore_conflicts=True)
+            stored = {
+                row[0]: _content(*row[1:])
+                for row in ActivityRecord.objects.filter(
+                    sender=client, source_record_id__in=new.keys()
+                ).values_list(
+                    "source_record_id",
+                    "student_id",
+                    "employer_id",
+                    "kind",
+                    "detail",
+                    "occurred_at",
+                )
+            }
+        for index, (record, outcome) in enumerate(zip(records, outcomes, strict=True)):
+            if outcome is None:
+                same = stored.get(record.id) == existing[record.id]
+                outcomes[index] = _STORED if same else _conflict()
+    return outcomes
+
+
+def _refusal(
+    record: ActivityPayload,
+    student_id: int | None,
+    employers: set[int],
+    blocking: dict[int, list[_Blocking]],
+    regrants: dict[tuple[int, int], list[datetime]],
+    *,
+    now: datetime,
+    oldest: datetime,
+) -> ActivityOutcome | None:
+    if student_id is None:
+        return _refused("unknown_student", _("No student has this id."))
+    if record.employer is not None and record.employer not in employers:
+        return _refused("unknown_employer", _("No employer has this id."))
+    if record.occurred_at > now + CLOCK_SKEW:
+        return _refused("future", _("An activity record cannot be dated in the future."))
+    if record.occurred_at < oldest:
+        return _refused(
+            "expired",
+            _("The record is older than the activity retention period (%(days)d days).")
+            % {"days": settings.RETENTION_ACTIVITY_DAYS},
+        )
+    for request in blocking.get(student_id, ()):
+        if not request.covers(record.employer):
+            continue
+        if record.occurred_at <= request.submitted_at:
+            if request.kind == DataRequest.Kind.DELETION:
+                return _refused(
+                    "erased_by_request",
+                    _(
+                        "The student asked for deletion after this record's time: "
+                        "it must not be stored."
+                    ),
+                )
+            return _refused(
+                "stopped_by_request",
+                _(
+                    "The student asked to stop the use of their data after this record's "
+                    "time: it must not be stored."
+                ),
+            )
+        if request.kind == DataRequest.Kind.CESSATION and not any(
+            request.submitted_at < granted_at <= record.occurred_at
+            for granted_at in regrants.get((student_id, record.employer), ())
+        ):
+            return _refused(
+                "stopped_by_request",
+                _(
+                    "The student asked to stop the use of their data: nothing more is "
+                    "collected unless they grant consent for this company again."
+                ),
+            )
+    return None
+
+
+def _blocking_requests(student_ids: set[int]) -> dict[int, list[_Blocking]]:
+    """The students' deletion and cessation requests that were not cancelled."""
+    if not student_ids:
+        return {}
+    rows = list(
+        DataRequest.objects.filter(student_id__in=student_ids, kind__in=BLOCKING_KINDS)
+        .exclude(status=DataRequest.Status.CANCELLED)
+        .values_list("pk", "student_id", "kind", "submitted_at", "all_recipients")
+    )
+    chosen: dict[int, set[int]] = defaultdict(set)
+    scoped = [pk for pk, _student, _kind, _at, every in rows if not every]
+    if scoped:
+        for request_id, employer_id in DataRequest.employers.through.objects.filter(
+            datarequest_id__in=scoped
+        ).values_list("datarequest_id", "employer_id"):
+            chosen[request_id].add(employer_id)
+    blocking: dict[int, list[_Blocking]] = defaultdict(list)
+    for pk, student_id, kind, submitted_at, every in rows:
+        scope = None if every else frozenset(chosen[pk])
+        blocking[student_id].append(_Blocking(kind, submitted_at, scope))
+    return blocking
+
+
+def _grants_after_cessation(
+    blocking: dict[int, list[_Blocking]],
+) -> dict[tuple[int, int], list[datetime]]:
+    """When the grants that stand now were made, per (student, employer), for the students
+    with a cessation request: a grant made after it lets new records for that company in."""
+    ceased = {
+        student_id
+        for student_id, requests in blocking.items()
+        if any(r.kind == DataRequest.Kind.CESSATION for r in requests)
+    }
+    if not ceased:
+        return {}
+    grants: dict[tuple[int, int], list[datetime]] = defaultdict(list)
+    for student_id, employer_id, granted_at in Consent.objects.filter(
+        student_id__in=ceased, granted=True
+    ).values_list("student_id", "employer_id", "event__occurred_at"):
+        grants[(student_id, employer_id)].append(granted_at)
+    return grants
