@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consent', '0007_api_scopes_idempotency_keys'),
-        ('portal', '0006_user_reset_second_factor'),
+        ('portal', '0007_queued_at'),
     ]
 
     operations = [
