@@ -257,7 +257,7 @@ def test_a_record_before_a_deletion_is_refused_and_one_after_it_is_stored(
     ]
     assert list(ActivityRecord.objects.values_list("occurred_at", flat=True)) == [after]
     message = response.json()["results"][0]["error"]["message"]
-    assert "deletion" in message
+    assert "削除" in message  # in the portal's default language, Japanese
     assert_documented(response.json())
 
 
