@@ -6,6 +6,7 @@ and a real round trip with scripts/reference_source.py run as a subprocess on lo
 import importlib.util
 import io
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -318,3 +319,86 @@ def test_deletion_round_trip_every_source_confirms(reference_sources):
     answers = set(SourceTask.objects.filter(request=request).values_list("answer", flat=True))
     assert answers == {"confirmed"}
     assert wait_for(lambda: request.files.filter(kind="certificate_pdf").exists())
+
+
+def test_a_source_that_never_answers_is_marked_overdue_once(
+    client, silent_source, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    student, _employers = student_with_recipients(("ja",))
+    make_source(silent_source.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_file(student=student, kind=DataRequest.Kind.DELETION)
+    later = timezone.now() + timedelta(days=15)
+    assert len(requests_sweep(now=later)["sources_overdue"]) == 1
+    assert requests_sweep(now=later)["sources_overdue"] == []
+    assert request.events.filter(kind="source_overdue").count() == 1
+    client.force_login(student)
+    page = client.get(reverse("disclosure:request_detail", args=[request.reference]))
+    assert SourceTask.objects.get(request=request).overdue
+    assert page.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_done_when_sso_student_deletion_reaches_both_sources_and_every_company(
+    client, oidc_provider, settings, reference_sources, mailoutbox
+):
+    """The issue's "done when": a student signs in through the test OIDC provider, the site
+    has activity for them (made directly here: the site's activity API is another branch),
+    they file a deletion on the page, both reference sources and every company confirm, and
+    the certificate lists them all."""
+    from consent.services import consent_grant, provision_record
+    from tests.factories import (
+        ActivityRecordFactory,
+        EmployerFactory,
+        PurposeFactory,
+        accept,
+        opt_in_purposes,
+        published_version,
+    )
+    from tests.sso.site import portal_settings_for
+    from tests.sso.test_sign_in import sign_in, signed_in_user
+
+    settings.SOCIALACCOUNT_PROVIDERS = portal_settings_for(oidc_provider)
+    job_site = oidc_provider
+    job_site.user("sakura", email="sakura@example.jp", name="佐倉 桜")
+    sign_in(client, job_site, "sakura")
+    student = signed_in_user(client)
+    assert student is not None
+    analysis, provision = opt_in_purposes()
+    version = published_version(purposes=[PurposeFactory(code="account"), analysis, provision])
+    accept(student, version)  # the policy page after the first sign-in, as the SSO tests show
+    employers = [EmployerFactory(language=lang) for lang in ("ja", "en")]
+    for employer in employers:
+        consent_grant(student=student, employer=employer, purpose=provision)
+        provision_record(student=student, employer=employer, purpose=provision, data_items="x")
+        ActivityRecordFactory(student=student, employer=employer)
+
+    form = {"kind": "deletion", "scope": "all", "delivery_format": "pdf_json", "message": ""}
+    response = client.post(reverse("disclosure:request_new"), form)
+    # No portal password: the POST is held while allauth mails a code to confirm it is them.
+    assert response["Location"].startswith("/accounts/reauthenticate/code/")
+    response = client.post(response["Location"], {"next": "/requests/new/"})  # mail me a code
+    codes = [c for m in mailoutbox for c in re.findall(r"^\s*([A-Z0-9]{6})\s*$", m.body, re.M)]
+    assert codes, [m.subject for m in mailoutbox]
+    response = client.post(
+        reverse("account_confirm_reauthentication_code"),
+        {"code": codes[-1], "next": "/requests/new/"},
+    )
+    assert response.status_code == 302
+    assert "/requests/R-" in response["Location"], response["Location"]
+    request = DataRequest.objects.get(student=student, kind="deletion")
+    assert wait_for(
+        lambda: SourceTask.objects.filter(request=request, answer="confirmed").count() == 2
+    )
+    for task in request.tasks.all():
+        recipient_task_answer(task=task, answered_by="担当 佐藤", answer="deleted")
+    assert wait_for(lambda: request.files.filter(kind="certificate_pdf").exists())
+    request.refresh_from_db()
+    assert request.status == DataRequest.Status.COMPLETED
+    text = "".join(pdf_text(request.files.get(kind="certificate_pdf").content).split())
+    for name in ("応募管理システム", "閲覧履歴基盤", *("".join(e.name.split()) for e in employers)):
+        assert name in text
