@@ -26,6 +26,13 @@ run: install sysdeps messages
 	@mkdir -p var
 	DEBUG=1 $(MANAGE) migrate -v0
 	DEBUG=1 $(MANAGE) seed_demo
+	@# The job site's two own systems (reference sources; seed_demo registered them with
+	@# these ports and secrets), stopped with the server.
+	@$(BIN)/python scripts/reference_source.py --port 8101 --secret demo-source-a \
+		--name "応募管理システム / Applications" --holds "応募履歴 / job applications" & a=$$!; \
+	$(BIN)/python scripts/reference_source.py --port 8102 --secret demo-source-b \
+		--name "閲覧履歴基盤 / Browsing history" --holds "閲覧履歴 / job-ad views" & b=$$!; \
+	trap 'kill $$a $$b 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(MANAGE) runserver 127.0.0.1:8000
 
 test: install sysdeps messages

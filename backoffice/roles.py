@@ -19,6 +19,8 @@ _SUPPORT_READS = (
     "disclosure.view_recipienttask",
     "disclosure.view_requestevent",
     "disclosure.view_answerlink",  # when each link was made and whether it works; never a token
+    "disclosure.view_sourcetask",  # the site's own systems: status and last error
+    "disclosure.view_datasource",  # the list of systems; the signing secret is superuser-only
     "portal.view_user",
     "consent.view_policyacceptance",
     "consent.view_consentevent",

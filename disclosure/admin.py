@@ -38,8 +38,17 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from audit.log import audit_record
+from audit.mixins import AuditedModelAdmin
 from audit.models import AuditEntry
-from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent, RequestFile
+from disclosure.models import (
+    AnswerLink,
+    DataRequest,
+    DataSource,
+    RecipientTask,
+    RequestEvent,
+    RequestFile,
+    SourceTask,
+)
 from disclosure.services import (
     ANSWERS_BY_KIND,
     recipient_task_answer,
@@ -249,6 +258,40 @@ class RecipientTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
         return _task_action_links(obj)
 
 
+class SourceTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The site's own systems: the last error is shown here to staff (the student reads only
+    that staff are on it)."""
+
+    model = SourceTask
+    verbose_name = _("data source")
+    verbose_name_plural = _("the job site's own systems")
+    template = READONLY_INLINE_TEMPLATE
+    fields = [
+        "source",
+        "status",
+        "attempts",
+        "called_at",
+        "overdue",
+        "last_error",
+        "answer",
+        "answered_at",
+        "data_size",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("source")
+
+    @admin.display(description=_("data disclosed"))
+    def data_size(self, obj):
+        rows = obj.data.get("rows") if isinstance(obj.data, dict) else None
+        if isinstance(rows, list):
+            return ngettext("%(count)d row", "%(count)d rows", len(rows)) % {"count": len(rows)}
+        return "—" if not obj.data else Truncator(json.dumps(obj.data)).chars(80)
+
+
 class RequestEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = RequestEvent
     verbose_name = _("timeline entry")
@@ -353,7 +396,7 @@ class DataRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["student"]
     date_hierarchy = "submitted_at"
     show_full_result_count = False
-    inlines = [RecipientTaskInline, RequestEventInline]
+    inlines = [RecipientTaskInline, SourceTaskInline, RequestEventInline]
     change_form_template = "admin/disclosure/datarequest/change_form.html"
     fieldsets = [
         (
@@ -911,3 +954,29 @@ class RequestEventAdmin(ReadOnlyLedgerAdmin):
     @admin.display(description=_("by"), ordering="actor")
     def by(self, obj):
         return _event_by(obj)
+
+
+@admin.register(DataSource)
+class DataSourceAdmin(AuditedModelAdmin):
+    """The site's own systems that take part in every request. The signing secret is
+    generated, never typed, and shown to superusers only (who configure the system)."""
+
+    list_display = ["name", "endpoint", "active", "created_at"]
+    list_filter = ["active"]
+    search_fields = ["name", "holds"]
+    fields = ["name", "holds", "endpoint", "active", "created_at", "signing_secret"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["created_at", "signing_secret"]
+
+    @admin.display(description=_("signing secret"))
+    def signing_secret(self, obj):
+        if obj is None or obj.pk is None:
+            return _("Generated when the source is saved.")
+        if not self._request_is_superuser:
+            return _("Shown to superusers only.")
+        return obj.secret
+
+    def get_form(self, request, obj=None, **kwargs):
+        self._request_is_superuser = request.user.is_superuser
+        return super().get_form(request, obj, **kwargs)

@@ -7,17 +7,22 @@ broker cannot take the message, the row's `queued_at` is cleared and the next sw
 it (services.requests_sweep).
 """
 
-from disclosure.models import DataRequest, RecipientTask
+from disclosure.models import DataRequest, RecipientTask, SourceTask
 from portal.queueing import on_commit_publish, publish_rows
 
 SEND = "disclosure.tasks.recipient_task_send"
 REMIND = "disclosure.tasks.recipient_task_remind"
 REPORT = "disclosure.tasks.disclosure_build_report"
 FINISH = "disclosure.tasks.request_finish"
+SOURCE_CALL = "disclosure.tasks.source_call"
 
 
 def task_send(task_id: int) -> None:
     on_commit_publish(SEND, RecipientTask, task_id)
+
+
+def source_call(source_task_id: int) -> None:
+    on_commit_publish(SOURCE_CALL, SourceTask, source_task_id)
 
 
 def report_build(request_id: int) -> None:
@@ -45,3 +50,7 @@ def reports_build(request_ids: list[int]) -> int:
 
 def requests_finish(request_ids: list[int]) -> int:
     return publish_rows(FINISH, DataRequest, request_ids)
+
+
+def sources_call(source_task_ids: list[int]) -> int:
+    return publish_rows(SOURCE_CALL, SourceTask, source_task_ids)

@@ -27,7 +27,7 @@ from consent.models import (
     Provision,
     Screen,
 )
-from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile
+from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile, SourceTask
 from portal.models import ActivityRecord, Language, User
 from portal.pdf import pdf_html, pdf_render
 
@@ -484,6 +484,7 @@ def _gather(student: User, *, request: DataRequest | None = None) -> dict:
         "recipients": _recipients(provisions),
         "activity_records": activity,
         "requests": _requests(student, employers),
+        "sources": [] if request is None else _sources(request),
     }
     data["counts"] = {
         key: len(data[key])
@@ -499,6 +500,51 @@ def _gather(student: User, *, request: DataRequest | None = None) -> dict:
     data["employers"] = employers.listed()
     data["purposes"] = purposes.listed()
     return data
+
+
+def _sources(request: DataRequest) -> list[dict]:
+    """What each of the site's own systems answered to this request, with what it disclosed."""
+    return [
+        {
+            "name": t.source.name,
+            "holds": t.source.holds,
+            "status": t.status,
+            "answer": t.answer,
+            "answered_at": t.answered_at,
+            "data": t.data,
+        }
+        for t in SourceTask.objects.filter(request=request)
+        .select_related("source")
+        .order_by("source__name", "source_id")
+    ]
+
+
+# The PDF shows at most this many lines of what one source disclosed (the JSON has it all).
+SOURCE_PDF_LINES = 200
+
+
+def source_data_lines(data: Any) -> list[str]:
+    """A source's data as lines for the PDF: one per row ("key: value · ..."), else per key."""
+    if isinstance(data, dict) and isinstance(data.get("rows"), list):
+        items = data["rows"]
+    elif isinstance(data, dict):
+        items = [{key: value} for key, value in data.items()]
+    else:
+        items = [data]
+    lines = []
+    for item in items[:SOURCE_PDF_LINES]:
+        if isinstance(item, dict):
+            lines.append(" · ".join(f"{k}: {_short(v)}" for k, v in item.items()))
+        else:
+            lines.append(_short(item))
+    if len(items) > SOURCE_PDF_LINES:
+        lines.append(f"… (+{len(items) - SOURCE_PDF_LINES})")
+    return lines
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _jsonable(value: Any) -> Any:
@@ -558,6 +604,8 @@ def _report_context(data: dict, language: str) -> dict:
     request_kinds = _label(DataRequest.Kind.choices)
     request_statuses = _label(DataRequest.Status.choices)
     formats = _label(DataRequest.Format.choices)
+    source_statuses = _label(SourceTask.Status.choices)
+    source_answers = _label(SourceTask.Answer.choices)
     task_statuses = _label(RecipientTask.Status.choices)
     answers = _label(RecipientTask.Answer.choices)
     vias = _label(RecipientTask.Via.choices)
@@ -619,6 +667,15 @@ def _report_context(data: dict, language: str) -> dict:
                 a["detail"],
             )
             for a in data["activity_records"]
+        ],
+        "sources": [
+            {
+                **src,
+                "status_label": source_statuses.get(src["status"], src["status"]),
+                "answer_label": source_answers.get(src["answer"], "") if src["answer"] else "",
+                "lines": source_data_lines(src["data"]) if src["data"] else [],
+            }
+            for src in data.get("sources", [])
         ],
         "requests": [
             {
@@ -765,6 +822,15 @@ def certificate_pdf(*, request_id: int) -> tuple[bytes, str]:
             }
             for task in tasks
         ]
+        sources = [
+            {
+                "task": t,
+                "outcome": t.get_answer_display() if t.answer else t.get_status_display(),
+            }
+            for t in SourceTask.objects.filter(request=request)
+            .select_related("source")
+            .order_by("source__name", "source_id")
+        ]
         summary = request.portal_summary or {}
         pdf = pdf_render(
             template=CERTIFICATE_TEMPLATE,
@@ -772,6 +838,7 @@ def certificate_pdf(*, request_id: int) -> tuple[bytes, str]:
                 "request": request,
                 "student": request.student,
                 "rows": rows,
+                "sources": sources,
                 "summary": summary,
                 "kept": summary.get("kept") or {},
                 "report_files": report_files,

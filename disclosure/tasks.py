@@ -23,6 +23,17 @@ def recipient_task_remind(task_id: int, number: int) -> bool:
     return services.recipient_task_remind(task_id=task_id, number=number)
 
 
+@shared_task(bind=True, acks_late=True, max_retries=10, **RETRY)
+def source_call(self, source_task_id: int) -> str:
+    outcome = services.source_task_call(task_id=source_task_id)
+    if outcome == "retry":
+        # The service put the task back in QUEUED with queued_at set (the retry message is
+        # in the queue); the next attempt claims it again. Backoff 2, 4, 8, 16 s.
+        attempts = services.SourceTask.objects.get(pk=source_task_id).attempts
+        raise self.retry(countdown=2**attempts, max_retries=services.SOURCE_MAX_ATTEMPTS)
+    return outcome
+
+
 @shared_task
 def requests_sweep() -> dict:
     return services.requests_sweep()

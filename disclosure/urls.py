@@ -10,4 +10,9 @@ urlpatterns = [
     path("requests/<str:reference>/", views.request_detail, name="request_detail"),
     path("requests/<str:reference>/files/<int:file_id>/", views.request_file_download, name="file"),
     path("r/<str:token>/", views.answer, name="answer"),
+    path(
+        "sources/callback/<uuid:request_id>/<int:source_id>/",
+        views.source_callback,
+        name="source_callback",
+    ),
 ]

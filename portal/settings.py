@@ -448,6 +448,8 @@ PORTAL_OPERATOR = {
 # Data-rights requests: the internal deadline (stricter than GDPR's month), reminders to a
 # company that has not answered, how long an answer link works, and what a company may upload.
 REQUEST_DUE_DAYS = env_int("REQUEST_DUE_DAYS", 14)
+# How long the portal waits for one of the site's own systems (DataSource) to take a call.
+SOURCE_TIMEOUT_SECONDS = env_int("SOURCE_TIMEOUT_SECONDS", 10)
 try:
     REQUEST_REMINDER_DAYS = sorted(int(d) for d in env_list("REQUEST_REMINDER_DAYS", "3,7"))
 except ValueError:

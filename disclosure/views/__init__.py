@@ -1,4 +1,5 @@
 from disclosure.views.company import answer
+from disclosure.views.source import source_callback
 from disclosure.views.student import (
     request_detail,
     request_file_download,
@@ -6,4 +7,11 @@ from disclosure.views.student import (
     request_new,
 )
 
-__all__ = ["answer", "request_detail", "request_file_download", "request_list", "request_new"]
+__all__ = [
+    "answer",
+    "request_detail",
+    "request_file_download",
+    "request_list",
+    "request_new",
+    "source_callback",
+]

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from consent.decorators import data_rights_page
-from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile
+from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile, SourceTask
 from disclosure.services import RequestRefused, request_file, request_recipients
 from disclosure.student_forms import RequestForm
 from portal.files import attachment_response
@@ -167,6 +167,24 @@ def _task_state(task: RecipientTask) -> tuple[str, str, str]:
     return "…", _("Sent; waiting for the company's answer"), "waiting"
 
 
+def _source_state(task: SourceTask) -> tuple[str, str, str]:
+    """(icon, words, css class) for one of the site's own systems. The technical error is
+    for staff (the admin); the student is told staff are on it."""
+    if task.status == SourceTask.Status.ANSWERED:
+        return "✓", _("Answered: %(answer)s") % {"answer": task.get_answer_display()}, "done"
+    if task.status == SourceTask.Status.CLOSED:
+        return "■", _("Closed by our staff"), "closed"
+    if task.status == SourceTask.Status.FAILED:
+        return "⚠︎", _("The system could not be reached — our staff are on it."), "problem"
+    if task.overdue:
+        return "⚠︎", _("Overdue: no answer by the due date. Our staff are following up."), "problem"
+    if task.status == SourceTask.Status.QUEUED and task.attempts:
+        return "…", _("Not reached yet; trying again"), "waiting"
+    if task.status == SourceTask.Status.QUEUED:
+        return "○", _("Waiting to be passed on"), "waiting"
+    return "…", _("Passed on; waiting for its answer"), "waiting"
+
+
 # Events whose stored detail only repeats the company's name (shown in the page's
 # language instead) or the portal's summary (told in words in its own section).
 _DETAIL_REPEATS = {
@@ -181,6 +199,9 @@ _DETAIL_REPEATS = {
 def _event_detail(event: RequestEvent) -> str:
     if event.kind in _DETAIL_REPEATS:
         return ""
+    if event.kind in (RequestEvent.Kind.SOURCE_RETRY, RequestEvent.Kind.SOURCE_FAILED):
+        # "<source>: <technical error> (attempt n)": the error is for staff, in the admin.
+        return event.detail.partition(": ")[0]
     if event.kind == RequestEvent.Kind.ANSWERED and event.task_id:
         return _("Answer: %(answer)s") % {"answer": event.task.get_answer_display()}
     return event.detail  # a staff reason, written for the student to read
@@ -199,6 +220,13 @@ def request_detail(request: HttpRequest, reference: str) -> HttpResponse:
         .defer("email__body_text", "email__body_html", "email__last_error")
         .order_by("employer__name", "pk")
     )
+    sources = [
+        {"task": t, **dict(zip(("icon", "state", "css"), _source_state(t), strict=True))}
+        for t in SourceTask.objects.filter(request=data_request)
+        .select_related("source")
+        .defer("data")
+        .order_by("source__name", "pk")
+    ]
     files = list(
         RequestFile.objects.filter(request=data_request)
         .defer("content")
@@ -260,6 +288,7 @@ def request_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "icon": STATUS_ICONS.get(data_request.status, ""),
             "late": data_request.is_open and data_request.due_at < timezone.now(),
             "companies": companies,
+            "sources": sources,
             "total": len(tasks),
             "answered": answered,
             "closed": closed,

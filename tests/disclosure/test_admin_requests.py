@@ -119,7 +119,8 @@ def test_the_change_page_shows_the_companies_the_timeline_and_the_actions(staff_
     assert "株式会社さくら" in html and "Momiji Holdings" in html
     inline_tasks = response.context["inline_admin_formsets"][0].formset.queryset
     assert set(inline_tasks) == set(filed.tasks.values())
-    timeline = list(response.context["inline_admin_formsets"][1].formset.queryset)
+    # [1] is the site's own systems (SourceTaskInline), empty here: no DataSource.
+    timeline = list(response.context["inline_admin_formsets"][2].formset.queryset)
     assert timeline == list(RequestEvent.objects.filter(request=filed.request))
     assert [e.kind for e in timeline][-1] == "submitted"  # newest first
     assert {"submitted", "portal_done", "sent"} <= {e.kind for e in timeline}

@@ -44,7 +44,8 @@ COMPANY_JA = "株式会社みらい技研"
 COMPANY_EN = "Mirai Giken Co., Ltd."
 OTHER_JA = "東和商事株式会社"
 DATA_ITEMS = "行動履歴の分析結果（関心度スコア）"
-REPORT_QUERIES = 11
+# One more with a request: what the site's own systems (SourceTask) disclosed.
+REPORT_QUERIES = 12
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -115,6 +115,8 @@ STUDENT_FACING: dict[str, Owned | OwnRows] = {
 }
 
 EXEMPT: dict[str, str] = {
+    "disclosure:source_callback": "a data source's server-to-server callback: authenticated by "
+    "its HMAC signature over the body (disclosure/signing.py), not by a session",
     "home": "the public front page; it holds no one's data",
     "healthz": "the load balancer's health check; database and broker state only",
     "set_language": "the language switcher; it changes only the caller's own choice",

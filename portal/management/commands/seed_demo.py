@@ -62,6 +62,12 @@ ROLE_LOGINS = (
 # The demo staff's authenticator app: one well-known secret, so a person adds it to any TOTP
 # app (or types the otpauth URL seed_demo prints) and signs in. A demo value, never real.
 DEMO_TOTP_SECRET = "DEMODEMODEMODEMODEMODEMODEMODEMO"  # noqa: S105 - printed for the demo
+# The job site's own systems, as `make run` starts them (scripts/reference_source.py with
+# these ports and secrets; the Makefile has the same values).
+DEMO_SOURCES = [
+    ("応募管理システム / Applications", "応募履歴 / job applications", 8101, "demo-source-a"),
+    ("閲覧履歴基盤 / Browsing history", "閲覧履歴 / job-ad views", 8102, "demo-source-b"),
+]
 STUDENT_EMAIL = "student@example.jp"
 BULK_EMAIL = "bulk-{:07d}@example.jp"
 BULK_PREFIX, BULK_SUFFIX = "bulk-", "@example.jp"
@@ -838,6 +844,8 @@ class Command(BaseCommand):
             with transaction.atomic():
                 self.seed_consents(purposes, employers)
             self.seed_requests()
+        # After the demo's requests: those predate the sources and so never call them.
+        self.seed_sources()
 
         self.stdout.write(self.summary())
         if students:
@@ -1330,6 +1338,20 @@ class Command(BaseCommand):
             )
             previous_at = at
         return rows
+
+    def seed_sources(self) -> None:
+        from disclosure.models import DataSource
+
+        for name, holds, port, secret in DEMO_SOURCES:
+            _source, created = DataSource.objects.get_or_create(
+                name=name,
+                defaults={
+                    "holds": holds,
+                    "endpoint": f"http://127.0.0.1:{port}/",
+                    "secret": secret,
+                },
+            )
+            self.count("data sources", created)
 
     def print_logins(self) -> None:
         site = settings.SITE_URL.rstrip("/")
