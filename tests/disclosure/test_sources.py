@@ -27,6 +27,7 @@ from disclosure.services import (
     requests_sweep,
     source_task_call,
 )
+from portal.models import ActivityRecord
 from tests.disclosure.test_dispatch import student_with_recipients
 from tests.factories import StaffFactory
 
@@ -355,12 +356,12 @@ def test_done_when_sso_student_deletion_reaches_both_sources_and_every_company(
     client, oidc_provider, settings, reference_sources, mailoutbox
 ):
     """The issue's "done when": a student signs in through the test OIDC provider, the site
-    has activity for them (made directly here: the site's activity API is another branch),
-    they file a deletion on the page, both reference sources and every company confirm, and
-    the certificate lists them all."""
+    posts activity for them through the API, they file a deletion on the page, both
+    reference sources and every company confirm, and the certificate lists them all."""
+    from consent.api.keys import api_key_create
     from consent.services import consent_grant, provision_record
+    from tests.disclosure.test_api_activity import post, record, results
     from tests.factories import (
-        ActivityRecordFactory,
         EmployerFactory,
         PurposeFactory,
         accept,
@@ -383,7 +384,10 @@ def test_done_when_sso_student_deletion_reaches_both_sources_and_every_company(
     for employer in employers:
         consent_grant(student=student, employer=employer, purpose=provision)
         provision_record(student=student, employer=employer, purpose=provision, data_items="x")
-        ActivityRecordFactory(student=student, employer=employer)
+    _site, site_key = api_key_create(name="Job site", scopes=["activity:write"])
+    sent = [record(student, employer=employer) for employer in employers]
+    assert results(post(client, {"records": sent}, site_key)) == [("stored", 201, None)] * 2
+    assert ActivityRecord.objects.filter(student=student).count() == 2
 
     form = {"kind": "deletion", "scope": "all", "delivery_format": "pdf_json", "message": ""}
     response = client.post(reverse("disclosure:request_new"), form)
@@ -410,6 +414,7 @@ def test_done_when_sso_student_deletion_reaches_both_sources_and_every_company(
     assert wait_for(lambda: request.files.filter(kind="certificate_pdf").exists())
     request.refresh_from_db()
     assert request.status == DataRequest.Status.COMPLETED
+    assert not ActivityRecord.objects.filter(student=student).exists()  # the portal's part
     text = "".join(pdf_text(request.files.get(kind="certificate_pdf").content).split())
     for name in ("応募管理システム", "閲覧履歴基盤", *("".join(e.name.split()) for e in employers)):
         assert name in text
