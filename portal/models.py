@@ -144,6 +144,7 @@ class Employer(models.Model):
         verbose_name = _("employer")
         verbose_name_plural = _("employers")
         ordering = ["name"]
+        indexes = [models.Index(fields=["name"], name="employer_name")]  # 30,000, in this order
 
     def __str__(self) -> str:
         return self.name
@@ -236,7 +237,10 @@ class ActivityRecord(models.Model):
     class Meta:
         verbose_name = _("activity record")
         verbose_name_plural = _("activity records")
-        indexes = [models.Index(fields=["student", "-occurred_at"])]
+        indexes = [
+            models.Index(fields=["student", "-occurred_at"]),
+            models.Index(fields=["occurred_at"], name="activity_occurred"),  # the date drill-down
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d}"
