@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consent', '0006_staff_permissions'),
-        ('portal', '0007_scale_indexes'),
+        ('portal', '0008_scale_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

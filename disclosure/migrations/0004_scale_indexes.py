@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('disclosure', '0002_staff_permissions'),
-        ('portal', '0007_scale_indexes'),
+        ('disclosure', '0003_queued_at'),
+        ('portal', '0008_scale_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0006_user_reset_second_factor'),
+        ('portal', '0007_queued_at'),
     ]
 
     operations = [
