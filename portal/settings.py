@@ -487,7 +487,7 @@ RETENTION_ANSWER_LINK_DAYS = env_positive_int("RETENTION_ANSWER_LINK_DAYS", 90)
 # closed. The request, its tasks and its timeline stay.
 RETENTION_REQUEST_FILE_DAYS = env_positive_int("RETENTION_REQUEST_FILE_DAYS", 365)
 # Rows deleted per statement, so a large backlog never holds a long lock.
-RETENTION_BATCH_SIZE = env_positive_int("RETENTION_BATCH_SIZE", 1000)
+RETENTION_BATCH_SIZE = env_positive_int("RETENTION_BATCH_SIZE", 10_000)
 
 LOGGING = {
     "version": 1,
