@@ -49,6 +49,7 @@ from disclosure.services import (
     request_extend,
 )
 from portal.admin import EMPLOYER_SEARCH, STUDENT_SEARCH, ReadOnlyAdminMixin, ReadOnlyLedgerAdmin
+from portal.admin_search import IndexedSearchMixin
 from portal.pagination import EstimatedCountPaginator
 
 NOT_DONE = [RecipientTask.Status.QUEUED, RecipientTask.Status.SENT]
@@ -335,7 +336,7 @@ def _add_service_error(form: forms.Form, exc: ValidationError) -> None:
 
 
 @admin.register(DataRequest)
-class DataRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DataRequestAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Requests are filed by students and never deleted; the page is read-only and every
     # change goes through an action below, each with its own permission.
 

@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.log import audit_record
 from audit.mixins import AuditedModelAdmin
 from audit.models import AuditEntry
+from portal.admin_search import IndexedSearchMixin
 from portal.models import (
     ActivityRecord,
     EmailMessage,
@@ -55,10 +56,11 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class ReadOnlyLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReadOnlyLedgerAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Staff read a ledger; nobody changes it here, superusers included (DESIGN.md, "Ledgers
-    are append-only"). Large tables: no full count on every page, and the unfiltered list
-    counted by PostgreSQL's estimate (portal/pagination.py).
+    are append-only"). Large tables: no full count on every page, the unfiltered list
+    counted by PostgreSQL's estimate (portal/pagination.py), and a search by student or
+    company through their keys (portal/admin_search.py).
     """
 
     show_full_result_count = False
@@ -104,7 +106,7 @@ class SecondFactorResetForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
+class UserAdmin(IndexedSearchMixin, AuditedModelAdmin, DjangoUserAdmin):
     ordering = ["email"]
     # 100,000 students: count by estimate when unfiltered, never the whole table twice.
     show_full_result_count = False

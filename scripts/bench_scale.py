@@ -923,7 +923,7 @@ def _page(report: Report, client: Client, name: str, url: str, *, repeat: int, g
     return body
 
 
-def admin_pages(report: Report, repeat: int) -> None:
+def admin_pages(report: Report, repeat: int, only: list[str] | None = None) -> None:
     staff = User.objects.get(email=seed_demo.STAFF_EMAIL)  # a superuser with a TOTP app
     client = Client()
     client.force_login(staff)
@@ -1008,10 +1008,12 @@ def admin_pages(report: Report, repeat: int) -> None:
             url(Purpose, "impact", purpose.pk) + "?never-accepted-page=2",
         ),
     ]
+    if only:
+        pages = [(name, address) for name, address in pages if any(w in name for w in only)]
     for name, address in pages:
         _page(report, client, f"admin {name}", address, repeat=repeat)
         report.explain_slow()
-    for section in ("never-accepted", "unlisted"):
+    for section in ("never-accepted", "unlisted") if not only or "CSV" in only else ():
         address = reverse("admin:consent_purpose_impact_csv", args=[purpose.pk, section])
         body = _page(report, client, f"impact CSV {section}", address, repeat=1, goal_ms=10_000)
         report.explain_slow()
@@ -1190,6 +1192,12 @@ def main() -> None:
         default="check,changes,admin,disclosure,retention",
         help="what to measure (comma-separated), default all",
     )
+    parser.add_argument(
+        "--pages",
+        default="",
+        help="admin pages whose name contains one of these words (comma-separated; 'CSV' for "
+        "the impact CSVs), default all",
+    )
     args = parser.parse_args()
     settings.EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
     settings.ALLOWED_HOSTS.append("testserver")
@@ -1226,7 +1234,7 @@ def main() -> None:
     if "changes" in only:
         changes_feed(report, args.repeat)
     if "admin" in only:
-        admin_pages(report, args.repeat)
+        admin_pages(report, args.repeat, [w for w in args.pages.split(",") if w])
     if "disclosure" in only:
         disclosure_report(report)
     if "retention" in only:
