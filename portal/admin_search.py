@@ -8,9 +8,10 @@ next to the ledger), and the ledger is then filtered by the matching keys
 (`student_id IN (…)`), which its foreign-key indexes serve. The matches are the same as
 Django's: each word of the search must match some field; `=` is an exact match (an exact
 one on a UUID or number, so its unique index serves it), `^` a prefix, otherwise
-"contains", case-insensitively. One difference, for speed: a word that is exactly a row's
-unique email address or reference finds that row by its unique index, and not also the rows
-that merely contain it (the whole of an email address or a reference is what staff paste).
+"contains", case-insensitively. One difference, for speed: a word that is exactly a unique
+email address or reference (of the row or of its student, request...) finds those rows by
+the unique indexes, and not also the rows that merely contain it somewhere (the whole of an
+address or a reference is what staff paste).
 """
 
 from django.core.exceptions import ValidationError
@@ -46,45 +47,63 @@ def _forward(model, name: str):
     return field if field.many_to_one or (field.one_to_one and field.concrete) else None
 
 
-def _exactly(model, specs: list[str], term: str) -> list:
-    """The rows whose unique text field (an email address, a reference) is exactly `term`,
-    found by its unique index; [] when none is."""
-    unique = [
-        field.name
-        for spec in specs
-        if "__" not in (name := spec.lstrip("=^@"))
-        and isinstance(field := model._meta.get_field(name), (models.CharField, models.TextField))
-        and field.unique
-    ]
-    if not unique:
-        return []
-    exact = Q.create([(name, term) for name in unique], connector=Q.OR)
-    return list(model._default_manager.filter(exact).values_list("pk", flat=True)[:MAX_KEYS])
-
-
-def search_q(model, specs: list[str], term: str) -> Q:
-    """Rows of `model` where some field of `specs` matches `term`: its own fields directly,
-    a related table's through the keys of its matching rows (searched the same way)."""
-    if keys := _exactly(model, specs, term):
-        return Q(pk__in=keys)
-    own: list[Q] = []
+def _split(model, specs: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """`specs` as the model's own fields (and reverse relations, which Django joins) and,
+    per forward relation, the fields searched in the related table."""
+    own: list[str] = []
     related: dict[str, list[str]] = {}
     for spec in specs:
         prefix = spec[0] if spec[0] in PREFIXES else ""
         head, sep, rest = spec.removeprefix(prefix).partition("__")
         if sep and _forward(model, head):
             related.setdefault(head, []).append(prefix + rest)
-        elif (q := _lookup(model, spec, term)) is not None:
-            own.append(q)  # its own field, or a reverse relation (Django's own join)
+        else:
+            own.append(spec)
+    return own, related
+
+
+def _keys(model, q: Q) -> list:
+    return list(model._default_manager.filter(q).order_by().values_list("pk", flat=True)[:MAX_KEYS])
+
+
+def _exactly(model, specs: list[str], term: str) -> Q | None:
+    """The rows where `term` is exactly a unique text field (an email address, a reference),
+    here or in a related table, each found by its unique index; None when it is nowhere."""
+    own, related = _split(model, specs)
+    found = [
+        Q(**{name: term})
+        for spec in own
+        if "__" not in (name := spec.lstrip("=^@"))
+        and isinstance(field := model._meta.get_field(name), (models.CharField, models.TextField))
+        and field.unique
+        and model._default_manager.filter(**{name: term}).exists()
+    ]
     for name, subspecs in related.items():
         target = _forward(model, name).related_model
-        matches = target._default_manager.filter(search_q(target, subspecs, term))
+        if (q := _exactly(target, subspecs, term)) is not None:
+            found.append(Q(**{f"{name}__in": _keys(target, q)}))
+    return Q.create(found, connector=Q.OR) if found else None
+
+
+def _containing(model, specs: list[str], term: str) -> Q:
+    """Rows of `model` where some field of `specs` matches `term`: its own fields directly,
+    a related table's through the keys of its matching rows (searched the same way)."""
+    own, related = _split(model, specs)
+    found = [q for spec in own if (q := _lookup(model, spec, term)) is not None]
+    for name, subspecs in related.items():
+        target = _forward(model, name).related_model
+        matches = target._default_manager.filter(_containing(target, subspecs, term))
         keys = list(matches.order_by().values_list("pk", flat=True)[: MAX_KEYS + 1])
         if len(keys) > MAX_KEYS:
-            own.append(Q(**{f"{name}__in": matches.order_by().values("pk")}))
+            found.append(Q(**{f"{name}__in": matches.order_by().values("pk")}))
         elif keys:
-            own.append(Q(**{f"{name}__in": keys}))
-    return Q.create(own, connector=Q.OR) if own else Q(pk__in=[])
+            found.append(Q(**{f"{name}__in": keys}))
+    return Q.create(found, connector=Q.OR) if found else Q(pk__in=[])
+
+
+def search_q(model, specs: list[str], term: str) -> Q:
+    """Rows of `model` matching `term` in `specs` (the admin's search_fields)."""
+    return _exactly(model, specs, term) or _containing(model, specs, term)
 
 
 class IndexedSearchMixin:

@@ -148,3 +148,52 @@ def test_company_tasks_are_listed_newest_request_first(world, superuser, client)
     expected = RecipientTask.objects.order_by("-request_id", "-employer_id")
     assert len(rows) > 1
     assert [t.pk for t in rows] == [t.pk for t in expected]
+
+
+def _searched(client, model, q: str) -> set[int]:
+    response = client.get(_changelist(model), {"q": q})
+    assert response.status_code == 200
+    return {row.pk for row in response.context["cl"].result_list}
+
+
+def test_a_ledger_is_searched_by_its_student_and_company_through_their_keys(superuser, client):
+    ann = UserFactory(email="ann.sato@example.jp", display_name="佐藤 杏")
+    annie = UserFactory(email="xann.sato@example.jp", display_name="Annie")
+    bob = UserFactory(email="bob@example.jp", display_name="Bob")
+    acme = EmployerFactory(name="Acme 商事", name_en="Acme Trading")
+    ann_at_acme = ActivityRecordFactory(student=ann, employer=acme)
+    annie_record = ActivityRecordFactory(student=annie)
+    bob_at_acme = ActivityRecordFactory(student=bob, employer=acme)
+    bob_record = ActivityRecordFactory(student=bob)
+    client.force_login(superuser)
+
+    # "contains", case-insensitively, in the student's or the company's fields
+    assert _searched(client, ActivityRecord, "ANN.SATO") == {ann_at_acme.pk, annie_record.pk}
+    assert _searched(client, ActivityRecord, "trading") == {ann_at_acme.pk, bob_at_acme.pk}
+    assert _searched(client, ActivityRecord, "佐藤") == {ann_at_acme.pk}
+    # every word must match somewhere
+    assert _searched(client, ActivityRecord, "bob acme") == {bob_at_acme.pk}
+    # the pseudonymous id exactly; a word that is no UUID matches no id
+    assert _searched(client, ActivityRecord, str(bob.public_id)) == {bob_at_acme.pk, bob_record.pk}
+    assert _searched(client, ActivityRecord, "nobody") == set()
+    # a whole email address is that student's (by the unique index), not also the
+    # addresses that contain it
+    assert _searched(client, ActivityRecord, "ann.sato@example.jp") == {ann_at_acme.pk}
+    assert _searched(client, User, "ann.sato@example.jp") == {ann.pk}
+    assert _searched(client, User, "sato@example") == {ann.pk, annie.pk}
+
+
+def test_a_request_and_its_timeline_are_found_by_reference(world, superuser, client):
+    from disclosure.models import DataRequest, RequestEvent
+
+    request = world.ledgers.tasks[0].request
+    client.force_login(superuser)
+
+    assert _searched(client, DataRequest, request.reference) == {request.pk}
+    assert _searched(client, DataRequest, request.student.email) == set(
+        DataRequest.objects.filter(student=request.student).values_list("pk", flat=True)
+    )
+    events = _searched(client, RequestEvent, request.reference)
+    assert events and events == set(request.events.values_list("pk", flat=True))
+    tasks = _searched(client, RecipientTask, request.reference)
+    assert tasks == set(request.tasks.values_list("pk", flat=True))
