@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.log import audit_verify
 from audit.models import AuditEntry
+from portal.pagination import EstimatedCountPaginator
 
 
 @admin.register(AuditEntry)
@@ -26,6 +27,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
     list_select_related = False
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     readonly_fields = [
         "seq",
         "at",

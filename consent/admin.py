@@ -37,7 +37,12 @@ from consent.models import (
 )
 from consent.services import consent_grant, consent_withdraw, policy_publish
 from consent.services.consents import Actor
-from portal.admin import EMPLOYER_SEARCH, STUDENT_SEARCH, ReadOnlyLedgerAdmin
+from portal.admin import (
+    EMPLOYER_SEARCH,
+    STUDENT_SEARCH,
+    ChosenOnlyRelatedFilter,
+    ReadOnlyLedgerAdmin,
+)
 from portal.files import attachment_response
 from portal.models import Employer, User
 
@@ -497,7 +502,7 @@ class ConsentEventAdmin(ReadOnlyLedgerAdmin):
         "actor",
         "policy_version",
     ]
-    list_filter = ["action", "purpose", "employer", "screen", "actor"]
+    list_filter = ["action", "purpose", ("employer", ChosenOnlyRelatedFilter), "screen", "actor"]
     search_fields = [*STUDENT_SEARCH, *EMPLOYER_SEARCH, "=receipt_id"]
     list_select_related = ["student", "employer", "purpose", "policy_version"]
     date_hierarchy = "occurred_at"
@@ -599,7 +604,7 @@ class ConsentAdmin(ReadOnlyLedgerAdmin):
     """The current state, derived from the events; shown for support, changed only by them."""
 
     list_display = ["student", "employer", "purpose", "granted", "updated_at", "event"]
-    list_filter = ["granted", "purpose", "employer"]
+    list_filter = ["granted", "purpose", ("employer", ChosenOnlyRelatedFilter)]
     search_fields = [*STUDENT_SEARCH, *EMPLOYER_SEARCH]
     list_select_related = ["student", "employer", "purpose", "event"]
     date_hierarchy = "updated_at"
@@ -616,7 +621,7 @@ class ProvisionAdmin(ReadOnlyLedgerAdmin):
         "first_provided_at",
         "recorded_by",
     ]
-    list_filter = ["purpose", "employer"]
+    list_filter = ["purpose", ("employer", ChosenOnlyRelatedFilter)]
     search_fields = [*STUDENT_SEARCH, *EMPLOYER_SEARCH, "reference"]
     list_select_related = ["student", "employer", "purpose", "recorded_by"]
     date_hierarchy = "provided_at"
@@ -625,7 +630,7 @@ class ProvisionAdmin(ReadOnlyLedgerAdmin):
 @admin.register(StopUseNotice)
 class StopUseNoticeAdmin(ReadOnlyLedgerAdmin):
     list_display = ["created_at", "employer", "student", "purpose", "email_to", "email_status"]
-    list_filter = ["email__status", "employer", "event__purpose"]
+    list_filter = ["email__status", ("employer", ChosenOnlyRelatedFilter), "event__purpose"]
     search_fields = [
         "event__student__email",
         "event__student__display_name",

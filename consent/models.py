@@ -313,7 +313,11 @@ class PolicyAcceptance(models.Model):
         verbose_name = _("policy acceptance")
         verbose_name_plural = _("policy acceptances")
         ordering = ["-accepted_at"]
-        indexes = [models.Index(fields=["student", "-accepted_at"])]
+        indexes = [
+            models.Index(fields=["student", "-accepted_at"]),
+            # The admin's order (newest first) and its date drill-down.
+            models.Index(fields=["accepted_at", "id"], name="acceptance_accepted"),
+        ]
         constraints = [
             # A double click, or two tabs, must leave one acceptance per version.
             models.UniqueConstraint(
@@ -411,6 +415,8 @@ class ConsentEvent(models.Model):
         indexes = [
             models.Index(fields=["student", "employer", "-occurred_at"]),
             models.Index(fields=["employer", "id"]),
+            # The admin's order (newest first) and its date drill-down, on a million rows.
+            models.Index(fields=["occurred_at", "id"], name="consentevent_occurred"),
         ]
 
     def __str__(self) -> str:
@@ -456,7 +462,10 @@ class Consent(models.Model):
                 fields=["student", "employer", "purpose"], name="one_consent_state"
             )
         ]
-        indexes = [models.Index(fields=["employer", "purpose", "granted"])]
+        indexes = [
+            models.Index(fields=["employer", "purpose", "granted"]),
+            models.Index(fields=["updated_at"], name="consent_updated"),  # the date drill-down
+        ]
 
     def __str__(self) -> str:
         return f"{self.student_id} · {self.employer_id} · {self.purpose_id}: {self.granted}"

@@ -81,6 +81,8 @@ class DataRequest(models.Model):
         indexes = [
             models.Index(fields=["student", "-submitted_at"]),
             models.Index(fields=["status", "due_at"]),
+            # The admin's order (newest first) and its date drill-down, on 100,000 requests.
+            models.Index(fields=["submitted_at", "id"], name="request_submitted"),
         ]
 
     def __str__(self) -> str:
@@ -293,6 +295,7 @@ class RequestEvent(models.Model):
         verbose_name = _("request event")
         verbose_name_plural = _("request events")
         ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["at", "id"], name="requestevent_at")]  # the admin's order
 
     def __str__(self) -> str:
         return f"{self.request_id} · {self.kind}"

@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.log import audit_record
 from audit.mixins import AuditedModelAdmin
 from audit.models import AuditEntry
+from portal.admin_search import IndexedSearchMixin
 from portal.models import (
     ActivityRecord,
     EmailMessage,
@@ -34,6 +35,7 @@ from portal.models import (
     PrivacyContact,
     User,
 )
+from portal.pagination import EstimatedCountPaginator
 from portal.second_factor import RESET_SECOND_FACTOR, second_factor_reset
 
 admin.site.site_header = _("Student data portal · support")
@@ -54,15 +56,34 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class ReadOnlyLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReadOnlyLedgerAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Staff read a ledger; nobody changes it here, superusers included (DESIGN.md, "Ledgers
-    are append-only"). Large tables: no full count on every page.
+    are append-only"). Large tables: no full count on every page, the unfiltered list
+    counted by PostgreSQL's estimate (portal/pagination.py), and a search by student or
+    company through their keys (portal/admin_search.py).
     """
 
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
+
+
+class ChosenOnlyRelatedFilter(admin.RelatedFieldListFilter):
+    """A filter by a relation to a large table (30,000 employers): it lists only the one
+    chosen, not every row of the table on every page. Links from elsewhere (an employer's
+    page, the dashboard) choose it by the same parameter as Django's filter
+    (`employer__id__exact`); the search box finds a company by name."""
+
+    def has_output(self):
+        return bool(self.lookup_val)
+
+    def field_choices(self, field, request, model_admin):
+        if not self.lookup_val:
+            return []
+        related = field.remote_field.model._default_manager.filter(pk__in=self.lookup_val)
+        return [(obj.pk, str(obj)) for obj in related]
 
 
 # Searching any ledger's rows by student (email, name or pseudonymous id) or by company.
@@ -85,8 +106,11 @@ class SecondFactorResetForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
+class UserAdmin(IndexedSearchMixin, AuditedModelAdmin, DjangoUserAdmin):
     ordering = ["email"]
+    # 100,000 students: count by estimate when unfiltered, never the whole table twice.
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_display = ["email", "display_name", "language", "is_staff", "is_active", "date_joined"]
     list_filter = ["is_staff", "is_superuser", "is_active", "language", "groups"]
     search_fields = ["email", "display_name", "=public_id"]

@@ -144,6 +144,7 @@ class Employer(models.Model):
         verbose_name = _("employer")
         verbose_name_plural = _("employers")
         ordering = ["name"]
+        indexes = [models.Index(fields=["name"], name="employer_name")]  # 30,000, in this order
 
     def __str__(self) -> str:
         return self.name
@@ -251,7 +252,10 @@ class ActivityRecord(models.Model):
     class Meta:
         verbose_name = _("activity record")
         verbose_name_plural = _("activity records")
-        indexes = [models.Index(fields=["student", "-occurred_at"])]
+        indexes = [
+            models.Index(fields=["student", "-occurred_at"]),
+            models.Index(fields=["occurred_at"], name="activity_occurred"),  # the date drill-down
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["sender", "source_record_id"], name="one_activity_record_per_sender_id"

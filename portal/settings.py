@@ -492,7 +492,7 @@ RETENTION_REQUEST_FILE_DAYS = env_positive_int("RETENTION_REQUEST_FILE_DAYS", 36
 # within minutes; later, the same key records anew).
 RETENTION_IDEMPOTENCY_KEY_DAYS = env_positive_int("RETENTION_IDEMPOTENCY_KEY_DAYS", 7)
 # Rows deleted per statement, so a large backlog never holds a long lock.
-RETENTION_BATCH_SIZE = env_positive_int("RETENTION_BATCH_SIZE", 1000)
+RETENTION_BATCH_SIZE = env_positive_int("RETENTION_BATCH_SIZE", 10_000)
 
 LOGGING = {
     "version": 1,

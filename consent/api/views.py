@@ -18,6 +18,8 @@ rate limit; the view reads its input (payloads.py), calls the one service, and a
 import json
 from datetime import timedelta
 
+import orjson
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -76,25 +78,36 @@ def _basis(result: CheckResult) -> dict | None:
 
 
 @api_endpoint("POST")
-def consents_check(request: HttpRequest) -> JsonResponse:
+def consents_check(request: HttpRequest) -> HttpResponse:
     body = json_body(request)
     triples = check_triples(body)
     results = consent_check(triples=triples, client=request.api_client)
-    return JsonResponse(
-        {
-            "results": [
-                {
-                    "student": item["student"],
-                    "employer": item["employer"],
-                    "purpose": item["purpose"],
-                    "allowed": result.allowed,
-                    "reason": result.reason,
-                    "basis": _basis(result),
-                }
-                for item, result in zip(body["checks"], results, strict=True)
-            ]
-        }
+    # 1,000 results serialised by orjson (a tenth of json.dumps's time, the view's largest
+    # share after the query), with Django's own formats for what orjson would write
+    # differently (datetimes to the millisecond with "Z", lazy strings).
+    return HttpResponse(
+        orjson.dumps(
+            {
+                "results": [
+                    {
+                        "student": item["student"],
+                        "employer": item["employer"],
+                        "purpose": item["purpose"],
+                        "allowed": result.allowed,
+                        "reason": result.reason,
+                        "basis": _basis(result),
+                    }
+                    for item, result in zip(body["checks"], results, strict=True)
+                ]
+            },
+            default=_DJANGO_JSON.default,
+            option=orjson.OPT_PASSTHROUGH_DATETIME,
+        ),
+        content_type="application/json",
     )
+
+
+_DJANGO_JSON = DjangoJSONEncoder()
 
 
 def _provision_json(provision: Provision, *, student: User, purpose: Purpose) -> dict:

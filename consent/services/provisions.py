@@ -1,11 +1,11 @@
 """Provision of a student's data to an employer, and the consent check that precedes it."""
 
-import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -173,7 +173,7 @@ def _check_rows_postgresql(public_ids, employer_ids, codes) -> list[tuple]:
         {"s": s, "e": e, "p": p} for s, e, p in zip(public_ids, employer_ids, codes, strict=True)
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_CHECK_SQL, [json.dumps(triples)])
+        cursor.execute(_CHECK_SQL, [orjson.dumps(triples).decode()])
         return [
             (student, purpose, event, _from_epoch(epoch), label)
             for student, purpose, event, epoch, label in cursor.fetchall()
@@ -226,11 +226,14 @@ def consent_check(
     """
     scope = None if client is None else client.employer_id
     public_ids, employer_ids, codes = [], [], []
+    known: dict[str, str | None] = {}  # a batch names few purposes: each checked once
     for public_id, employer_id, code in triples:
         if scope is None or employer_id == scope:
             public_ids.append(_public_id(public_id))
             employer_ids.append(employer_id)
-            codes.append(code if _PURPOSE_CODE.fullmatch(code) else None)
+            if code not in known:
+                known[code] = code if _PURPOSE_CODE.fullmatch(code) else None
+            codes.append(known[code])
         else:
             public_ids.append(None)
             employer_ids.append(None)
