@@ -43,7 +43,9 @@ def database_url(db: dict) -> str:
     return f"postgres://{auth}@{host}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
 
 
-def start_worker(smtp: SmtpServer, log: Path, *, mode: str = "wb") -> subprocess.Popen:
+def start_worker(
+    smtp: SmtpServer, log: Path, *, mode: str = "wb", extra_env: dict | None = None
+) -> subprocess.Popen:
     """Start a solo-pool worker writing its log to `log` (`mode` "ab" to append)."""
     env = {
         **os.environ,
@@ -55,6 +57,7 @@ def start_worker(smtp: SmtpServer, log: Path, *, mode: str = "wb") -> subprocess
         "EMAIL_PORT": str(smtp.port),
         "EMAIL_USE_TLS": "0",
         "EMAIL_USE_SSL": "0",
+        **(extra_env or {}),
     }
     command = [
         str(Path(sys.executable).parent / "celery"),

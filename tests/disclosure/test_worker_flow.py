@@ -51,9 +51,9 @@ def wait_until(condition, what: str, *, worker=None, smtp=None, poll: float = 0.
 class Worker:
     """`celery -A portal worker --pool=solo` against the test database and `smtp`."""
 
-    def __init__(self, smtp: SmtpServer, log: Path) -> None:
+    def __init__(self, smtp: SmtpServer, log: Path, *, extra_env: dict | None = None) -> None:
         self.log = log
-        self.process = start_worker(smtp, log, mode="ab")
+        self.process = start_worker(smtp, log, mode="ab", extra_env=extra_env)
         self.wait_for(lambda: " ready." in self.output(), "worker start-up")
 
     def wait_for(self, condition, what: str, *, smtp=None, poll: float = 0.05) -> None:
