@@ -29,7 +29,7 @@ from consent.models import (
     StopUseNotice,
 )
 from consent.services import consent_grant, consent_withdraw, provision_record
-from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent
+from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent, SourceTask
 from disclosure.services import request_file
 from portal.models import ActivityRecord, EmailMessage, Employer, PrivacyContact
 from tests.backoffice.helpers import action_url, staff_entries
@@ -368,6 +368,17 @@ def _view_case(dotted: str) -> Case:
             if response.status_code == 200:
                 shown = [f.formset.model for f in response.context["inline_admin_formsets"]]
                 assert shown == [AnswerLink]
+            return response
+
+        return Case(perform)
+    if dotted == "disclosure.view_sourcetask":  # shown on the request's page, as a table
+
+        def perform(a, c, w):
+            page = reverse("admin:disclosure_datarequest_change", args=[w.task.request_id])
+            response = c.get(page)
+            if response.status_code == 200:
+                shown = [f.formset.model for f in response.context["inline_admin_formsets"]]
+                assert SourceTask in shown
             return response
 
         return Case(perform)

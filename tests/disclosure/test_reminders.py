@@ -22,7 +22,15 @@ from tests.disclosure.test_dispatch import (
 
 pytestmark = pytest.mark.django_db
 
-NOTHING = {"unsent": [], "reminders": [], "escalated": [], "reports": [], "certificates": []}
+NOTHING = {
+    "unsent": [],
+    "reminders": [],
+    "escalated": [],
+    "reports": [],
+    "certificates": [],
+    "source_calls": [],
+    "sources_overdue": [],
+}
 
 START = datetime(2026, 4, 1, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
 DAY = timedelta(days=1)
