@@ -145,11 +145,13 @@ class PrivatePostgres:
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self.port = free_port()
-        self.data.mkdir()
+        self.sockets = self.root / "sockets"
+        for directory in (self.data, self.sockets):
+            directory.mkdir()
         self.log.touch()
         if os.geteuid() == 0:
-            shutil.chown(self.data, "postgres", "postgres")
-            shutil.chown(self.log, "postgres", "postgres")
+            for path in (self.data, self.sockets, self.log):
+                shutil.chown(path, "postgres", "postgres")
         self._run(
             [
                 str(PG_BIN / "initdb"),
@@ -169,7 +171,7 @@ class PrivatePostgres:
         subprocess.run(_as_postgres(command), check=True, capture_output=True, cwd=self.root)
 
     def start(self) -> None:
-        options = f"-p {self.port} -c listen_addresses={HOST} -k {self.root} -c fsync=off"
+        options = f"-p {self.port} -c listen_addresses={HOST} -k {self.sockets} -c fsync=off"
         self._run(
             [
                 str(PG_BIN / "pg_ctl"),
