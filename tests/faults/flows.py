@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db.models import F
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent
 from disclosure.services import link_lookup

@@ -359,6 +359,9 @@ class Stack:
         )
         return process
 
+    def processes_running(self) -> list[CeleryProcess]:
+        return [p for p in self.processes if p.process.poll() is None]
+
     def stop_all(self) -> None:
         for process in self.processes:
             process.stop()
