@@ -7,6 +7,7 @@ from consent.services import policy_acceptance_due
 
 # The admin and the API (which answers JSON, never a redirect to an HTML page).
 ALWAYS_OPEN_NAMESPACES = {"admin", "api"}
+ACCOUNT_PAGE_PREFIXES = ("account_", "mfa_", "socialaccount_", "openid_connect_")
 
 
 class PolicyAcceptanceMiddleware:
@@ -29,8 +30,9 @@ class PolicyAcceptanceMiddleware:
         if match is None or match.namespace in ALWAYS_OPEN_NAMESPACES:
             return None
         # allauth's account and two-factor pages (mfa_*): a student can always secure the
-        # account, and the sign-in's code step comes before any of this.
-        if match.url_name and match.url_name.startswith(("account_", "mfa_")):
+        # account, and the sign-in's code step comes before any of this. Likewise linking the
+        # job site's account (socialaccount_*, the provider's login and callback).
+        if match.url_name and match.url_name.startswith(ACCOUNT_PAGE_PREFIXES):
             return None
         if policy_acceptance_due(student=user) is None:
             return None

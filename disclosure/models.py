@@ -63,6 +63,8 @@ class DataRequest(models.Model):
     portal_summary = models.JSONField(_("what the portal did"), default=dict, blank=True)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     cancel_reason = models.TextField(_("reason for cancelling"), blank=True)
+    # When the report or the certificate was last queued to be built (portal/queueing.py).
+    queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("data-rights request")
@@ -121,6 +123,8 @@ class RecipientTask(models.Model):
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    # When its next step (the request, a reminder) was last queued (portal/queueing.py).
+    queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
     email = models.ForeignKey(
         "portal.EmailMessage",
         on_delete=models.SET_NULL,

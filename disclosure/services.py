@@ -1,8 +1,9 @@
 """Data-rights requests: file, do the portal's part, pass on, remind, answer, complete.
 
 Every state change is a function here, called by the student's views, the company answer
-page, the admin's actions and the Celery tasks alike. Work for Celery is queued with
-`transaction.on_commit`; each task claims its row with a conditional UPDATE.
+page, the admin's actions and the Celery tasks alike. Work for Celery is queued through
+`disclosure.enqueue` once the transaction commits (this module never imports the tasks,
+which import it); each task claims its row with a conditional UPDATE.
 """
 
 import hashlib
@@ -20,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from consent.models import Consent, ConsentScreen, Provision
 from consent.services import consent_withdraw_all
+from disclosure import enqueue
 from disclosure.models import (
     AnswerLink,
     DataRequest,
@@ -30,6 +32,7 @@ from disclosure.models import (
 )
 from portal.emails import email_queue_template, email_queue_to_company
 from portal.models import ActivityRecord, EmailMessage, Employer, User
+from portal.queueing import claim_due
 
 Kind = DataRequest.Kind
 Status = DataRequest.Status
@@ -196,7 +199,11 @@ def request_file(
         tasks = RecipientTask.objects.bulk_create(
             [
                 RecipientTask(
-                    request=request, employer=r.employer, reasons=r.as_json(), created_at=now
+                    request=request,
+                    employer=r.employer,
+                    reasons=r.as_json(),
+                    created_at=now,
+                    queued_at=now,
                 )
                 for r in recipients
             ]
@@ -204,19 +211,10 @@ def request_file(
         _portal_part(request, scope=None if employers is None else employers)
         _email_student(request, "request_received")
         for task in tasks:
-            transaction.on_commit(_queue_send(task.pk), robust=True)
+            enqueue.task_send(task.pk)
         if not tasks and kind != Kind.DISCLOSURE:
             _complete(request)
     return request
-
-
-def _queue_send(task_id: int):
-    def queue():
-        from disclosure.tasks import recipient_task_send
-
-        recipient_task_send.delay(task_id)
-
-    return queue
 
 
 def _portal_part(request: DataRequest, *, scope: list[Employer] | None) -> None:
@@ -244,11 +242,12 @@ def _portal_part(request: DataRequest, *, scope: list[Employer] | None) -> None:
             "why": "APPI Art. 29-30: records of provision to third parties are kept 3 years",
         }
     if request.kind == Kind.DISCLOSURE:
-        transaction.on_commit(_queue_report(request.pk), robust=True)
+        request.queued_at = timezone.now()
+        enqueue.report_build(request.pk)
     else:
         request.portal_done_at = timezone.now()
     request.portal_summary = summary
-    request.save(update_fields=["portal_done_at", "portal_summary"])
+    request.save(update_fields=["portal_done_at", "portal_summary", "queued_at"])
     if request.portal_done_at:
         _event(request, Event.PORTAL_DONE, actor=Actor.SYSTEM, detail=_summary_text(summary))
 
@@ -262,15 +261,6 @@ def _summary_text(summary: dict) -> str:
     if "kept" in summary:
         parts.append(f"kept by law: {summary['kept']['provision_records']} provision records")
     return "; ".join(parts)
-
-
-def _queue_report(request_id: int):
-    def queue():
-        from disclosure.tasks import disclosure_build_report
-
-        disclosure_build_report.delay(request_id)
-
-    return queue
 
 
 def _answer_url(token: str) -> str:
@@ -329,7 +319,7 @@ def recipient_task_send(*, task_id: int) -> bool:
     with transaction.atomic():
         claimed = RecipientTask.objects.filter(
             pk=task_id, status=RecipientTask.Status.QUEUED, sent_at=None
-        ).update(status=RecipientTask.Status.SENT, sent_at=now)
+        ).update(status=RecipientTask.Status.SENT, sent_at=now, queued_at=None)
         if not claimed:
             return False
         task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
@@ -350,7 +340,7 @@ def recipient_task_remind(*, task_id: int, number: int) -> bool:
     with transaction.atomic():
         claimed = RecipientTask.objects.filter(
             pk=task_id, status=RecipientTask.Status.SENT, reminders_sent=number - 1
-        ).update(reminders_sent=number, last_reminder_at=now)
+        ).update(reminders_sent=number, last_reminder_at=now, queued_at=None)
         if not claimed:
             return False
         task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
@@ -394,7 +384,8 @@ def recipient_task_resend(*, task: RecipientTask, by: User, reason: str) -> None
         if task.status == RecipientTask.Status.QUEUED:
             task.sent_at = now
             task.status = RecipientTask.Status.SENT
-            task.save(update_fields=["sent_at", "status"])
+            task.queued_at = None
+            task.save(update_fields=["sent_at", "status", "queued_at"])
         token = _new_link(task, now=now)
         _email_company(task, template="company_request", token=token)
         _event(
@@ -573,20 +564,13 @@ def _complete(request: DataRequest) -> None:
     )
     now = timezone.now()
     DataRequest.objects.filter(pk=request.pk, status__in=DataRequest.OPEN).update(
-        status=Status.PARTIALLY_COMPLETED if partial else Status.COMPLETED, completed_at=now
+        status=Status.PARTIALLY_COMPLETED if partial else Status.COMPLETED,
+        completed_at=now,
+        queued_at=now,
     )
     request.refresh_from_db()
     _event(request, Event.COMPLETED, actor=Actor.SYSTEM, at=now)
-    transaction.on_commit(_queue_certificate(request.pk), robust=True)
-
-
-def _queue_certificate(request_id: int):
-    def queue():
-        from disclosure.tasks import request_finish
-
-        request_finish.delay(request_id)
-
-    return queue
+    enqueue.request_finish(request.pk)
 
 
 def request_report_store(*, request_id: int, files: list[tuple[str, str, str, bytes]]) -> bool:
@@ -596,7 +580,7 @@ def request_report_store(*, request_id: int, files: list[tuple[str, str, str, by
     now = timezone.now()
     with transaction.atomic():
         claimed = DataRequest.objects.filter(pk=request_id, portal_done_at=None).update(
-            portal_done_at=now
+            portal_done_at=now, queued_at=None
         )
         if not claimed:
             return False
@@ -629,6 +613,7 @@ def request_certificate_store(*, request_id: int, pdf: bytes, name: str) -> bool
         )
         if request.files.filter(kind=RequestFile.Kind.CERTIFICATE_PDF).exists():
             return False
+        DataRequest.objects.filter(pk=request_id).update(queued_at=None)
         _store_file(
             request,
             kind=RequestFile.Kind.CERTIFICATE_PDF,
@@ -688,25 +673,30 @@ def request_cancel(*, request: DataRequest, reason: str, by: User | None = None)
     return request
 
 
+# A sweep queues at most this many of each kind of work; the next sweep takes the rest.
+SWEEP_LIMIT = 1000
+# A certificate that still fails to build after this long is left to staff (it shows missing).
+CERTIFICATE_RETRY_DAYS = timedelta(days=7)
+
+
 def requests_sweep(*, now: datetime | None = None) -> dict:
-    """The periodic work: re-queue unsent tasks, send due reminders, escalate overdue ones.
+    """The periodic work: queue what has no message in the queue (a company's request, a
+    due reminder, a disclosure's report, a completed request's certificate), and escalate
+    overdue tasks to staff.
 
-    Returns what it queued, for logs and tests. Every step is claimed by a conditional UPDATE
-    in the function it queues, so running the sweep twice queues nothing twice in effect.
+    Returns what it queued, for logs and tests. Each row is claimed by its `queued_at`
+    (portal.queueing.claim_due) before it is queued, and each step again by a conditional
+    UPDATE in the function the task calls: two sweeps at once, or a sweep while a backlog
+    drains, queue nothing twice.
     """
-    from disclosure.tasks import recipient_task_remind as remind_task
-    from disclosure.tasks import recipient_task_send as send_task
-
     now = now or timezone.now()
-    unsent = list(
-        RecipientTask.objects.filter(
-            status=RecipientTask.Status.QUEUED,
-            created_at__lt=now - timedelta(minutes=1),
-            request__status__in=DataRequest.OPEN,
-        ).values_list("pk", flat=True)[:1000]
+    live = {"request__status__in": DataRequest.OPEN}
+    unsent = claim_due(
+        RecipientTask.objects.filter(status=RecipientTask.Status.QUEUED, **live),
+        now=now,
+        limit=SWEEP_LIMIT,
     )
-    for task_id in unsent:
-        send_task.delay(task_id)
+    enqueue.tasks_send(unsent)
     reminders = []
     previous_days = 0
     for number, days in enumerate(settings.REQUEST_REMINDER_DAYS, start=1):
@@ -714,15 +704,32 @@ def requests_sweep(*, now: datetime | None = None) -> dict:
             status=RecipientTask.Status.SENT,
             reminders_sent=number - 1,
             sent_at__lte=now - timedelta(days=days),
-            request__status__in=DataRequest.OPEN,
+            **live,
         )
         if number > 1:
             # Spaced like the schedule even when beat ran late: never two reminders at once.
             due = due.filter(last_reminder_at__lte=now - timedelta(days=days - previous_days))
         previous_days = days
-        for task_id in due.values_list("pk", flat=True)[:1000]:
-            remind_task.delay(task_id, number)
-            reminders.append(task_id)
+        claimed = claim_due(due, now=now, limit=SWEEP_LIMIT)
+        enqueue.tasks_remind(claimed, number)
+        reminders += claimed
+    reports = claim_due(
+        DataRequest.objects.filter(
+            kind=Kind.DISCLOSURE, status__in=DataRequest.OPEN, portal_done_at=None
+        ),
+        now=now,
+        limit=SWEEP_LIMIT,
+    )
+    enqueue.reports_build(reports)
+    certificates = claim_due(
+        DataRequest.objects.filter(
+            status__in=[Status.COMPLETED, Status.PARTIALLY_COMPLETED],
+            completed_at__gte=now - CERTIFICATE_RETRY_DAYS,
+        ).exclude(files__kind=RequestFile.Kind.CERTIFICATE_PDF),
+        now=now,
+        limit=SWEEP_LIMIT,
+    )
+    enqueue.requests_finish(certificates)
     escalated = []
     for task in RecipientTask.objects.filter(
         status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
@@ -755,7 +762,13 @@ def requests_sweep(*, now: datetime | None = None) -> dict:
                     language="ja",
                 )
                 escalated.append(task.pk)
-    return {"unsent": unsent, "reminders": reminders, "escalated": escalated}
+    return {
+        "unsent": unsent,
+        "reminders": reminders,
+        "escalated": escalated,
+        "reports": reports,
+        "certificates": certificates,
+    }
 
 
 def _email_student(

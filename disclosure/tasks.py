@@ -5,16 +5,20 @@ import logging
 from celery import shared_task
 
 from disclosure import services
+from portal.tasks import DATABASE_DOWN
+
+# The database gone for a moment: the step's transaction rolled back, so trying again is safe.
+RETRY = {"autoretry_for": DATABASE_DOWN, "retry_backoff": 2, "retry_backoff_max": 60}
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, max_retries=10, **RETRY)
 def recipient_task_send(task_id: int) -> bool:
     return services.recipient_task_send(task_id=task_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, max_retries=10, **RETRY)
 def recipient_task_remind(task_id: int, number: int) -> bool:
     return services.recipient_task_remind(task_id=task_id, number=number)
 
@@ -24,7 +28,9 @@ def requests_sweep() -> dict:
     return services.requests_sweep()
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
+@shared_task(
+    acks_late=True, autoretry_for=(OSError, *DATABASE_DOWN), retry_backoff=2, max_retries=5
+)
 def disclosure_build_report(request_id: int) -> bool:
     from disclosure.reports import disclosure_report_files
 
@@ -35,7 +41,9 @@ def disclosure_build_report(request_id: int) -> bool:
     )
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
+@shared_task(
+    acks_late=True, autoretry_for=(OSError, *DATABASE_DOWN), retry_backoff=2, max_retries=5
+)
 def request_finish(request_id: int) -> bool:
     from disclosure.reports import certificate_pdf, disclosure_report_files
 

@@ -1,11 +1,22 @@
+import logging
+
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.providers.base import AuthProcess
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
 from django.utils import translation
+from django.utils.translation import gettext as _
 
 from portal.emails import email_queue_message
 from portal.http import client_ip, page_language
 from portal.redirects import is_own_path
+from portal.sso import sso_allowed, sso_email_follow
+
+logger = logging.getLogger(__name__)
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -46,6 +57,10 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def post_login(self, request, user, **kwargs):
         response = super().post_login(request, user, **kwargs)
+        sociallogin = (kwargs.get("signal_kwargs") or {}).get("sociallogin")
+        if sociallogin is not None:
+            # Only once the sign-in is complete (after a second factor, if any).
+            _follow_site_email(request, user, sociallogin)
         # The language a person chose follows them to every device they sign in on.
         if user.language:
             translation.activate(user.language)
@@ -58,3 +73,54 @@ class AccountAdapter(DefaultAccountAdapter):
                 samesite=settings.LANGUAGE_COOKIE_SAMESITE,
             )
         return response
+
+
+def _verified_site_email(sociallogin) -> str | None:
+    for address in sociallogin.email_addresses:
+        if address.verified and address.primary:
+            return address.email
+    return None
+
+
+def _follow_site_email(request, user, sociallogin) -> None:
+    email = _verified_site_email(sociallogin)
+    if email and sso_email_follow(user=user, email=email):
+        messages.info(
+            request,
+            _("Your email address here is now %(email)s, as at %(site)s.")
+            % {"email": email, "site": sociallogin.provider.name},
+        )
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    """Sign-in with the job site (portal/sso.py has the rules)."""
+
+    def pre_social_login(self, request, sociallogin):
+        # The account this sign-in would reach: linked by subject id, matched by a verified
+        # email, or (connecting) the one signed in. allauth has looked it up already.
+        if sociallogin.state.get("process") == AuthProcess.CONNECT:
+            reached = request.user
+        else:
+            reached = sociallogin.user if sociallogin.is_existing else None
+        if reached is not None and reached.is_authenticated and not sso_allowed(user=reached):
+            logger.warning("SSO refused for staff account %s", reached.pk)
+            raise ImmediateHttpResponse(
+                render(request, "socialaccount/staff_refused.html", status=403)
+            )
+
+    def populate_user(self, request, sociallogin, data):
+        user = super().populate_user(request, sociallogin, data)
+        user.display_name = (data.get("name") or "")[:100]
+        user.language = page_language()
+        return user
+
+    def is_auto_signup_allowed(self, request, sociallogin):
+        # Without a name from the site, the sign-up form asks for one (and nothing else).
+        return super().is_auto_signup_allowed(request, sociallogin) and bool(
+            sociallogin.user.display_name
+        )
+
+    def on_authentication_error(self, request, provider, error=None, exception=None, **kwargs):
+        # The page says only that it did not work; the reason is for the operator.
+        logger.warning("SSO sign-in failed: %s %r", error, exception)
+        super().on_authentication_error(request, provider, error, exception, **kwargs)

@@ -4,6 +4,8 @@ import unicodedata
 from allauth.account.admin import EmailAddressAdmin as AllauthEmailAddressAdmin
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
+from allauth.socialaccount.admin import SocialAccountAdmin as AllauthSocialAccountAdmin
+from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -210,6 +212,29 @@ class EmailAddressAdmin(AuditedModelAdmin, AllauthEmailAddressAdmin):
                     target=address,
                     changes={"verified": [False, True]},
                 )
+
+
+# The job site's sign-in is configured from the environment (settings.py), and the portal
+# keeps no tokens: allauth's admins for those would only show secrets or invite a second,
+# unaudited configuration.
+admin.site.unregister(SocialApp)
+admin.site.unregister(SocialToken)
+admin.site.unregister(SocialAccount)
+
+
+@admin.register(SocialAccount)
+class SocialAccountAdmin(AuditedModelAdmin, AllauthSocialAccountAdmin):
+    """A student's link to the job site's account (uid = the site's subject id). It is made
+    only by signing in; staff may see it and remove it (audited), e.g. when the site's
+    account was taken over, after which the student signs in by email or links again."""
+
+    readonly_fields = ("user", "provider", "uid", "last_login", "date_joined", "extra_data")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 # --- employers and their privacy contacts -------------------------------------------------

@@ -6,3 +6,10 @@ class PortalConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "portal"
     verbose_name = _("Portal")
+
+    def ready(self) -> None:
+        from portal.celery import app
+
+        # Register every app's tasks now, in web processes too: work is queued by task name
+        # (portal/queueing.py), and the name must resolve to the task, eager or not.
+        app.autodiscover_tasks(force=True)

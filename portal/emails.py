@@ -5,11 +5,11 @@ queued for the Celery task `portal.tasks.email_send` once the transaction commit
 """
 
 from django.conf import settings
-from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 
 from portal.models import EmailMessage, Employer
+from portal.queueing import on_commit_publish
 
 # Stored as the email's error, which staff read in either language: so both are stored.
 NO_PRIMARY_CONTACT = (
@@ -35,8 +35,6 @@ def email_queue_message(
     language: str,
     cc: list[str] | None = None,
 ) -> EmailMessage:
-    from portal.tasks import email_send  # the task module imports this one
-
     message = _message_store(
         to=to,
         cc=cc,
@@ -45,10 +43,11 @@ def email_queue_message(
         body_html=body_html,
         kind=kind,
         language=language,
+        queued_at=timezone.now(),
     )
-    # robust: if the broker is down, the row is committed and the sweeper sends it later;
-    # the caller (a sign-up, a request) must not fail after its own work is saved.
-    transaction.on_commit(lambda: email_send.delay(message.pk), robust=True)
+    # If the broker is down, the row is committed and the sweeper sends it later: the
+    # caller (a sign-up, a request) must not fail after its own work is saved.
+    on_commit_publish("portal.tasks.email_send", EmailMessage, message.pk)
     return message
 
 

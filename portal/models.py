@@ -271,6 +271,8 @@ class EmailMessage(models.Model):
     last_error = models.TextField(_("last error"), blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
+    # When a task to send it was last put in the queue (portal/queueing.py); NULL: none is.
+    queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
 
     class Meta:

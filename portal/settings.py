@@ -77,6 +77,11 @@ INSTALLED_APPS = [
     "allauth.account",
     # Second factors (TOTP, recovery codes, WebAuthn): required of staff by the admin site.
     "allauth.mfa",
+    # Sign-in with the job site's account (OpenID Connect), for students only: always
+    # installed so the tables and URLs are the same everywhere; without OIDC_ISSUER there is
+    # no provider, so no button and no way in (see "Sign-in with the job site" below).
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     # Content-Security-Policy (see "Security" below); the app adds its system checks.
     "csp",
     "portal",
@@ -201,6 +206,66 @@ ACCOUNT_RATE_LIMITS = {
     "reauthenticate": "10/m/user",
 }
 
+# --- Sign-in with the job site's account (OpenID Connect) -------------------------------
+# The job site is the identity provider; a student's portal account is linked to the site's
+# subject id (SocialAccount.uid = "sub"). Unset OIDC_ISSUER: no SSO, email sign-up only.
+OIDC_ISSUER = env_url("OIDC_ISSUER", "", ("https", "http")).rstrip("/")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+OIDC_NAME = env_str("OIDC_NAME") or "求人サイト / Job site"  # the button label
+# Part of the redirect URI registered at the provider (/accounts/oidc/jobsite/login/callback/)
+# and stored in every link (SocialAccount.provider): a constant, never renamed.
+OIDC_PROVIDER_ID = "jobsite"
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER is set: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too")
+# allauth skips the ID token's signature check when the token came straight from the token
+# endpoint, trusting TLS for it: plain http is allowed only for a provider on this machine.
+if urlsplit(OIDC_ISSUER).scheme == "http" and urlsplit(OIDC_ISSUER).hostname not in (
+    "127.0.0.1",
+    "localhost",
+    "::1",
+):
+    raise ImproperlyConfigured(
+        f"OIDC_ISSUER={OIDC_ISSUER!r}: expected https (http on loopback only)"
+    )
+# The job site's origin, where the sign-in button's POST is redirected to.
+OIDC_ORIGINS = (
+    [f"{urlsplit(OIDC_ISSUER).scheme}://{urlsplit(OIDC_ISSUER).netloc}"] if OIDC_ISSUER else []
+)
+SOCIALACCOUNT_ADAPTER = "portal.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_ONLY = False  # email sign-up stays (the demo; students who left the site)
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "OAUTH_PKCE_ENABLED": True,
+        # The provider's email counts as verified only when its email_verified claim says so.
+        "VERIFIED_EMAIL": False,
+        "APPS": (
+            [
+                {
+                    "provider_id": OIDC_PROVIDER_ID,
+                    "name": OIDC_NAME,
+                    "client_id": OIDC_CLIENT_ID,
+                    "secret": OIDC_CLIENT_SECRET,
+                    "settings": {"server_url": OIDC_ISSUER, "oauth_pkce_enabled": True},
+                }
+            ]
+            if OIDC_ISSUER
+            else []
+        ),
+    }
+}
+# A verified email at the provider that an email-signup account already holds signs in to
+# that account and links it (once linked, the subject id is what counts). allauth wipes the
+# local password when the local address was never verified, so whoever registered someone
+# else's address in advance is locked out. Staff are never reached this way (the adapter).
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = None  # ACCOUNT_EMAIL_VERIFICATION ("mandatory") applies
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False  # the sign-in starts from a form POST, never a link
+SOCIALACCOUNT_STORE_TOKENS = False  # the portal calls nothing at the site on a student's behalf
+SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("OIDC_TIMEOUT", 5)
+
 # --- Internationalisation --------------------------------------------------------------
 LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
@@ -256,9 +321,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # socket_connect_timeout: queueing a task must not hang a web request on an unreachable broker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 5}
 CELERY_TIMEZONE = TIME_ZONE
+# How long a queued message is trusted to be in the queue before a sweep queues its work
+# again (portal/queueing.py); the sweeps' intervals. Tests of faults make them short.
+QUEUE_LEASE_SECONDS = env_int("QUEUE_LEASE_SECONDS", 900)
+EMAIL_SWEEP_SECONDS = env_int("EMAIL_SWEEP_SECONDS", 60)
+REQUESTS_SWEEP_SECONDS = env_int("REQUESTS_SWEEP_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
-    "email-sweep": {"task": "portal.tasks.email_sweep", "schedule": 60.0},
-    "requests-sweep": {"task": "disclosure.tasks.requests_sweep", "schedule": 300.0},
+    "email-sweep": {"task": "portal.tasks.email_sweep", "schedule": float(EMAIL_SWEEP_SECONDS)},
+    "requests-sweep": {
+        "task": "disclosure.tasks.requests_sweep",
+        "schedule": float(REQUESTS_SWEEP_SECONDS),
+    },
     # Once a day, at a quiet hour (CELERY_TIMEZONE): see "Retention" below.
     "retention-run": {
         "task": "backoffice.tasks.retention_run",
@@ -328,7 +401,9 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": [SELF],
         "object-src": [NONE],
         "base-uri": [NONE],
-        "form-action": [SELF],
+        # The job site's origin too: Chromium applies form-action to the redirect that
+        # follows the sign-in button's POST.
+        "form-action": [SELF, *OIDC_ORIGINS],
         "frame-ancestors": [NONE],
     },
 }

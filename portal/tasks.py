@@ -2,22 +2,28 @@
 
 import logging
 import smtplib
+import time
 from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
 from portal.models import EmailMessage
+from portal.queueing import claim_due, publish_rows
+
+# The database gone for a while (a restart, a failover): the task tries again by itself.
+DATABASE_DOWN = (OperationalError, InterfaceError)
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 # A claim older than this belongs to a worker that died mid-send; the sweeper frees it.
 STALE_CLAIM = timedelta(minutes=10)
-# The task queued on commit normally runs within this; the sweeper leaves younger rows to it.
+# A retry scheduled for a time normally runs within this after it; the sweeper waits as long.
 SWEEP_GRACE = timedelta(minutes=1)
 
 
@@ -51,14 +57,24 @@ def is_permanent(exc: Exception) -> bool:
     return False
 
 
-@shared_task(acks_late=True, bind=True, max_retries=MAX_ATTEMPTS - 1)
+@shared_task(
+    acks_late=True,
+    bind=True,
+    max_retries=MAX_ATTEMPTS - 1,
+    autoretry_for=DATABASE_DOWN,
+    retry_backoff=2,
+    retry_backoff_max=60,
+)
 def email_send(self, message_id: int) -> None:
     # Claim first, then send: a redelivered or duplicated task finds nothing to claim, so
     # a message is never sent twice by two workers. A worker that dies between claim and
     # send leaves a stale claim, which the sweeper returns to the queue.
     now = timezone.now()
     claimed = EmailMessage.objects.filter(pk=message_id, status=EmailMessage.Status.QUEUED).update(
-        status=EmailMessage.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        status=EmailMessage.Status.SENDING,
+        claimed_at=now,
+        attempts=F("attempts") + 1,
+        queued_at=None,
     )
     if not claimed:
         return
@@ -70,15 +86,33 @@ def email_send(self, message_id: int) -> None:
         EmailMessage.objects.filter(pk=message_id).update(
             status=EmailMessage.Status.FAILED if final else EmailMessage.Status.QUEUED,
             last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            # The retry below is the message in the queue.
+            queued_at=None if final else timezone.now(),
         )
         log.warning("email %s attempt %s failed: %s", message_id, message.attempts, exc)
         if not final:
             countdown = retry_delay(message.attempts).total_seconds()
             raise self.retry(exc=exc, countdown=countdown) from exc
         return
-    EmailMessage.objects.filter(pk=message_id).update(
-        status=EmailMessage.Status.SENT, sent_at=timezone.now(), last_error=""
+    # Sent: recording it must not fail with the database away for a moment, or the stale
+    # claim would be freed and the message sent twice.
+    _until_database_answers(
+        lambda: EmailMessage.objects.filter(pk=message_id).update(
+            status=EmailMessage.Status.SENT, sent_at=timezone.now(), last_error=""
+        )
     )
+
+
+def _until_database_answers(write, *, attempts: int = 30, pause: float = 2.0):
+    for attempt in range(attempts):
+        try:
+            return write()
+        except DATABASE_DOWN:
+            if attempt == attempts - 1:
+                raise
+            log.warning("database unavailable, trying again in %ss", pause)
+            connection.close()  # the next query opens a new connection
+            time.sleep(pause)
 
 
 def email_due(now: datetime) -> Q:
@@ -94,12 +128,13 @@ def email_due(now: datetime) -> Q:
         attempts__gte=MAX_ATTEMPTS,
         claimed_at__lt=now - retry_delay(MAX_ATTEMPTS) - SWEEP_GRACE,
     )
-    return Q(status=EmailMessage.Status.QUEUED, created_at__lt=now - SWEEP_GRACE) & waited
+    return Q(status=EmailMessage.Status.QUEUED) & waited
 
 
 @shared_task
 def email_sweep() -> int:
-    """Re-queue emails that are due and unclaimed, so a broker outage only delays them."""
+    """Re-queue emails that are due and have no task in the queue, so a broker outage or a
+    flushed queue only delays them. Returns how many it queued."""
     now = timezone.now()
     stale = EmailMessage.objects.filter(
         status=EmailMessage.Status.SENDING, claimed_at__lt=now - STALE_CLAIM
@@ -108,12 +143,6 @@ def email_sweep() -> int:
     stale.filter(attempts__gte=MAX_ATTEMPTS).update(
         status=EmailMessage.Status.FAILED, last_error="the worker was lost while sending"
     )
-    stale.update(status=EmailMessage.Status.QUEUED)
-    ids = list(
-        EmailMessage.objects.filter(email_due(now))
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:500]
-    )
-    for message_id in ids:
-        email_send.delay(message_id)
-    return len(ids)
+    stale.update(status=EmailMessage.Status.QUEUED, queued_at=None)
+    ids = claim_due(EmailMessage.objects.filter(email_due(now)), now=now, limit=500)
+    return publish_rows("portal.tasks.email_send", EmailMessage, ids)

@@ -3,6 +3,7 @@ from django.core.cache import cache
 
 from portal.celery import app
 from tests.smtp import SmtpServer
+from tests.sso.site import oidc_provider  # noqa: F401 - the stand-in job site (session-wide)
 
 
 @pytest.fixture(autouse=True)

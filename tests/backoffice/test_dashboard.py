@@ -109,6 +109,8 @@ def world(time_machine, smtp_server):
     at(days_ago(2))
     recipient_task_close(task=made["J"].tasks.get(), by=staff, reason="the company closed down")
     file("E", "disclosure", filed=days_ago(1), companies=0)
+    # Its report is being built: a message for it is in the queue (the sweep leaves it).
+    DataRequest.objects.filter(pk=made["E"].pk).update(queued_at=NOW)
     file("F", "deletion", filed=days_ago(1), companies=2)
 
     at(NOW)

@@ -22,6 +22,8 @@ from tests.disclosure.test_dispatch import (
 
 pytestmark = pytest.mark.django_db
 
+NOTHING = {"unsent": [], "reminders": [], "escalated": [], "reports": [], "certificates": []}
+
 START = datetime(2026, 4, 1, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
@@ -122,7 +124,7 @@ def test_the_company_can_answer_by_the_first_link_after_a_reminder(
     # Answered once: every link of the task is spent, and no reminder follows.
     assert not request.tasks.get().links.filter(revoked_at=None).exists()
     clock.shift(5 * DAY)
-    assert sweep() == {"unsent": [], "reminders": [], "escalated": []}
+    assert sweep() == NOTHING
     assert len(smtp_server.received(employer.primary_contact.email)) == 2
 
 
@@ -193,7 +195,7 @@ def test_past_the_due_date_the_task_is_overdue_and_support_is_emailed_once(
     clock.move_to(request.due_at + MINUTE)
     result = sweep()
 
-    assert result == {"unsent": [], "reminders": [], "escalated": [task.pk]}
+    assert result == {**NOTHING, "escalated": [task.pk]}
     task.refresh_from_db()
     assert task.overdue
     assert task.escalated_at is not None

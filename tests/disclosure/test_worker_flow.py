@@ -24,6 +24,7 @@ from disclosure.tasks import requests_sweep
 from portal.celery import app
 from portal.emails import email_queue_message
 from portal.models import ActivityRecord, EmailMessage
+from portal.queueing import lease
 from portal.tasks import STALE_CLAIM, email_sweep
 from tests.disclosure.test_dispatch import student_with_recipients, subject, token_of
 from tests.smtp import SmtpServer
@@ -303,13 +304,14 @@ def test_a_worker_killed_mid_dispatch_and_replaced_sends_every_company_one_email
         ), f"the worker finished before it was killed: {killed_at}"
 
         # Time passes for the sweepers: what the dead worker held is now due again (the
-        # task sweeper takes tasks queued over a minute ago; the outbox sweeper frees a
-        # claim older than STALE_CLAIM).
+        # sweepers re-queue work queued longer ago than the lease; the outbox sweeper frees
+        # a claim older than STALE_CLAIM).
+        gone = lease() + timedelta(minutes=1)
         RecipientTask.objects.filter(status=RecipientTask.Status.QUEUED).update(
-            created_at=F("created_at") - timedelta(minutes=5)
+            created_at=F("created_at") - gone, queued_at=F("queued_at") - gone
         )
         EmailMessage.objects.filter(status=EmailMessage.Status.QUEUED).update(
-            created_at=F("created_at") - timedelta(minutes=5)
+            created_at=F("created_at") - gone, queued_at=F("queued_at") - gone
         )
         EmailMessage.objects.filter(status=EmailMessage.Status.SENDING).update(
             created_at=F("created_at") - STALE_CLAIM * 2,

@@ -31,6 +31,7 @@ from tests.factories import (
     totp_code,
 )
 from tests.smtp import text_of
+from tests.sso.site import PASSWORD as SSO_PASSWORD
 
 
 def ja(message: str) -> str:
@@ -488,3 +489,35 @@ def staff_mfa_setup_journey(visit: Visit, site) -> dict:
     visit.check("dashboard")
     assert page.locator(".bo-figure").count() > 0
     return {"staff": staff, "secret": secret, "recovery_codes": shown}
+
+
+# 8. Sign in with the job site's account, then accept the policy ------------------------------
+def sso_journey(visit: Visit, site, job_site) -> dict:
+    """A student of the job site presses "Sign in with 求人サイト / Job site" on the sign-in
+    page, signs in at the site (the stand-in provider, tests/sso/provider), comes back signed
+    in to a new portal account and is asked for the policy first."""
+    version = published_version(label="2026.04")
+    sub = job_site.user("misaki", email="misaki@example.jp", name="佐藤 美咲")
+    page = visit.page
+
+    visit.goto("/accounts/login/")
+    visit.check("sign-in")
+    with page.expect_navigation():
+        # (a plain name: exact()'s pattern would carry the label's "/" into Playwright's)
+        label = ja("Sign in with %(name)s") % {"name": "求人サイト / Job site"}
+        page.get_by_role("button", name=label, exact=True).click()
+    # The job site's own sign-in page (not the portal's: it is not checked like ours).
+    assert page.url.startswith(job_site.url + "/login/"), page.url
+    page.get_by_label("Username").fill("misaki")
+    page.get_by_label("Password").fill(SSO_PASSWORD)
+    with page.expect_navigation(url=re.compile(re.escape(site.url))):
+        page.get_by_role("button", name="Sign in to the job site").click()
+
+    assert visit.path == "/policies/accept/", page.url
+    visit.check("accept-policy")
+    page.get_by_role("checkbox").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name=exact(ja("Accept this privacy policy"))).click()
+    visit.check("after-accepting")
+    student = User.objects.get(email="misaki@example.jp")
+    return {"student": student, "sub": sub, "version": version}

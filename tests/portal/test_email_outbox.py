@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 
 from portal.emails import email_queue_message, email_queue_template
 from portal.models import EmailMessage
+from portal.queueing import lease
 from portal.tasks import MAX_ATTEMPTS, STALE_CLAIM, email_send, email_sweep
 from tests.factories import PASSWORD
 from tests.smtp import free_port, html_of, text_of
@@ -149,12 +150,18 @@ def test_the_sweeper_sends_what_is_due_and_leaves_what_has_a_task_coming(smtp_se
     retry_pending = unsent(
         to="pending@example.jp", attempts=1, claimed_at=now - timedelta(seconds=20)
     )
-    just_queued = unsent(to="new@example.jp", ago=timedelta(seconds=5))
+    just_queued = unsent(
+        to="new@example.jp", ago=timedelta(seconds=5), queued_at=now - timedelta(seconds=5)
+    )
+    # Queued longer ago than the lease: the message was lost with the queue (flushed).
+    lost_in_queue = unsent(to="flushed@example.jp", queued_at=now - lease() - timedelta(minutes=1))
     already_sent = unsent(to="sent@example.jp", status=EmailMessage.Status.SENT, sent_at=now)
 
-    assert email_sweep() == 2
+    assert email_sweep() == 3
+    assert email_sweep() == 0  # each is queued once
 
     assert sorted(to for to, _ in smtp_server.summary()) == [
+        "flushed@example.jp",
         "lost@example.jp",
         "overdue@example.jp",
     ]
@@ -164,6 +171,7 @@ def test_the_sweeper_sends_what_is_due_and_leaves_what_has_a_task_coming(smtp_se
         retry_overdue.pk: EmailMessage.Status.SENT,
         retry_pending.pk: EmailMessage.Status.QUEUED,
         just_queued.pk: EmailMessage.Status.QUEUED,
+        lost_in_queue.pk: EmailMessage.Status.SENT,
         already_sent.pk: EmailMessage.Status.SENT,
     }
 
@@ -338,4 +346,5 @@ def test_a_broker_outage_does_not_fail_the_caller_and_the_row_waits_for_the_swee
 
     assert result.returncode == 0, result.stderr
     assert "status queued" in result.stdout
-    assert "Error calling" in result.stderr  # the failure to queue is logged, not swallowed
+    # The failure to queue is logged, not swallowed.
+    assert "could not queue portal.tasks.email_send" in result.stderr

@@ -119,6 +119,16 @@ EXEMPT: dict[str, str] = {
     "healthz": "the load balancer's health check; database and broker state only",
     "set_language": "the language switcher; it changes only the caller's own choice",
     "consent:version_text": "a published policy's text, public on purpose (receipts link it)",
+    # allauth.socialaccount's old addresses, each a plain redirect to its /3rdparty/ page.
+    **dict.fromkeys(
+        (
+            "accounts/social/login/cancelled/",
+            "accounts/social/login/error/",
+            "accounts/social/signup/",
+            "accounts/social/connections/",
+        ),
+        "allauth's redirect from an old address of its own third-party pages",
+    ),
     "disclosure:answer": "the company answer page, authorised by its token, not a session: "
     "tests/security/test_answer_tokens.py and tests/disclosure/test_answer_page.py",
 }

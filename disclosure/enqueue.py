@@ -1,0 +1,47 @@
+"""The work services put in the queue: on commit, or at once for a sweep's claimed rows.
+
+Each function names a task of `disclosure.tasks` (which imports the services; this module
+imports neither) and the rows whose `queued_at` says a message for them is in the queue:
+the caller has set it (in the same transaction, or by portal.queueing.claim_due). If the
+broker cannot take the message, the row's `queued_at` is cleared and the next sweep queues
+it (services.requests_sweep).
+"""
+
+from disclosure.models import DataRequest, RecipientTask
+from portal.queueing import on_commit_publish, publish_rows
+
+SEND = "disclosure.tasks.recipient_task_send"
+REMIND = "disclosure.tasks.recipient_task_remind"
+REPORT = "disclosure.tasks.disclosure_build_report"
+FINISH = "disclosure.tasks.request_finish"
+
+
+def task_send(task_id: int) -> None:
+    on_commit_publish(SEND, RecipientTask, task_id)
+
+
+def report_build(request_id: int) -> None:
+    on_commit_publish(REPORT, DataRequest, request_id)
+
+
+def request_finish(request_id: int) -> None:
+    on_commit_publish(FINISH, DataRequest, request_id)
+
+
+# For rows a sweep claimed: queued now, each returns how many the broker took.
+
+
+def tasks_send(task_ids: list[int]) -> int:
+    return publish_rows(SEND, RecipientTask, task_ids)
+
+
+def tasks_remind(task_ids: list[int], number: int) -> int:
+    return publish_rows(REMIND, RecipientTask, task_ids, number)
+
+
+def reports_build(request_ids: list[int]) -> int:
+    return publish_rows(REPORT, DataRequest, request_ids)
+
+
+def requests_finish(request_ids: list[int]) -> int:
+    return publish_rows(FINISH, DataRequest, request_ids)
