@@ -4,7 +4,9 @@ pointed at them, and the means to count what came out (emails per company, the q
 length). Nothing here touches the shared PostgreSQL (5432) or Redis (6379).
 """
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
+from portal import queueing
 from portal.celery import app
 from tests.smtp import SmtpServer, free_port
 from tests.workers import BASE_DIR, database_url
@@ -122,6 +125,13 @@ class PrivateRedis:
 
     def queue_length(self, queue: str = "celery") -> int:
         return self.client.llen(queue)
+
+    def queued_tasks(self, queue: str = "celery") -> Counter:
+        """What the queue holds, by task name (kombu's Redis transport keeps JSON messages)."""
+        names = Counter()
+        for raw in self.client.lrange(queue, 0, -1):
+            names[json.loads(raw).get("headers", {}).get("task", "?")] += 1
+        return names
 
     def unacked(self) -> int:
         """Messages a worker has taken but not yet acknowledged (kombu's Redis transport)."""
@@ -379,13 +389,9 @@ def reset_publishing() -> None:
     app._pool = None
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None
-    try:  # the lead's publisher keeps a breaker: a test starts with it closed
-        from portal import queueing
-    except ImportError:
-        return
-    reset = getattr(queueing, "reset", None)
-    if reset is not None:
-        reset()
+    # After a failed publish the publisher skips publishing for a while (its breaker): a
+    # test starts with it closed.
+    queueing._broker_down_until = 0.0
 
 
 def point_celery_at(url: str, monkeypatch) -> None:
@@ -396,6 +402,22 @@ def point_celery_at(url: str, monkeypatch) -> None:
 
 
 # Counting ------------------------------------------------------------------------------------
+SWEEPS = {"portal.tasks.email_sweep", "disclosure.tasks.requests_sweep"}
+
+
+def discarded_sweeps(processes) -> int:
+    """Sweeps the workers dropped unrun because a newer one was due (the beat entries'
+    `expires`), from their logs."""
+    pattern = re.compile(
+        r"Discarding revoked task: (portal\.tasks\.email_sweep|disclosure\.tasks\.requests_sweep)\["
+    )
+    return sum(
+        len(pattern.findall(p.log.read_text(errors="replace")))
+        for p in processes
+        if p.name.startswith("worker")
+    )
+
+
 def subject_of(message) -> str:
     return " ".join(str(message["Subject"]).split())
 
