@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from portal.models import EmailMessage
 from tests.factories import StaffFactory
 from tests.faults.flows import (
     assert_each_company_once,
@@ -21,7 +22,7 @@ from tests.faults.flows import (
     student_states,
     task_states,
 )
-from tests.faults.harness import PrivatePostgres, received_counts, wait_until
+from tests.faults.harness import PrivatePostgres, Stack, received_counts, wait_until
 from tests.smtp import SmtpServer
 from tests.workers import REAL_WORKER_MARKS
 
@@ -67,8 +68,6 @@ def private_database(transactional_db):
 
 
 def test_postgresql_restarts_during_dispatch(broker, slow_smtp, tmp_path, private_database):
-    from tests.faults.harness import Stack
-
     smtp = slow_smtp
     student, employers, addresses = student_and_companies()
     staff = StaffFactory()
@@ -102,7 +101,11 @@ def test_postgresql_restarts_during_dispatch(broker, slow_smtp, tmp_path, privat
             ),
             "every company's email after the restart",
             processes=(worker, beat),
-            details=lambda: f"{task_states(filed)}; received {received_counts(smtp, addresses)}",
+            details=lambda: (
+                f"{task_states(filed)}; company emails "
+                f"{list(EmailMessage.objects.filter(to__in=addresses).exclude(status='sent').values_list('pk', 'status', 'attempts', 'queued_at', 'claimed_at'))}; "
+                f"received {len(received_counts(smtp, addresses))}"
+            ),
         )
         wait_until(
             lambda: student_received(smtp, student, filed.reference) >= 1,
