@@ -195,6 +195,14 @@ def _company_link(task: RecipientTask):
     )
 
 
+def _email_problem(task: RecipientTask) -> str:
+    """Why the company's email failed, as the relay (or the outbox) put it: a failed task is
+    staff's to act on, and the request's page is where they look first."""
+    if not task.failed:
+        return "—"
+    return Truncator(task.email.last_error).chars(300) or "—"
+
+
 def _event_by(event: RequestEvent):
     """Who did it, as staff say it (the actor labels are written for the student)."""
     if event.actor_user_id and event.actor != RequestEvent.Actor.STUDENT:
@@ -226,6 +234,7 @@ class RecipientTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
         "company",
         "status",
         "failed_email",
+        "email_problem",
         "overdue",
         "reminders_sent",
         "answer",
@@ -250,6 +259,10 @@ class RecipientTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
     @admin.display(description=_("email failed"), boolean=True)
     def failed_email(self, obj):
         return obj.failed
+
+    @admin.display(description=_("why the email failed"))
+    def email_problem(self, obj):
+        return _email_problem(obj)
 
     @admin.display(description=_("statement"))
     def short_statement(self, obj):
@@ -883,6 +896,7 @@ class RecipientTaskAdmin(ReadOnlyLedgerAdmin):
         "employer",
         "status",
         "failed_email",
+        "email_problem",
         "email",
         "created_at",
         "sent_at",
@@ -924,6 +938,10 @@ class RecipientTaskAdmin(ReadOnlyLedgerAdmin):
     @admin.display(description=_("email failed"), boolean=True)
     def failed_email(self, obj):
         return obj.failed
+
+    @admin.display(description=_("why the email failed"))
+    def email_problem(self, obj):
+        return _email_problem(obj)
 
     @admin.display(description=_("due"), ordering="request__due_at")
     def due(self, obj):

@@ -8,7 +8,13 @@ from disclosure import services
 from portal.tasks import DATABASE_DOWN
 
 # The database gone for a moment: the step's transaction rolled back, so trying again is safe.
-RETRY = {"autoretry_for": DATABASE_DOWN, "retry_backoff": 2, "retry_backoff_max": 60}
+# No jitter: 2, 4, 8 ... s (Celery's default would draw each from 0 up to that).
+RETRY = {
+    "autoretry_for": DATABASE_DOWN,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": False,
+}
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,11 @@ def requests_sweep() -> dict:
 
 
 @shared_task(
-    acks_late=True, autoretry_for=(OSError, *DATABASE_DOWN), retry_backoff=2, max_retries=5
+    acks_late=True,
+    autoretry_for=(OSError, *DATABASE_DOWN),
+    retry_backoff=2,
+    retry_jitter=False,
+    max_retries=5,
 )
 def disclosure_build_report(request_id: int) -> bool:
     from disclosure.reports import disclosure_report_files
@@ -53,7 +63,11 @@ def disclosure_build_report(request_id: int) -> bool:
 
 
 @shared_task(
-    acks_late=True, autoretry_for=(OSError, *DATABASE_DOWN), retry_backoff=2, max_retries=5
+    acks_late=True,
+    autoretry_for=(OSError, *DATABASE_DOWN),
+    retry_backoff=2,
+    retry_jitter=False,
+    max_retries=5,
 )
 def request_finish(request_id: int) -> bool:
     from disclosure.reports import certificate_pdf, disclosure_report_files

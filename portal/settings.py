@@ -326,11 +326,19 @@ CELERY_TIMEZONE = TIME_ZONE
 QUEUE_LEASE_SECONDS = env_int("QUEUE_LEASE_SECONDS", 900)
 EMAIL_SWEEP_SECONDS = env_int("EMAIL_SWEEP_SECONDS", 60)
 REQUESTS_SWEEP_SECONDS = env_int("REQUESTS_SWEEP_SECONDS", 300)
+# A sweep still waiting in the queue when the next one is due is dropped unrun (expires):
+# beat goes on queueing one per interval while the workers are behind or away, and only the
+# newest of them has anything to do.
 CELERY_BEAT_SCHEDULE = {
-    "email-sweep": {"task": "portal.tasks.email_sweep", "schedule": float(EMAIL_SWEEP_SECONDS)},
+    "email-sweep": {
+        "task": "portal.tasks.email_sweep",
+        "schedule": float(EMAIL_SWEEP_SECONDS),
+        "options": {"expires": float(EMAIL_SWEEP_SECONDS)},
+    },
     "requests-sweep": {
         "task": "disclosure.tasks.requests_sweep",
         "schedule": float(REQUESTS_SWEEP_SECONDS),
+        "options": {"expires": float(REQUESTS_SWEEP_SECONDS)},
     },
     # Once a day, at a quiet hour (CELERY_TIMEZONE): see "Retention" below.
     "retention-run": {

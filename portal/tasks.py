@@ -64,6 +64,9 @@ def is_permanent(exc: Exception) -> bool:
     autoretry_for=DATABASE_DOWN,
     retry_backoff=2,
     retry_backoff_max=60,
+    # Celery's default full jitter draws each countdown from 0..backoff: four retries could
+    # all fall inside a few seconds' outage, leaving the row to wait out the queue lease.
+    retry_jitter=False,
 )
 def email_send(self, message_id: int) -> None:
     # Claim first, then send: a redelivered or duplicated task finds nothing to claim, so

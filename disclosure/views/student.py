@@ -22,6 +22,7 @@ from disclosure.services import RequestRefused, request_file, request_recipients
 from disclosure.student_forms import RequestForm
 from portal.files import attachment_response
 from portal.http import page_language
+from portal.tasks import MAX_ATTEMPTS
 
 Kind = DataRequest.Kind
 Status = DataRequest.Status
@@ -150,6 +151,17 @@ def request_list(request: HttpRequest) -> HttpResponse:
     return render(request, "disclosure/request_list.html", {"rows": rows})
 
 
+def _failure_reason(email) -> str:
+    """Why a company's email failed, in words a student reads (staff see the relay's own
+    answer): the address missing, refused outright (a 5xx), or still refused after every
+    retry."""
+    if not email.to:
+        return _("The company has not given us a privacy contact yet.")
+    if email.attempts < MAX_ATTEMPTS:  # given up before the last try: a 5xx, final
+        return _("The company's mail server refused it.")
+    return _("The company's mail server did not accept it after several tries.")
+
+
 def _task_state(task: RecipientTask) -> tuple[str, str, str]:
     """(icon, words, css class) for a company's task."""
     if task.status == TaskStatus.ANSWERED:
@@ -159,7 +171,12 @@ def _task_state(task: RecipientTask) -> tuple[str, str, str]:
     if task.failed:
         return (
             "⚠︎",
-            _("The email could not be delivered — our staff are on it."),
+            " ".join(
+                [
+                    _("The email could not be delivered — our staff are on it."),
+                    _failure_reason(task.email),
+                ]
+            ),
             "problem",
         )
     if task.status == TaskStatus.QUEUED:
@@ -217,7 +234,7 @@ def request_detail(request: HttpRequest, reference: str) -> HttpResponse:
     tasks = list(
         RecipientTask.objects.filter(request=data_request)
         .select_related("employer", "email")  # `task.failed` reads the email's status
-        .defer("email__body_text", "email__body_html", "email__last_error")
+        .defer("email__body_text", "email__body_html")  # last_error: why one failed
         .order_by("employer__name", "pk")
     )
     sources = [
