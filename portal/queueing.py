@@ -39,6 +39,10 @@ def lease() -> timedelta:
     return timedelta(seconds=settings.QUEUE_LEASE_SECONDS)
 
 
+def _in_process() -> bool:
+    return bool(current_app.conf.task_always_eager)
+
+
 def publish(task_name: str, *args) -> bool:
     """Queue `task_name(*args)`; False if the broker could not take it (the sweep will)."""
     global _broker_down_until
@@ -48,7 +52,7 @@ def publish(task_name: str, *args) -> bool:
         # retry=False: one connection attempt, bounded by the transport's connect timeout.
         current_app.tasks[task_name].apply_async(args, retry=False)
     except Exception as exc:  # kombu raises many kinds (OperationalError, OSError, ...)
-        if current_app.conf.task_always_eager:
+        if _in_process():
             raise  # in-process tasks: a failure is the task's, not the broker's
         _broker_down_until = time.monotonic() + BREAKER_SECONDS
         log.warning("could not queue %s%r: %s", task_name, args, exc)

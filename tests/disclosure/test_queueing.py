@@ -38,7 +38,9 @@ class Refusing:
 def broker_down(monkeypatch):
     refusing = Refusing()
     monkeypatch.setattr(queueing, "_broker_down_until", 0.0)
-    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
+    # Not Celery's own setting: changing it here would outlive the test in the real-broker
+    # tests that follow in the same process.
+    monkeypatch.setattr(queueing, "_in_process", lambda: False)
     for name in ("portal.tasks.email_send", "disclosure.tasks.recipient_task_send"):
         monkeypatch.setattr(current_app.tasks[name], "apply_async", refusing)
     return refusing

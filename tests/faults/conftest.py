@@ -2,9 +2,9 @@
 the loopback SMTP server, and the processes' launcher (harness.Stack)."""
 
 import pytest
-from django.test import Client
 
 from tests.factories import StaffFactory
+from tests.faults.flows import english_browser
 from tests.faults.harness import PrivateRedis, Stack, point_celery_at, reset_publishing
 from tests.smtp import SmtpServer
 
@@ -45,6 +45,6 @@ def staff_client(transactional_db):
     demands."""
     staff = StaffFactory()
     assert staff.totp_secret
-    client = Client()
+    client = english_browser()
     client.force_login(staff)
     return client

@@ -34,10 +34,16 @@ def student_and_companies(count: int = COMPANIES):
     return student, employers, [e.primary_contact.email for e in employers]
 
 
+def english_browser() -> Client:
+    """A browser asking for English pages: the tests read the states' words in English (the
+    portal's default, Japanese, is what a browser asking for nothing gets)."""
+    return Client(headers={"Accept-Language": "en"})
+
+
 # The student ---------------------------------------------------------------------------------
 def signed_in(student) -> Client:
     """The student's browser, signed in and reauthenticated (the filing form asks for it)."""
-    client = Client()
+    client = english_browser()
     client.force_login(student)
     response = client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
     assert response.status_code == 302

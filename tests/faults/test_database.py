@@ -8,12 +8,12 @@ import time
 
 import pytest
 from django.db import connection
-from django.test import Client
 
 from portal.models import EmailMessage
 from tests.factories import StaffFactory
 from tests.faults.flows import (
     assert_each_company_once,
+    english_browser,
     file_by_form,
     signed_in,
     staff_rows,
@@ -120,7 +120,7 @@ def test_postgresql_restarts_during_dispatch(broker, slow_smtp, tmp_path, privat
         assert student_states(client, filed) == {
             "Sent; waiting for the company's answer": len(employers)
         }
-        staff_client = Client()
+        staff_client = english_browser()
         staff_client.force_login(staff)
         rows = staff_rows(staff_client, filed)
         assert all(row.split()[0] == "sent," for row in rows.values()), rows

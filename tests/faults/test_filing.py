@@ -6,13 +6,13 @@ import threading
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.urls import reverse
 
 from disclosure.models import DataRequest, RecipientTask
 from tests.faults.flows import (
     FORM,
     assert_each_company_once,
+    english_browser,
     signed_in,
     staff_rows,
     student_and_companies,
@@ -30,7 +30,7 @@ def test_the_form_posted_twice_at_once_files_one_request(stack, smtp, staff_clie
     worker = stack.worker()
     browser = signed_in(student)
     # Two tabs of one browser: the same session cookie, each post on its own connection.
-    tabs = [Client(), Client()]
+    tabs = [english_browser(), english_browser()]
     for tab in tabs:
         tab.cookies = browser.cookies
     barrier = threading.Barrier(len(tabs))
