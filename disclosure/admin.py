@@ -56,6 +56,8 @@ from disclosure.services import (
     recipient_task_resend,
     request_cancel,
     request_extend,
+    source_task_close,
+    source_task_recall,
 )
 from portal.admin import EMPLOYER_SEARCH, STUDENT_SEARCH, ReadOnlyAdminMixin, ReadOnlyLedgerAdmin
 from portal.admin_search import IndexedSearchMixin
@@ -74,6 +76,13 @@ TASK_ACTIONS = [
     (RECORD_ANSWER, "disclosure_datarequest_task_answer", _("Record an answer")),
     (CLOSE_TASK, "disclosure_datarequest_task_close", _("Close the task")),
 ]
+# On a data source's task: call it again once its owners fixed it (a resend, in effect), or
+# stop waiting for it (a closure, like a company's).
+SOURCE_ACTIONS = [
+    (RESEND, "disclosure_datarequest_source_recall", _("Call it again")),
+    (CLOSE_TASK, "disclosure_datarequest_source_close", _("Close the task")),
+]
+SOURCE_NOT_DONE = [SourceTask.Status.QUEUED, SourceTask.Status.CALLED, SourceTask.Status.FAILED]
 ACTION_TEMPLATE = "admin/disclosure/datarequest/action.html"
 READONLY_INLINE_TEMPLATE = "admin/disclosure/datarequest/readonly_tabular.html"
 
@@ -291,13 +300,43 @@ class SourceTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
         "answer",
         "answered_at",
         "data_size",
+        "staff_actions",
     ]
     readonly_fields = fields
     extra = 0
     can_delete = False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("source")
+        allowed = " ".join(p for p, _name, _label in SOURCE_ACTIONS if request.user.has_perm(p))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("source", "request")
+            .annotate(staff_may=Value(allowed, CharField()))
+        )
+
+    @admin.display(description=_("staff actions"))
+    def staff_actions(self, obj):
+        """Call again (a failed call only) or close, while the request is open."""
+        if obj.status not in SOURCE_NOT_DONE or not obj.request.is_open:
+            return "—"
+        allowed = set(obj.staff_may.split())
+        links = [
+            (name, label)
+            for perm, name, label in SOURCE_ACTIONS
+            if perm in allowed
+            and (name.endswith("close") or obj.status == SourceTask.Status.FAILED)
+        ]
+        if not links:
+            return "—"
+        return format_html_join(
+            " · ",
+            '<a href="{}">{}</a>',
+            (
+                (reverse(f"admin:{name}", args=[obj.request_id, obj.pk]), label)
+                for name, label in links
+            ),
+        )
 
     @admin.display(description=_("data disclosed"))
     def data_size(self, obj):
@@ -557,6 +596,10 @@ class DataRequestAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
             view(self.task_resend_view, "<int:pk>/tasks/<int:task_pk>/resend/", "task_resend"),
             view(self.task_answer_view, "<int:pk>/tasks/<int:task_pk>/answer/", "task_answer"),
             view(self.task_close_view, "<int:pk>/tasks/<int:task_pk>/close/", "task_close"),
+            view(
+                self.source_recall_view, "<int:pk>/sources/<int:task_pk>/recall/", "source_recall"
+            ),
+            view(self.source_close_view, "<int:pk>/sources/<int:task_pk>/close/", "source_close"),
         ] + super().get_urls()
 
     def _request_for_action(self, request: HttpRequest, pk: int, perm: str) -> DataRequest:
@@ -582,6 +625,7 @@ class DataRequestAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         *,
         data_request: DataRequest,
         task: RecipientTask | None = None,
+        source_task: SourceTask | None = None,
         form: forms.Form,
         title: str,
         explanation: str,
@@ -613,6 +657,7 @@ class DataRequestAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
             "subtitle": data_request.reference,
             "data_request": data_request,
             "task": task,
+            "source_task": source_task,
             "days_left": days_left_text(data_request),
             "explanation": explanation,
             "form": form,
@@ -841,6 +886,86 @@ class DataRequestAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
             submit=_("Close the task"),
             perform=perform,
             refused=self._task_refusal(task),
+        )
+
+    def _source_task_for_action(self, request: HttpRequest, pk: int, task_pk: int, perm: str):
+        data_request = self._request_for_action(request, pk, perm)
+        return get_object_or_404(
+            SourceTask.objects.select_related("source", "request__student"),
+            pk=task_pk,
+            request=data_request,
+        )
+
+    @classmethod
+    def _source_refusal(cls, task: SourceTask, *, failed_only: bool = False) -> str:
+        if refusal := cls._request_refusal(task.request):
+            return refusal
+        if task.status not in SOURCE_NOT_DONE or (
+            failed_only and task.status != SourceTask.Status.FAILED
+        ):
+            return _("The task of %(source)s is %(status)s: there is nothing to do.") % {
+                "source": task.source.name,
+                "status": task.get_status_display(),
+            }
+        return ""
+
+    def source_recall_view(self, request: HttpRequest, pk: int, task_pk: int):
+        task = self._source_task_for_action(request, pk, task_pk, RESEND)
+
+        def perform(data):
+            source_task_recall(task=task, by=request.user, reason=data["reason"])
+            self._audit(
+                request,
+                RESEND,
+                task,
+                {"status": [task.status, SourceTask.Status.QUEUED]},
+                data["reason"],
+            )
+            return _("%(source)s will be called again.") % {"source": task.source.name}
+
+        return self._action(
+            request,
+            data_request=task.request,
+            source_task=task,
+            form=ReasonForm(**self._bound(request)),
+            title=_("Call %(source)s again") % {"source": task.source.name},
+            explanation=_(
+                "For a call that failed (the last error is on the request's page): once the "
+                "system's owners have fixed it, the portal calls it again, with its retries. "
+                "The reason is recorded in the audit log."
+            ),
+            submit=_("Call it again"),
+            perform=perform,
+            refused=self._source_refusal(task, failed_only=True),
+        )
+
+    def source_close_view(self, request: HttpRequest, pk: int, task_pk: int):
+        task = self._source_task_for_action(request, pk, task_pk, CLOSE_TASK)
+
+        def perform(data):
+            source_task_close(task=task, by=request.user, reason=data["reason"])
+            self._audit(
+                request,
+                CLOSE_TASK,
+                task,
+                {"status": [task.status, SourceTask.Status.CLOSED]},
+                data["reason"],
+            )
+            return _("The task of %(source)s is closed.") % {"source": task.source.name}
+
+        return self._action(
+            request,
+            data_request=task.request,
+            source_task=task,
+            form=ReasonForm(**self._bound(request)),
+            title=_("Close the task of %(source)s") % {"source": task.source.name},
+            explanation=_(
+                "Stop waiting for this system: its answer is no longer taken. The request is "
+                "then only partially completed. The reason appears in the student's timeline."
+            ),
+            submit=_("Close the task"),
+            perform=perform,
+            refused=self._source_refusal(task),
         )
 
 

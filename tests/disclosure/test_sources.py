@@ -418,3 +418,61 @@ def test_done_when_sso_student_deletion_reaches_both_sources_and_every_company(
     text = "".join(pdf_text(request.files.get(kind="certificate_pdf").content).split())
     for name in ("応募管理システム", "閲覧履歴基盤", *("".join(e.name.split()) for e in employers)):
         assert name in text
+
+
+# Staff acting on a failed source -----------------------------------------------------------
+def _staff(role):
+    from django.contrib.auth.models import Group
+
+    user = StaffFactory(is_superuser=False)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def test_staff_call_a_failed_source_again_and_an_officer_closes_one(
+    client, silent_source, django_capture_on_commit_callbacks
+):
+    from audit.models import AuditEntry
+    from backoffice.roles import PRIVACY_OFFICER, SUPPORT
+
+    student, _employers = student_with_recipients(("ja",))
+    source = make_source(f"http://127.0.0.1:{free_port()}/")  # nothing listens there
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_file(student=student, kind=DataRequest.Kind.DELETION)
+    task = SourceTask.objects.get(request=request)
+    assert task.status == SourceTask.Status.FAILED
+    recall = reverse("admin:disclosure_datarequest_source_recall", args=[request.pk, task.pk])
+    close = reverse("admin:disclosure_datarequest_source_close", args=[request.pk, task.pk])
+
+    client.force_login(_staff(SUPPORT))
+    page = client.get(reverse("admin:disclosure_datarequest_change", args=[request.pk]))
+    html = page.content.decode()
+    assert recall in html and close not in html  # Support may call again, not close
+    form = client.get(recall)
+    assert form.status_code == 200 and "ConnectionError" in form.content.decode()
+    assert client.post(recall, {"reason": ""}).status_code == 200  # re-shown: a reason is needed
+    DataSource.objects.filter(pk=source.pk).update(endpoint=silent_source.url)  # fixed
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(recall, {"reason": "the system is back"})
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert task.status == SourceTask.Status.CALLED and task.attempts == 1
+    assert AuditEntry.objects.filter(name="disclosure.resend_answer_link").count() == 1
+    assert client.post(close, {"reason": "retired"}).status_code == 403
+
+    client.force_login(_staff(PRIVACY_OFFICER))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(close, {"reason": "the system was retired"})
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert task.status == SourceTask.Status.CLOSED
+    assert request.events.filter(kind="closed", detail__contains="retired").exists()
+    for company in request.tasks.all():
+        recipient_task_answer(task=company, answered_by="担当 佐藤", answer="deleted")
+    request.refresh_from_db()
+    assert request.status == DataRequest.Status.PARTIALLY_COMPLETED
+    # Finished: the links are gone and a stale POST changes nothing.
+    page = client.get(reverse("admin:disclosure_datarequest_change", args=[request.pk]))
+    assert close not in page.content.decode()
+    assert client.post(close, {"reason": "again"}).status_code == 302
+    assert AuditEntry.objects.filter(name="disclosure.close_task").count() == 1

@@ -26,7 +26,14 @@ from django.urls import reverse
 from audit.models import AuditEntry
 from backoffice.roles import PRIVACY_OFFICER, ROLES, SUPPORT
 from consent.models import ApiClient, ConsentEvent, PolicyVersion
-from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent
+from disclosure.models import (
+    AnswerLink,
+    DataRequest,
+    DataSource,
+    RecipientTask,
+    RequestEvent,
+    SourceTask,
+)
 from portal.models import EmailMessage, Employer, PrivacyContact
 from tests.backoffice.conftest import World
 from tests.backoffice.test_roles import CASES
@@ -44,6 +51,7 @@ AFFECTED = [
     PrivacyContact,
     DataRequest,
     RecipientTask,
+    SourceTask,
     AnswerLink,
     RequestEvent,
     ApiClient,
@@ -93,6 +101,29 @@ def _impact_report(a, c, w):
     return page
 
 
+def _failed_source_task(world) -> SourceTask:
+    """A data source whose call failed, on the world's open request (made once)."""
+    source, _ = DataSource.objects.get_or_create(
+        name="応募管理システム", defaults={"holds": "応募履歴", "endpoint": "https://src.example/"}
+    )
+    task, _ = SourceTask.objects.get_or_create(
+        request=world.filed.request,
+        source=source,
+        defaults={"status": SourceTask.Status.FAILED, "last_error": "HTTP 503"},
+    )
+    return task
+
+
+def _close_company_and_source(a, c, w):
+    """Closing a company's task and closing a data source's task: one permission, both."""
+    company = CASES["disclosure.close_task"].perform(a, c, w)
+    task = _failed_source_task(w)
+    url = reverse("admin:disclosure_datarequest_source_close", args=[task.request_id, task.pk])
+    source = c.post(url, {"reason": "the system was retired"})
+    assert company.status_code == source.status_code, (company.status_code, source.status_code)
+    return source
+
+
 def _from_roles(dotted: str, *urls: str) -> Forged:
     return Forged(CASES[dotted].perform, urls)
 
@@ -119,8 +150,9 @@ FORGED: dict[str, Forged] = {
     "disclosure.cancel_request": _from_roles(
         "disclosure.cancel_request", "disclosure_datarequest_cancel"
     ),
-    "disclosure.close_task": _from_roles(
-        "disclosure.close_task", "disclosure_datarequest_task_close"
+    "disclosure.close_task": Forged(
+        _close_company_and_source,
+        ("disclosure_datarequest_task_close", "disclosure_datarequest_source_close"),
     ),
     "consent.run_impact_report": Forged(
         _impact_report, ("consent_purpose_impact", "consent_purpose_impact_csv")
@@ -161,6 +193,8 @@ ADMIN_VIEWS: dict[str, str | None] = {
     "disclosure_datarequest_task_resend": "disclosure.resend_answer_link",
     "disclosure_datarequest_task_answer": "disclosure.record_answer",
     "disclosure_datarequest_task_close": "disclosure.close_task",
+    "disclosure_datarequest_source_recall": "disclosure.resend_answer_link",
+    "disclosure_datarequest_source_close": "disclosure.close_task",
     "portal_employer_resend_links": "disclosure.resend_answer_link",
     "portal_user_reset_second_factor": "portal.reset_second_factor",
     # The second-factor gate's explanation: any staff member, before they have a factor.
