@@ -91,7 +91,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from audit.log import GENESIS, entry_hash  # noqa: E402
+from audit.log import GENESIS, HASHED_FIELDS, entry_hash  # noqa: E402
 from audit.models import AuditEntry  # noqa: E402
 from consent.models import (  # noqa: E402
     Consent,
@@ -687,22 +687,7 @@ class Loader:
 
         _copy(
             "audit_auditentry",
-            [
-                "seq",
-                "at",
-                "actor_id",
-                "actor_label",
-                "action",
-                "name",
-                "target_type",
-                "target_id",
-                "target_repr",
-                "changes",
-                "reason",
-                "ip",
-                "prev_hash",
-                "entry_hash",
-            ],
+            [*HASHED_FIELDS, "prev_hash", "entry_hash"],
             rows(),
             label="audit log",
             total=target,
