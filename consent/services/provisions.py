@@ -1,5 +1,6 @@
 """Provision of a student's data to an employer, and the consent check that precedes it."""
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -173,7 +174,11 @@ def _check_rows_postgresql(public_ids, employer_ids, codes) -> list[tuple]:
         {"s": s, "e": e, "p": p} for s, e, p in zip(public_ids, employer_ids, codes, strict=True)
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_CHECK_SQL, [orjson.dumps(triples).decode()])
+        try:
+            parameter = orjson.dumps(triples).decode()
+        except TypeError:  # an unpaired surrogate orjson will not write: escaped instead
+            parameter = json.dumps(triples)
+        cursor.execute(_CHECK_SQL, [parameter])
         return [
             (student, purpose, event, _from_epoch(epoch), label)
             for student, purpose, event, epoch, label in cursor.fetchall()
