@@ -22,6 +22,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
+from kombu import pools
 
 from portal import queueing
 from portal.celery import app
@@ -384,8 +385,9 @@ class Stack:
 def reset_publishing() -> None:
     """Forget the broker connections this process holds, so the next publish connects to
     the broker the configuration names now."""
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # Celery's pool lives in kombu's registry, keyed by the broker's URL: closing it alone
+    # would leave a closed pool there for the next test that publishes to the same broker.
+    pools.reset()
     app._pool = None
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None
