@@ -82,7 +82,6 @@ SOURCE_ACTIONS = [
     (RESEND, "disclosure_datarequest_source_recall", _("Call it again")),
     (CLOSE_TASK, "disclosure_datarequest_source_close", _("Close the task")),
 ]
-SOURCE_NOT_DONE = [SourceTask.Status.QUEUED, SourceTask.Status.CALLED, SourceTask.Status.FAILED]
 ACTION_TEMPLATE = "admin/disclosure/datarequest/action.html"
 READONLY_INLINE_TEMPLATE = "admin/disclosure/datarequest/readonly_tabular.html"
 
@@ -318,7 +317,7 @@ class SourceTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
     @admin.display(description=_("staff actions"))
     def staff_actions(self, obj):
         """Call again (a failed call only) or close, while the request is open."""
-        if obj.status not in SOURCE_NOT_DONE or not obj.request.is_open:
+        if obj.is_done or not obj.request.is_open:
             return "—"
         allowed = set(obj.staff_may.split())
         links = [
@@ -900,9 +899,7 @@ class DataRequestAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
     def _source_refusal(cls, task: SourceTask, *, failed_only: bool = False) -> str:
         if refusal := cls._request_refusal(task.request):
             return refusal
-        if task.status not in SOURCE_NOT_DONE or (
-            failed_only and task.status != SourceTask.Status.FAILED
-        ):
+        if task.is_done or (failed_only and task.status != SourceTask.Status.FAILED):
             return _("The task of %(source)s is %(status)s: there is nothing to do.") % {
                 "source": task.source.name,
                 "status": task.get_status_display(),
