@@ -5,6 +5,7 @@ another process cannot see SQLite's in-memory database) and sends email to `smtp
 """
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -32,6 +33,44 @@ REAL_WORKER_MARKS = [
     pytest.mark.django_db(transaction=True),  # the worker reads only committed rows
     pytest.mark.real_broker,
 ]
+
+
+class LogFile:
+    """A process's log file, read so that no line can be missed.
+
+    `has_printed(text)` scans every byte written since its last call for that text (reading
+    back a little, for a line split between two reads) and remembers once it has seen it.
+    Reading only the log's tail is not enough: a process can print more than the tail
+    between two polls (a worker coming back to a queue of waiting sweeps does), and the line
+    scrolls out of the window (issue 16)."""
+
+    def __init__(self, path: Path, *, start: int = 0) -> None:
+        self.path = path
+        self._start = start  # a log appended to by an earlier process: read after its lines
+        self._scanned: dict[bytes, int] = {}  # text -> offset scanned up to
+        self._seen: set[bytes] = set()
+
+    def has_printed(self, text: str) -> bool:
+        needle = text.encode()
+        if needle in self._seen:
+            return True
+        start = max(self._start, self._scanned.get(needle, self._start) - len(needle) + 1)
+        with self.path.open("rb") as log:
+            log.seek(start)
+            fresh = log.read()
+        self._scanned[needle] = start + len(fresh)
+        if needle in fresh:
+            self._seen.add(needle)
+            return True
+        return False
+
+    def count(self, pattern: "re.Pattern[str]") -> int:
+        """How often `pattern` occurs in the whole log."""
+        return len(pattern.findall(self.path.read_text(errors="replace")))
+
+    def tail(self, characters: int = 6000) -> str:
+        """The end of the log, for a failure's message (never for deciding anything)."""
+        return self.path.read_text(errors="replace")[-characters:]
 
 
 def database_url(db: dict) -> str:

@@ -28,7 +28,7 @@ from portal.queueing import lease
 from portal.tasks import STALE_CLAIM, email_sweep
 from tests.disclosure.test_dispatch import student_with_recipients, subject, token_of
 from tests.smtp import SmtpServer
-from tests.workers import REAL_WORKER_MARKS, start_worker
+from tests.workers import REAL_WORKER_MARKS, LogFile, start_worker
 
 pytestmark = REAL_WORKER_MARKS
 
@@ -53,14 +53,17 @@ class Worker:
 
     def __init__(self, smtp: SmtpServer, log: Path, *, extra_env: dict | None = None) -> None:
         self.log = log
+        # Appending: start reading where this worker's lines begin, not at an earlier
+        # worker's " ready." in the same file.
+        self.reader = LogFile(log, start=log.stat().st_size if log.exists() else 0)
         self.process = start_worker(smtp, log, mode="ab", extra_env=extra_env)
-        self.wait_for(lambda: " ready." in self.output(), "worker start-up")
+        self.wait_for(lambda: self.reader.has_printed(" ready."), "worker start-up")
 
     def wait_for(self, condition, what: str, *, smtp=None, poll: float = 0.05) -> None:
         wait_until(condition, what, worker=self, smtp=smtp, poll=poll)
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")[-5000:]
+        return self.reader.tail(5000)
 
     def kill(self) -> None:
         """SIGKILL: no warm shutdown, no ack of the message it is working on."""

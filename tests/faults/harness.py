@@ -27,7 +27,7 @@ from kombu import pools
 from portal import queueing
 from portal.celery import app
 from tests.smtp import SmtpServer, free_port
-from tests.workers import BASE_DIR, database_url
+from tests.workers import BASE_DIR, LogFile, database_url
 
 HOST = "127.0.0.1"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -261,13 +261,20 @@ class CeleryProcess:
     def __init__(self, name: str, command: list[str], env: dict, log: Path) -> None:
         self.name = name
         self.log = log
+        self.reader = LogFile(log, start=log.stat().st_size if log.exists() else 0)
         with log.open("ab") as output:
             self.process = subprocess.Popen(
                 command, cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
             )
 
     def output(self, tail: int = 6000) -> str:
-        return self.log.read_text(errors="replace")[-tail:]
+        """The end of the log, for a failure's message; waits ask `has_printed`."""
+        return self.reader.tail(tail)
+
+    def has_printed(self, text: str) -> bool:
+        """Whether the process has printed `text` anywhere in its log, however much it
+        printed since (a tail could miss it: issue 16)."""
+        return self.reader.has_printed(text)
 
     def stop(self) -> None:
         if self.process.poll() is not None:
@@ -341,7 +348,7 @@ class Stack:
         self.processes.append(process)
         if ready:
             wait_until(
-                lambda: " ready." in process.output(), f"{name} start-up", processes=(process,)
+                lambda: process.has_printed(" ready."), f"{name} start-up", processes=(process,)
             )
         return process
 
@@ -364,7 +371,7 @@ class Stack:
         )
         self.processes.append(process)
         wait_until(
-            lambda: "beat: Starting..." in process.output(),
+            lambda: process.has_printed("beat: Starting..."),
             f"{name} start-up",
             processes=(process,),
         )
@@ -413,11 +420,7 @@ def discarded_sweeps(processes) -> int:
     pattern = re.compile(
         r"Discarding revoked task: (portal\.tasks\.email_sweep|disclosure\.tasks\.requests_sweep)\["
     )
-    return sum(
-        len(pattern.findall(p.log.read_text(errors="replace")))
-        for p in processes
-        if p.name.startswith("worker")
-    )
+    return sum(p.reader.count(pattern) for p in processes if p.name.startswith("worker"))
 
 
 def subject_of(message) -> str:

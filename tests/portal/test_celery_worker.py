@@ -15,7 +15,7 @@ from portal.emails import email_queue_message
 from portal.models import EmailMessage
 from portal.tasks import email_send, email_sweep
 from tests.smtp import SmtpServer
-from tests.workers import REAL_WORKER_MARKS, start_worker
+from tests.workers import REAL_WORKER_MARKS, LogFile, start_worker
 
 pytestmark = REAL_WORKER_MARKS
 
@@ -54,7 +54,8 @@ def worker(django_db_setup, smtp, tmp_path_factory):
     process = start_worker(smtp, log)
     running = Worker(process, log)
     try:
-        running.wait_for(lambda: " ready." in log.read_text(errors="replace"), "worker start-up")
+        reader = LogFile(log)
+        running.wait_for(lambda: reader.has_printed(" ready."), "worker start-up")
         yield running
     finally:
         process.terminate()
