@@ -308,6 +308,7 @@ def _email_company(task: RecipientTask, *, template: str, token: str) -> EmailMe
             "link_days": settings.ANSWER_LINK_DAYS,
         },
         kind=f"{template}:{task.request.reference}",
+        secrets=("answer_url",),
     )
     RecipientTask.objects.filter(pk=task.pk).update(email=message)
     task.email = message

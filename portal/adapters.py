@@ -2,6 +2,7 @@ import logging
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.providers.base import AuthProcess
 from django.conf import settings
@@ -14,9 +15,15 @@ from django.utils.translation import gettext as _
 from portal.emails import email_queue_message
 from portal.http import client_ip, page_language
 from portal.redirects import is_own_path
+from portal.sealing import Slots, seal_text, unseal_text
 from portal.sso import sso_allowed, sso_email_follow
 
 logger = logging.getLogger(__name__)
+
+# The values of allauth's email contexts that grant access: the password-reset link and its
+# key, the email-confirmation link and key, and the codes of sign-in, re-authentication
+# and confirmation by code.
+SECRET_CONTEXT = ("password_reset_url", "activate_url", "key", "code")
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -28,6 +35,13 @@ class AccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix, email, context):
         # Render now, in the language the person is using; deliver through the outbox so a
         # slow or failing SMTP server never breaks sign-up and every message is retried.
+        # What grants access (a reset link, a confirmation key, a code) is rendered as a
+        # placeholder and sealed: it reaches SMTP and nothing else (portal/sealing.py).
+        slots = Slots()
+        context = {
+            **context,
+            **{name: slots.hide(str(context[name])) for name in SECRET_CONTEXT if name in context},
+        }
         message = self.render_mail(template_prefix, email, context)
         html = next(
             (
@@ -44,6 +58,7 @@ class AccountAdapter(DefaultAccountAdapter):
             body_html=html,
             kind=template_prefix.rsplit("/", 1)[-1],
             language=page_language(),
+            slots=slots,
         )
 
     def get_client_ip(self, request):
@@ -124,3 +139,14 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         # The page says only that it did not work; the reason is for the operator.
         logger.warning("SSO sign-in failed: %s %r", error, exception)
         super().on_authentication_error(request, provider, error, exception, **kwargs)
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    """allauth keeps the TOTP secret and the recovery codes' seed in the database: sealed
+    here (portal/sealing.py), so a reader of the table or a backup cannot make codes."""
+
+    def encrypt(self, text: str) -> str:
+        return seal_text(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return unseal_text(encrypted_text)

@@ -415,3 +415,10 @@ class EmailMessageAdmin(ReadOnlyLedgerAdmin):
     list_filter = ["status", "kind", "language"]
     search_fields = ["to", "subject"]
     date_hierarchy = "created_at"
+    # Ciphertext of what the bodies show as placeholders: of no use to a reader, not shown.
+    exclude = ["sealed_secrets"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [
+            name for name in super().get_readonly_fields(request, obj) if name not in self.exclude
+        ]

@@ -10,6 +10,7 @@ from django.utils import timezone, translation
 
 from portal.models import EmailMessage, Employer
 from portal.queueing import on_commit_publish
+from portal.sealing import Slots
 
 # Stored as the email's error, which staff read in either language: so both are stored.
 NO_PRIMARY_CONTACT = (
@@ -34,7 +35,9 @@ def email_queue_message(
     kind: str,
     language: str,
     cc: list[str] | None = None,
+    slots: Slots | None = None,
 ) -> EmailMessage:
+    """Store and queue a message. Secrets go in as `slots`' placeholders, never as text."""
     message = _message_store(
         to=to,
         cc=cc,
@@ -44,6 +47,7 @@ def email_queue_message(
         kind=kind,
         language=language,
         queued_at=timezone.now(),
+        sealed_secrets=slots.sealed() if slots else "",
     )
     # If the broker is down, the row is committed and the sweeper sends it later: the
     # caller (a sign-up, a request) must not fail after its own work is saved.
@@ -51,34 +55,48 @@ def email_queue_message(
     return message
 
 
-def _render(*, template: str, context: dict, language: str) -> dict:
+def _render(*, template: str, context: dict, language: str, secrets: tuple[str, ...] = ()) -> dict:
+    """Render the three templates; the context values named in `secrets` are rendered as
+    placeholders, their values sealed in the returned `slots`."""
+    slots = Slots()
     context = {
         "SITE_NAME": settings.SITE_NAME,
         "SITE_URL": settings.SITE_URL,
         "SUPPORT_EMAIL": settings.SUPPORT_EMAIL,
         "language": language,
         **context,
+        **{name: slots.hide(context[name]) for name in secrets},
     }
     with translation.override(language):
         subject = render_to_string(f"emails/{template}-subject.txt", context)
         body_text = render_to_string(f"emails/{template}-body.txt", context)
         body_html = render_to_string(f"emails/{template}-body.html", context)
-    return {"subject": subject, "body_text": body_text, "body_html": body_html}
+    return {"subject": subject, "body_text": body_text, "body_html": body_html, "slots": slots}
 
 
 def email_queue_template(
-    *, to: str, template: str, context: dict, kind: str, language: str, cc: list[str] | None = None
+    *,
+    to: str,
+    template: str,
+    context: dict,
+    kind: str,
+    language: str,
+    cc: list[str] | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> EmailMessage:
-    """Render emails/<template>-subject.txt, -body.txt and -body.html in `language`."""
-    rendered = _render(template=template, context=context, language=language)
+    """Render emails/<template>-subject.txt, -body.txt and -body.html in `language`.
+    `secrets` names the context values that grant access (links with a token, keys, codes):
+    they reach SMTP and nothing else."""
+    rendered = _render(template=template, context=context, language=language, secrets=secrets)
     return email_queue_message(to=to, cc=cc, kind=kind, language=language, **rendered)
 
 
 def email_queue_to_company(
-    *, employer: Employer, template: str, context: dict, kind: str
+    *, employer: Employer, template: str, context: dict, kind: str, secrets: tuple[str, ...] = ()
 ) -> EmailMessage:
     """A message to a company: to its primary privacy contact, in that contact's language,
-    with its other contacts in Cc. The templates greet `contact_name`.
+    with its other contacts in Cc. The templates greet `contact_name`; `secrets` as for
+    `email_queue_template`.
 
     A company with no primary contact cannot be written to. The message is then stored
     already failed, with the reason, and not sent: it shows wherever staff look for failed
@@ -90,9 +108,11 @@ def email_queue_to_company(
         template=template,
         context={**context, "contact_name": contact.name if contact else employer.name},
         language=language,
+        secrets=secrets,
     )
     fields = {"cc": employer.cc_emails, "kind": kind, "language": language, **rendered}
     if contact is None:
+        del fields["slots"]  # never sent: its secrets are dropped, not kept
         return _message_store(
             to="",
             status=EmailMessage.Status.FAILED,

@@ -291,6 +291,9 @@ class EmailMessage(models.Model):
     subject = models.CharField(_("subject"), max_length=300)
     body_text = models.TextField(_("text body"))
     body_html = models.TextField(_("HTML body"), blank=True)
+    # The secrets the bodies hold only as placeholders (answer links, reset keys, codes),
+    # sealed until the message is sent and erased then (portal/sealing.py). Never shown.
+    sealed_secrets = models.TextField(blank=True, default="", editable=False)
     kind = models.CharField(_("kind"), max_length=80)
     language = models.CharField(_("language"), max_length=8, choices=Language.choices)
     status = models.CharField(

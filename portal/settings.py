@@ -183,6 +183,8 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = urlsplit(SITE_URL).scheme
 # Second factors. Staff must have TOTP or a security key before the admin opens
 # (backoffice/site.py); students may turn it on from their account page.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+# Encrypts the TOTP secret and the recovery codes' seed at rest (portal/adapters.py).
+MFA_ADAPTER = "portal.adapters.MFAAdapter"
 MFA_TOTP_ISSUER = SITE_NAME
 # WebAuthn needs https; plain http is allowed only for a developer's localhost (allauth then
 # skips the origin check altogether, so never with a real host name).
@@ -366,6 +368,8 @@ SESSION_COOKIE_SECURE = SECURE_SSL
 CSRF_COOKIE_SECURE = SECURE_SSL
 LANGUAGE_COOKIE_SECURE = SECURE_SSL
 SESSION_COOKIE_HTTPONLY = True
+# Database sessions whose rows hold the SHA-256 of the cookie, not the cookie (portal/sessions.py).
+SESSION_ENGINE = "portal.sessions"
 # Lax, not Strict: a student following a link from one of our emails (a receipt, a request
 # completed) arrives signed in; a cross-site POST still carries no session or CSRF cookie.
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -506,7 +510,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # No log line holds a usable secret: answer links and reset/confirmation keys in a
+    # request's path or a message are masked before any handler writes them.
+    "filters": {"secrets": {"()": "portal.logs.RedactSecrets"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

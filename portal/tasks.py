@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from portal.models import EmailMessage
 from portal.queueing import claim_due, publish_rows
+from portal.sealing import Unreadable, reveal, unseal
 
 # The database gone for a while (a restart, a failover): the task tries again by itself.
 DATABASE_DOWN = (OperationalError, InterfaceError)
@@ -32,16 +33,28 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
 
 
+class SecretsUnreadable(Exception):
+    """The message's sealed secrets were made under a key no longer configured."""
+
+
 def email_deliver(message: EmailMessage) -> None:
+    """Hand the message to SMTP, its secrets revealed in this copy only (portal/sealing.py)."""
+    try:
+        secrets = unseal(message.sealed_secrets)
+    except Unreadable as exc:
+        raise SecretsUnreadable(
+            "the link or code in this message was sealed under a SECRET_KEY no longer "
+            "configured; send the person a new one"
+        ) from exc
     email = EmailMultiAlternatives(
-        subject=message.subject,
-        body=message.body_text,
+        subject=reveal(message.subject, secrets),
+        body=reveal(message.body_text, secrets),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[message.to],
         cc=message.cc,
     )
     if message.body_html:
-        email.attach_alternative(message.body_html, "text/html")
+        email.attach_alternative(reveal(message.body_html, secrets, html=True), "text/html")
     email.send()
 
 
@@ -84,13 +97,19 @@ def email_send(self, message_id: int) -> None:
     message = EmailMessage.objects.get(pk=message_id)
     try:
         email_deliver(message)
-    except (smtplib.SMTPException, OSError) as exc:
-        final = message.attempts >= MAX_ATTEMPTS or is_permanent(exc)
+    except (smtplib.SMTPException, OSError, SecretsUnreadable) as exc:
+        final = (
+            message.attempts >= MAX_ATTEMPTS
+            or is_permanent(exc)
+            or isinstance(exc, SecretsUnreadable)
+        )
         EmailMessage.objects.filter(pk=message_id).update(
             status=EmailMessage.Status.FAILED if final else EmailMessage.Status.QUEUED,
             last_error=f"{type(exc).__name__}: {exc}"[:2000],
             # The retry below is the message in the queue.
             queued_at=None if final else timezone.now(),
+            # A message that will never be sent keeps no secret.
+            **({"sealed_secrets": ""} if final else {}),
         )
         log.warning("email %s attempt %s failed: %s", message_id, message.attempts, exc)
         if not final:
@@ -101,7 +120,10 @@ def email_send(self, message_id: int) -> None:
     # claim would be freed and the message sent twice.
     _until_database_answers(
         lambda: EmailMessage.objects.filter(pk=message_id).update(
-            status=EmailMessage.Status.SENT, sent_at=timezone.now(), last_error=""
+            status=EmailMessage.Status.SENT,
+            sent_at=timezone.now(),
+            last_error="",
+            sealed_secrets="",  # delivered: the secret now lives only in the inbox
         )
     )
 
@@ -144,7 +166,9 @@ def email_sweep() -> int:
     )
     # A message whose every attempt died with its worker is not tried forever.
     stale.filter(attempts__gte=MAX_ATTEMPTS).update(
-        status=EmailMessage.Status.FAILED, last_error="the worker was lost while sending"
+        status=EmailMessage.Status.FAILED,
+        last_error="the worker was lost while sending",
+        sealed_secrets="",
     )
     stale.update(status=EmailMessage.Status.QUEUED, queued_at=None)
     ids = claim_due(EmailMessage.objects.filter(email_due(now)), now=now, limit=500)

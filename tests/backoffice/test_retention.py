@@ -34,6 +34,7 @@ from disclosure.services import (
 )
 from portal.celery import app
 from portal.models import ActivityRecord
+from portal.sealing import reveal, unseal
 from tests.factories import (
     ActivityRecordFactory,
     EmployerFactory,
@@ -90,8 +91,11 @@ def consent(clock):
 
 
 def token_of(task: RecipientTask) -> str:
+    """From the email as it will be sent (queued, not sent here): the stored body holds the
+    link only as a placeholder, the link itself sealed until sending."""
     task.refresh_from_db()
-    return TOKEN.search(task.email.body_text).group(1)
+    message = task.email
+    return TOKEN.search(reveal(message.body_text, unseal(message.sealed_secrets))).group(1)
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import json
 import pytest
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from django.core.management.utils import get_random_secret_key
 from django.test import Client
 from django.urls import reverse
 
+from portal.sessions import SessionStore
 from tests.factories import PASSWORD, UserFactory
 from tests.portal.test_settings import MANAGE, run
 
