@@ -13,3 +13,10 @@ class PortalConfig(AppConfig):
         # Register every app's tasks now, in web processes too: work is queued by task name
         # (portal/queueing.py), and the name must resolve to the task, eager or not.
         app.autodiscover_tasks(force=True)
+
+        from django.contrib.auth.signals import user_logged_in
+
+        from portal.session_lifetime import session_lifetime_on_login
+
+        # The session's clock starts at every sign-in, allauth's and force_login's alike.
+        user_logged_in.connect(session_lifetime_on_login, dispatch_uid="portal.session_lifetime")

@@ -44,6 +44,13 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={value!r}: expected an integer") from None
 
 
+def env_positive_int(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name}={value}: expected a whole number, 1 or more")
+    return value
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -92,6 +99,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.RefuseNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
@@ -102,6 +110,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.session_lifetime.SessionLifetimeMiddleware",
+    "portal.middleware.PrivatePagesMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "consent.middleware.PolicyAcceptanceMiddleware",
@@ -370,6 +380,12 @@ LANGUAGE_COOKIE_SECURE = SECURE_SSL
 SESSION_COOKIE_HTTPONLY = True
 # Database sessions whose rows hold the SHA-256 of the cookie, not the cookie (portal/sessions.py).
 SESSION_ENGINE = "portal.sessions"
+# How long a sign-in lasts (portal/session_lifetime.py): idle minutes for staff and for
+# students, and hours in all for everyone; the cookie lasts no longer.
+SESSION_IDLE_MINUTES_STAFF = env_positive_int("SESSION_IDLE_MINUTES_STAFF", 30)
+SESSION_IDLE_MINUTES = env_positive_int("SESSION_IDLE_MINUTES", 60)
+SESSION_MAX_HOURS = env_positive_int("SESSION_MAX_HOURS", 12)
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
 # Lax, not Strict: a student following a link from one of our emails (a receipt, a request
 # completed) arrives signed in; a cross-site POST still carries no session or CSRF cookie.
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -480,13 +496,6 @@ ANSWER_RATE_LIMIT_PER_MINUTE = env_int("ANSWER_RATE_LIMIT_PER_MINUTE", 30)
 # --- Retention -------------------------------------------------------------------------
 # How long data is kept, in days, before the daily job (backoffice.tasks.retention_run)
 # deletes it (backoffice/retention.py). A record is deleted once it is older than its period.
-
-
-def env_positive_int(name: str, default: int) -> int:
-    value = env_int(name, default)
-    if value < 1:
-        raise ImproperlyConfigured(f"{name}={value}: expected a whole number, 1 or more")
-    return value
 
 
 # Activity records (page views, searches, applications): 2 years after they happened.

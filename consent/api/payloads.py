@@ -166,8 +166,10 @@ def provision_payload(body) -> ProvisionPayload:
 
 def _query_int(request, name: str, default: int, *, low: int, high: int, code: str) -> int:
     raw = request.GET.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
+    # An empty value (`?since=`) is refused like any other non-number: the document types
+    # both parameters as integers, and a client that sent one meant something by it.
     # Digits only (int() would also take " 7", "+7" and "7_000"), and few enough of them.
     if len(raw) <= 19 and raw.isascii() and raw.isdecimal() and low <= int(raw) <= high:
         return int(raw)

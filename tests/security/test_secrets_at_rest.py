@@ -287,3 +287,39 @@ def test_a_user_left_after_the_flows_can_still_use_what_was_emailed(sent_secrets
     assert response.status_code == 200
     assert User.objects.filter(email="forgot@example.jp").exists()
     assert "password1" in response.content.decode()
+
+
+def test_the_migration_takes_the_secrets_out_of_emails_stored_before_sealing():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from portal.sealing import reveal, unseal
+
+    migration = import_module("portal.migrations.0011_seal_stored_secrets")
+    link = "https://portal.example.jp/r/" + "A" * 43 + "/"
+    reset = "https://portal.example.jp/accounts/password/reset/key/3f-abc-123/"
+    waiting = EmailMessage.objects.create(
+        to="a@example.jp",
+        subject="s",
+        body_text=f"Open {link}\nor {link}",
+        body_html=f'<a href="{link}">{link}</a>',
+        kind="company_request:R-1",
+        language="ja",
+    )
+    sent = EmailMessage.objects.create(
+        to="b@example.jp",
+        subject="s",
+        body_text=f"Reset: {reset}",
+        kind="password_reset_key",
+        language="en",
+        status=EmailMessage.Status.SENT,
+    )
+    migration.seal_stored(apps, None)
+    waiting.refresh_from_db()
+    sent.refresh_from_db()
+    assert rows_holding("A" * 43) == [] and rows_holding("3f-abc-123") == []
+    assert "only in the sent email" in waiting.body_text and sent.sealed_secrets == ""
+    values = unseal(waiting.sealed_secrets)
+    assert reveal(waiting.body_text, values) == f"Open {link}\nor {link}"
+    assert reveal(waiting.body_html, values, html=True) == f'<a href="{link}">{link}</a>'
