@@ -44,6 +44,7 @@ from portal.admin import (
     ReadOnlyLedgerAdmin,
 )
 from portal.files import attachment_response
+from portal.locking import student_lock
 from portal.models import Employer, User
 
 # The permissions of the staff actions here (granted to roles in backoffice/roles.py).
@@ -532,7 +533,7 @@ class ConsentEventAdmin(ReadOnlyLedgerAdmin):
             try:
                 with transaction.atomic():
                     # The student's row locked first, as the service does: `before` stays true.
-                    User.objects.select_for_update().filter(pk=student.pk).values("pk").first()
+                    student_lock(student_id=student.pk)
                     before = Consent.objects.filter(
                         student=student, employer=employer, purpose=purpose, granted=True
                     ).exists()

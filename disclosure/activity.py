@@ -95,7 +95,7 @@ def activity_receive(*, client: ApiClient, records: list[ActivityPayload]) -> li
         # request_file locks the student's row too: one waits for the other.
         students = {
             str(public_id): pk
-            for pk, public_id in User.objects.select_for_update()
+            for pk, public_id in User.objects.select_for_update(no_key=True)  # portal/locking.py
             .filter(public_id__in={r.student for r in records})
             .order_by("pk")
             .values_list("pk", "public_id")

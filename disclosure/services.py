@@ -35,6 +35,7 @@ from disclosure.models import (
     token_hash,
 )
 from portal.emails import email_queue_template, email_queue_to_company
+from portal.locking import retry_on_deadlock, student_lock
 from portal.models import ActivityRecord, EmailMessage, Employer, User
 from portal.queueing import claim_due
 
@@ -144,6 +145,7 @@ def _store_file(
     )
 
 
+@retry_on_deadlock
 def request_file(
     *,
     student: User,
@@ -173,7 +175,7 @@ def request_file(
     # The site's own systems take part in every request, whatever its scope of companies.
     sources = list(DataSource.objects.filter(active=True).order_by("pk"))
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=student.pk).values_list("pk").first()
+        student_lock(student_id=student.pk)
         for existing in DataRequest.objects.filter(
             student=student, kind=kind, status__in=DataRequest.OPEN
         ).prefetch_related("employers"):

@@ -23,6 +23,7 @@ from consent.models import (
     StopUseNotice,
 )
 from portal.emails import email_queue_template, email_queue_to_company
+from portal.locking import retry_on_deadlock, student_lock
 from portal.models import Employer, Language, User
 
 Action = ConsentEvent.Action
@@ -39,8 +40,8 @@ class ConsentRefused(ValidationError):
 
 def _lock_student(student: User) -> None:
     # One student's consent changes run one after another (PostgreSQL row lock; SQLite
-    # serialises writers anyway).
-    User.objects.select_for_update().filter(pk=student.pk).values_list("pk", flat=True).first()
+    # serialises writers anyway), in one lock order with provisions and requests.
+    student_lock(student_id=student.pk)
 
 
 def _newest_acceptance(student: User) -> PolicyAcceptance | None:
@@ -103,6 +104,7 @@ def _check_actor(actor: str, actor_user: User | None, reason: str) -> None:
         raise ValueError("a change by staff needs the staff user and the student's instruction")
 
 
+@retry_on_deadlock
 def consent_grant(
     *,
     student: User,
@@ -209,6 +211,7 @@ def _withdraw_states(
     return events
 
 
+@retry_on_deadlock
 def consent_withdraw(
     *,
     student: User,
@@ -253,6 +256,7 @@ def consent_withdraw(
     return events[0]
 
 
+@retry_on_deadlock
 def consent_withdraw_all(
     *,
     student: User,

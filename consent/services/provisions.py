@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import ApiClient, Consent, Provision, Purpose
+from portal.locking import retry_on_deadlock, student_lock
 from portal.models import Employer, User
 
 # Clocks differ between the pipeline and the portal; a provision "a few seconds from now"
@@ -24,6 +25,7 @@ class ProvisionRefused(ValidationError):
     pass
 
 
+@retry_on_deadlock
 def provision_record(
     *,
     student: User,
@@ -69,6 +71,7 @@ def provision_record(
             return existing
     try:
         with transaction.atomic():
+            student_lock(student_id=student.pk)  # first, as every change of the student's
             state = (
                 Consent.objects.select_for_update()
                 .filter(student=student, employer=employer, purpose=purpose, granted=True)
