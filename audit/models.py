@@ -66,3 +66,72 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.target_repr}".strip()
+
+
+class StaffRead(models.Model):
+    """A staff member looked at a student's personal data (issue 17, item 2).
+
+    Changes go to the audit log; reads come here, one row per page that showed a student's
+    data: the student's page, their ledgers filtered to them, a request's page, an email's
+    body. Append-only like the other ledgers. Not chained: a read is recorded on every page
+    view and must not queue behind the audit chain's lock. The student sees the role, the
+    date, what and why; the Privacy officer sees everything, per staff member.
+    """
+
+    class What(models.TextChoices):
+        PROFILE = "profile", _("your account's page")
+        LEDGER = "ledger", _("a list of your records")
+        RECORD = "record", _("one of your records")
+        REQUEST = "request", _("one of your requests")
+        EMAIL = "email", _("an email sent to you")
+
+    at = models.DateTimeField(_("when"), default=timezone.now)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+        verbose_name=_("staff member"),
+    )
+    staff_label = models.CharField(_("staff member (as recorded)"), max_length=254)
+    role = models.CharField(_("role"), max_length=100)
+    # Kept when the student's account goes: the record of who looked is the portal's.
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+        verbose_name=_("student"),
+    )
+    what = models.CharField(_("what was seen"), max_length=10, choices=What.choices)
+    # The kind of record ("consent.consentevent"), shown to the student in their language.
+    record_type = models.CharField(_("record type"), max_length=100, blank=True)
+    label = models.CharField(_("which"), max_length=300, blank=True)
+    path = models.CharField(_("page"), max_length=500, blank=True)
+    reason = models.CharField(_("reason given"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("staff look at a student's data")
+        verbose_name_plural = _("staff looks at students' data")
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["student", "-at"]),
+            models.Index(fields=["staff", "-at"]),
+            models.Index(fields=["-at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.staff_label} → {self.student_id} ({self.what})"
+
+    @property
+    def record_name(self) -> str:
+        """The record type's name in the active language ("consent events")."""
+        from django.apps import apps
+
+        try:
+            model = apps.get_model(self.record_type)
+        except (LookupError, ValueError):
+            return ""
+        if self.what == self.What.LEDGER:
+            return str(model._meta.verbose_name_plural)
+        return str(model._meta.verbose_name)

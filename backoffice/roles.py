@@ -65,8 +65,9 @@ _PRIVACY_OFFICER_EXTRA = (
     "consent.view_apiclient",
     "consent.add_apiclient",
     "consent.change_apiclient",
-    # The staff audit log.
+    # The staff audit log, and staff looks at students' data (per staff member).
     "audit.view_auditentry",
+    "audit.view_staffread",
     # Remove a staff member's lost second factor (portal/second_factor.py).
     "portal.reset_second_factor",
 )

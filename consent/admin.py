@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.log import audit_record
 from audit.mixins import AuditedModelAdmin
 from audit.models import AuditEntry
+from audit.reads import RecordsStudentReads
 from consent import reports
 from consent.api.keys import api_key_create
 from consent.diff import text_diff
@@ -446,7 +447,7 @@ class PolicyVersionAdmin(AuditedModelAdmin):
 
 
 @admin.register(PolicyAcceptance)
-class PolicyAcceptanceAdmin(ReadOnlyLedgerAdmin):
+class PolicyAcceptanceAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
     """Who accepted which version, where and how. A ledger: read-only."""
 
     list_display = ["accepted_at", "student", "version", "screen", "language", "short_hash"]
@@ -492,7 +493,7 @@ class StaffConsentForm(forms.Form):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyLedgerAdmin):
+class ConsentEventAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
     list_display = [
         "occurred_at",
         "student",
@@ -601,7 +602,7 @@ class ConsentEventAdmin(ReadOnlyLedgerAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(ReadOnlyLedgerAdmin):
+class ConsentAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
     """The current state, derived from the events; shown for support, changed only by them."""
 
     list_display = ["student", "employer", "purpose", "granted", "updated_at", "event"]
@@ -612,7 +613,7 @@ class ConsentAdmin(ReadOnlyLedgerAdmin):
 
 
 @admin.register(Provision)
-class ProvisionAdmin(ReadOnlyLedgerAdmin):
+class ProvisionAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
     list_display = [
         "provided_at",
         "student",
@@ -629,7 +630,10 @@ class ProvisionAdmin(ReadOnlyLedgerAdmin):
 
 
 @admin.register(StopUseNotice)
-class StopUseNoticeAdmin(ReadOnlyLedgerAdmin):
+class StopUseNoticeAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
+    read_student = "event__student_id"
+    read_filters = ()
+
     list_display = ["created_at", "employer", "student", "purpose", "email_to", "email_status"]
     list_filter = ["email__status", ("employer", ChosenOnlyRelatedFilter), "event__purpose"]
     search_fields = [

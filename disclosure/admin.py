@@ -39,7 +39,8 @@ from django.views.decorators.http import require_http_methods
 
 from audit.log import audit_record
 from audit.mixins import AuditedModelAdmin
-from audit.models import AuditEntry
+from audit.models import AuditEntry, StaffRead
+from audit.reads import RecordsStudentReads
 from disclosure.models import (
     AnswerLink,
     DataRequest,
@@ -430,7 +431,11 @@ def _add_service_error(form: forms.Form, exc: ValidationError) -> None:
 
 
 @admin.register(DataRequest)
-class DataRequestAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class DataRequestAdmin(
+    RecordsStudentReads, IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
+    read_what = StaffRead.What.REQUEST
+
     # Requests are filed by students and never deleted; the page is read-only and every
     # change goes through an action below, each with its own permission.
 
@@ -979,7 +984,10 @@ class AnswerLinkInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(RecipientTask)
-class RecipientTaskAdmin(ReadOnlyLedgerAdmin):
+class RecipientTaskAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
+    read_student = "request__student_id"
+    read_filters = ("request__student__id__exact",)
+
     """Every company's task, to find what needs staff: overdue, failed emails, refusals.
     The actions are on the request's page (and linked from here)."""
 
@@ -1075,7 +1083,10 @@ class RecipientTaskAdmin(ReadOnlyLedgerAdmin):
 
 
 @admin.register(RequestEvent)
-class RequestEventAdmin(ReadOnlyLedgerAdmin):
+class RequestEventAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
+    read_student = "request__student_id"
+    read_filters = ("request__student__id__exact",)
+
     list_display = ["at", "request_link", "kind", "company", "by", "detail"]
     list_filter = ["kind", "actor"]
     search_fields = [

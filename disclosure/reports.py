@@ -18,6 +18,8 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from audit.models import StaffRead
+from audit.reads import staff_role_label
 from consent.models import (
     EMPLOYER_PLACEHOLDERS,
     Consent,
@@ -453,6 +455,21 @@ def _requests(student: User, employers: _Employers) -> list[dict]:
     ]
 
 
+def _staff_looks(student: User) -> list[dict]:
+    """Each staff look at the student's data (audit.StaffRead): role, when, what, why."""
+    return [
+        {
+            "at": look.at,
+            "role": look.role,
+            "what": look.what,
+            "record_type": look.record_type,
+            "request": look.label if look.what == StaffRead.What.REQUEST else "",
+            "reason": look.reason,
+        }
+        for look in StaffRead.objects.filter(student=student).order_by("at", "pk")
+    ]
+
+
 def _gather(student: User, *, request: DataRequest | None = None) -> dict:
     """The report with datetime values (the PDF formats them; the JSON writes them ISO)."""
     employers, purposes = _Employers(), _Purposes()
@@ -485,6 +502,7 @@ def _gather(student: User, *, request: DataRequest | None = None) -> dict:
         "activity_records": activity,
         "requests": _requests(student, employers),
         "sources": [] if request is None else _sources(request),
+        "staff_looks": _staff_looks(student),
     }
     data["counts"] = {
         key: len(data[key])
@@ -495,6 +513,7 @@ def _gather(student: User, *, request: DataRequest | None = None) -> dict:
             "provisions",
             "activity_records",
             "requests",
+            "staff_looks",
         )
     }
     data["employers"] = employers.listed()
@@ -596,6 +615,7 @@ def _report_context(data: dict, language: str) -> dict:
         return title
 
     screens = _label(Screen.choices)
+    looks_what = _label(StaffRead.What.choices)
     consent_screens = _label(ConsentScreen.choices)
     actions = _label(ConsentEvent.Action.choices)
     actors = _label(ConsentEvent.Actor.choices)
@@ -667,6 +687,14 @@ def _report_context(data: dict, language: str) -> dict:
                 a["detail"],
             )
             for a in data["activity_records"]
+        ],
+        "staff_looks": [
+            {
+                **look,
+                "role_label": staff_role_label(look["role"]),
+                "what_label": looks_what.get(look["what"], look["what"]),
+            }
+            for look in data["staff_looks"]
         ],
         "sources": [
             {

@@ -25,7 +25,8 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.log import audit_record
 from audit.mixins import AuditedModelAdmin
-from audit.models import AuditEntry
+from audit.models import AuditEntry, StaffRead
+from audit.reads import RecordsStudentReads
 from portal.admin_search import IndexedSearchMixin
 from portal.models import (
     ActivityRecord,
@@ -106,7 +107,14 @@ class SecondFactorResetForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(IndexedSearchMixin, AuditedModelAdmin, DjangoUserAdmin):
+class UserAdmin(RecordsStudentReads, IndexedSearchMixin, AuditedModelAdmin, DjangoUserAdmin):
+    # A student's page is a look at their data (a staff member's page is not recorded).
+    read_what = StaffRead.What.PROFILE
+    read_filters = ()
+
+    def read_students_of(self, obj):
+        return [] if obj.is_staff else [obj.pk]
+
     ordering = ["email"]
     # 100,000 students: count by estimate when unfiltered, never the whole table twice.
     show_full_result_count = False
@@ -400,7 +408,7 @@ class PrivacyContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ActivityRecord)
-class ActivityRecordAdmin(ReadOnlyLedgerAdmin):
+class ActivityRecordAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
     list_display = ["occurred_at", "student", "kind", "employer", "detail", "sender"]
     list_filter = ["kind"]
     # The sender's record id: what the job site quotes when it asks about a record.
@@ -410,7 +418,23 @@ class ActivityRecordAdmin(ReadOnlyLedgerAdmin):
 
 
 @admin.register(EmailMessage)
-class EmailMessageAdmin(ReadOnlyLedgerAdmin):
+class EmailMessageAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
+    # A message's body is a look at its recipient's data, when the recipient is a student.
+    read_what = StaffRead.What.EMAIL
+
+    def read_students_of(self, obj):
+        return list(
+            User.objects.filter(email__iexact=obj.to, is_staff=False).values_list("pk", flat=True)
+        )
+
+    def read_students_of_list(self, request):
+        to = request.GET.get("to__exact", "")
+        if not to:
+            return []
+        return list(
+            User.objects.filter(email__iexact=to, is_staff=False).values_list("pk", flat=True)
+        )
+
     list_display = ["created_at", "to", "kind", "language", "status", "attempts", "sent_at"]
     list_filter = ["status", "kind", "language"]
     search_fields = ["to", "subject"]

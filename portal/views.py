@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
@@ -6,6 +7,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.i18n import set_language as django_set_language
 
+from audit.models import StaffRead
+from audit.reads import staff_role_label
 from consent.decorators import data_rights_page
 from consent.models import Consent, PolicyAcceptance, Provision
 from consent.services import policy_acceptance_due
@@ -37,6 +40,23 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "language": get_language(),
     }
     return render(request, "portal/dashboard.html", context)
+
+
+STAFF_LOOKS_PER_PAGE = 50
+
+
+@login_required
+def staff_looks(request: HttpRequest) -> HttpResponse:
+    """Who at the portal looked at the student's data: role, date, what and why (issue 17,
+    item 2). Not who by name: the role is what the student can weigh; the Privacy officer
+    sees the name."""
+    looks = StaffRead.objects.filter(student=request.user).only(
+        "at", "role", "what", "record_type", "label", "reason"
+    )
+    page = Paginator(looks, STAFF_LOOKS_PER_PAGE).get_page(request.GET.get("page"))
+    for look in page:
+        look.role_label = staff_role_label(look.role)
+    return render(request, "portal/staff_looks.html", {"page": page})
 
 
 @require_POST

@@ -44,8 +44,9 @@ COMPANY_JA = "株式会社みらい技研"
 COMPANY_EN = "Mirai Giken Co., Ltd."
 OTHER_JA = "東和商事株式会社"
 DATA_ITEMS = "行動履歴の分析結果（関心度スコア）"
-# One more with a request: what the site's own systems (SourceTask) disclosed.
-REPORT_QUERIES = 12
+# One more with a request: what the site's own systems (SourceTask) disclosed; one for the
+# staff looks at the student's data (audit.StaffRead).
+REPORT_QUERIES = 13
 
 
 # --- helpers ------------------------------------------------------------------------------
