@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from disclosure.models import DataRequest, RecipientTask
 from portal.files import EXTENSIONS, content_matches, looks_like_markup, name_fits_type
+from portal.forms import limits_said
 
 Answer = RecipientTask.Answer
 
@@ -69,6 +70,7 @@ class CompanyAnswerForm(forms.Form):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("use_required_attribute", False)
         super().__init__(*args, **kwargs)
+        limits_said(self)
         self.fields["answer"].choices = self.choices
         self.fields["answer"].error_messages["required"] = _("Choose one of the answers.")
         self.fields["answered_by"].error_messages["required"] = _(

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from disclosure.models import DataRequest
 from disclosure.services import Recipient
+from portal.forms import limits_said
 from portal.models import Employer
 
 Kind = DataRequest.Kind
@@ -74,6 +75,7 @@ class RequestForm(forms.Form):
 
     def __init__(self, *args, recipients: list[Recipient], language: str, **kwargs):
         super().__init__(*args, **kwargs)
+        limits_said(self)
         self.recipients = recipients
         self.language = language
         self.fields["employers"].choices = [

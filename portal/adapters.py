@@ -125,7 +125,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
     def populate_user(self, request, sociallogin, data):
         user = super().populate_user(request, sociallogin, data)
-        user.display_name = (data.get("name") or "")[:100]
+        # A name longer than the field is not cut: left empty, the sign-up form asks for one
+        # and says the limit.
+        name = data.get("name") or ""
+        user.display_name = name if len(name) <= 100 else ""
         user.language = page_language()
         return user
 

@@ -10,6 +10,8 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/staff-looks/", views.staff_looks, name="staff_looks"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page's <link rel="icon"> says.
+    path("favicon.ico", views.favicon, name="favicon"),
     path("i18n/setlang/", views.set_language, name="set_language"),
     path("accounts/", include("allauth.urls")),
     path("", include("consent.urls")),

@@ -99,7 +99,7 @@ def test_a_reason_given_by_the_link_is_recorded_and_a_staff_members_page_is_not_
     assert len(looks()) == 1
 
 
-def test_recording_a_look_costs_two_queries_on_the_students_page(
+def test_recording_a_look_is_one_insert_within_the_students_page_budget(
     world, support, client, django_assert_max_num_queries
 ):
     student = world.ledgers.student

@@ -79,6 +79,7 @@ class OwnRows:
 
 STUDENT_FACING: dict[str, Owned | OwnRows] = {
     "dashboard": OwnRows(),
+    "staff_looks": OwnRows(),
     "consent:policy_list": OwnRows(),
     "consent:accept": OwnRows(takes_post=True),
     "consent:acceptance_detail": Owned(lambda w: [{"receipt_id": w.a.acceptance.receipt_id}]),
@@ -118,6 +119,7 @@ EXEMPT: dict[str, str] = {
     "disclosure:source_callback": "a data source's server-to-server callback: authenticated by "
     "its HMAC signature over the body (disclosure/signing.py), not by a session",
     "home": "the public front page; it holds no one's data",
+    "favicon": "a redirect to the static icon",
     "healthz": "the load balancer's health check; database and broker state only",
     "set_language": "the language switcher; it changes only the caller's own choice",
     "consent:version_text": "a published policy's text, public on purpose (receipts link it)",

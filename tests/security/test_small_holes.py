@@ -176,3 +176,36 @@ def test_the_sign_in_page_says_how_long_a_sign_in_lasts(client):
     assert "signed out after 60 minutes without activity (30 minutes for portal staff)" in (
         html.decode()
     )
+
+
+# --- issue 17, item 5: small things a person notices -----------------------------------------
+def test_the_favicon_is_served_and_every_layout_links_it(client, settings):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("portal/favicon.svg")
+    assert "favicon.svg" in client.get(reverse("account_login")).content.decode()
+    client.force_login(StaffFactory())
+    assert "favicon.svg" in client.get(reverse("admin:index")).content.decode()
+
+
+def test_long_text_is_refused_with_its_limit_said_never_cut(client):
+    from disclosure.student_forms import RequestForm
+
+    form = RequestForm(recipients=[], language="en")
+    message = form.fields["message"]
+    assert "maxlength" not in message.widget.attrs  # a paste is never cut by the browser
+    assert "4,000" in str(message.help_text)
+    html = client.get(reverse("account_signup")).content.decode()
+    assert 'maxlength="100"' not in html and "100" in html
+    long_name = "山" * 101
+    response = client.post(
+        reverse("account_signup"),
+        {
+            "email": "x@example.jp",
+            "display_name": long_name,
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+        },
+    )
+    assert response.status_code == 200  # refused, shown again with the text kept
+    assert long_name in response.content.decode()
