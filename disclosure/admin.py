@@ -532,10 +532,33 @@ class DataRequestAdmin(
 
     @admin.display(description=_("what the portal did"))
     def portal_summary_text(self, obj):
-        if not obj.portal_summary:
+        """In the reader's language (the stored summary is the record, in English keys)."""
+        summary = obj.portal_summary or {}
+        lines = []
+        if "activity_records_deleted" in summary:
+            lines.append(
+                _("Activity records deleted: %(count)d")
+                % {"count": summary["activity_records_deleted"]}
+            )
+        if "consents_withdrawn" in summary:
+            lines.append(
+                _("Consents withdrawn: %(count)d") % {"count": summary["consents_withdrawn"]}
+            )
+        if "kept" in summary:
+            lines.append(
+                _(
+                    "Kept by law: %(count)d records of provision to companies (APPI Articles "
+                    "29 and 30: kept for three years)"
+                )
+                % {"count": summary["kept"].get("provision_records", 0)}
+            )
+        known = {"activity_records_deleted", "consents_withdrawn", "kept"}
+        if rest := {k: v for k, v in summary.items() if k not in known}:
+            lines.append(json.dumps(rest, ensure_ascii=False))
+        if not lines:
             return "—"
         return format_html(
-            "<pre>{}</pre>", json.dumps(obj.portal_summary, ensure_ascii=False, indent=2)
+            "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((line,) for line in lines))
         )
 
     @admin.display(description=_("files"))

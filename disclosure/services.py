@@ -819,6 +819,8 @@ def _email_student(
             "student": student,
             "request": request,
             "task": task,
+            # The company as the student's pages name it: its English name in English.
+            "company": task.employer.display_name(student.language) if task else "",
             "request_url": settings.SITE_URL
             + reverse("disclosure:request_detail", args=[request.reference]),
         },

@@ -558,3 +558,32 @@ def test_the_certificate_shows_tasks_of_a_cancelled_request_as_cancelled(story):
     assert flat("filed by mistake") in text
     assert text.count(flat("Cancelled with the request")) == 2
     assert flat(COMPANY_EN) in text
+
+
+def test_the_english_certificate_capitalises_its_labels_and_writes_every_date_one_way(
+    django_capture_on_commit_callbacks, purposes
+):
+    """Issue 17, item 4: "deletion" and "completed" in lower case, and the answers' times in
+    a second, shorter format."""
+    from django.utils import formats, timezone
+    from django.utils import translation as tr
+
+    _analysis, provision = purposes
+    student, _version = student_who_accepted(provision, display_name="Ann Lee", language="en")
+    employer = EmployerFactory(name="Aoba KK")
+    consent_grant(student=student, employer=employer, purpose=provision)
+    provision_record(student=student, employer=employer, purpose=provision, data_items="x")
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_file(student=student, kind="deletion", language="en")
+        recipient_task_answer(task=request.tasks.get(), answer="held_none", answered_by="Aoba")
+    request.refresh_from_db()
+    task = request.tasks.get()
+    _reader, pages = pdf_text(bytes(files_of(request)["certificate_pdf"].content))
+    text = flat("".join(pages))
+    assert "Kindofrequest" + "Deletion" in text
+    assert "Outcome" + "Completed" in text
+    with tr.override("en"):
+        long = formats.date_format(timezone.localtime(task.answered_at), "DATETIME_FORMAT")
+        short = formats.date_format(timezone.localtime(task.answered_at), "SHORT_DATETIME_FORMAT")
+    assert flat(long) in text
+    assert long == short or flat(short) not in text

@@ -139,3 +139,20 @@ def test_a_student_gets_the_request_emails_and_the_consent_receipt_in_their_lang
     # The company, meanwhile, was written to in its own language.
     company = EmailMessage.objects.get(kind=f"company_request:{request.reference}")
     assert company.language == OTHER[language]
+
+
+def test_an_english_student_reads_the_companys_english_name_in_the_answer_email(
+    provision, django_capture_on_commit_callbacks
+):
+    """Issue 17, item 4: the subject carried the company's Japanese name where the pages
+    use its English one."""
+    employer = EmployerFactory(name="桜商事株式会社", name_en="Sakura Trading")
+    student = student_whose_data_went_to(
+        employer, provision, display_name="Ann Lee", email="ann@example.jp", language="en"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        filed = request_file(student=student, kind="deletion", language="en")
+        recipient_task_answer(task=filed.tasks.get(), answer="held_none", answered_by="Sato")
+    message = EmailMessage.objects.get(kind=f"request_answered:{filed.reference}")
+    assert "Sakura Trading" in message.subject and "Sakura Trading" in message.body_html
+    assert not JAPANESE.search(message.subject + message.body_text), message.subject
