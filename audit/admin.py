@@ -16,8 +16,21 @@ from audit.models import AuditEntry, StaffRead
 from portal.pagination import EstimatedCountPaginator
 
 
+class ReadOnly:
+    """Nobody adds, edits or deletes a row of these ledgers here, superusers included."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnly, admin.ModelAdmin):
     """The log, read-only: nobody adds, edits or deletes an entry here."""
 
     list_display = ["seq", "at", "actor_label", "action", "name", "target_type", "target_repr"]
@@ -105,15 +118,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
             )
         return HttpResponseRedirect(reverse("admin:audit_auditentry_changelist"))
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 def _json(value) -> str:
     if value is None:
@@ -154,7 +158,7 @@ def looks_per_staff(*, days: int, now=None) -> list[dict]:
 
 
 @admin.register(StaffRead)
-class StaffReadAdmin(admin.ModelAdmin):
+class StaffReadAdmin(ReadOnly, admin.ModelAdmin):
     """Who at the portal looked at which student's data, for the Privacy officer: read-only,
     filtered by staff member, role, what and date, and summed up per staff member."""
 
@@ -213,12 +217,3 @@ class StaffReadAdmin(admin.ModelAdmin):
             "list_url": reverse("admin:audit_staffread_changelist"),
         }
         return TemplateResponse(request, "admin/audit/staffread/per_staff.html", context)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

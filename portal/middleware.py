@@ -50,6 +50,9 @@ class RefuseNulMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        # The API validates its own input and answers in JSON, naming the field (fuzzed).
+        if request.path.startswith("/api/"):
+            return self.get_response(request)
         if "\x00" in request.path or any(
             "\x00" in key or any("\x00" in value for value in values)
             for key, values in request.GET.lists()

@@ -587,7 +587,9 @@ def test_the_pages_a_role_opens_run_a_fixed_number_of_queries(
     large = _query_counts(client, urls)
 
     assert large == small
-    assert max(large.values()) <= 14, large
+    # 14, and 2 on a page showing a student's data to record the look (the staff member's
+    # roles, one insert: audit/reads.py).
+    assert max(large.values()) <= 16, large
 
 
 # --- the ledgers are read-only, superusers included -----------------------------------------

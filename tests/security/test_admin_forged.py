@@ -176,12 +176,17 @@ FORGED: dict[str, Forged] = {
     "audit.view_auditentry": Forged(
         _post_to("audit_auditentry_verify"), ("audit_auditentry_verify",)
     ),
+    # Staff looks at students' data, per staff member (it only reads).
+    "audit.view_staffread": Forged(
+        _post_to("audit_staffread_per_staff"), ("audit_staffread_per_staff",)
+    ),
 }
 
 # The admin's own views (beyond Django's list/add/change/delete/history of each model): the
 # permission each one checks. Those Support lacks must be in FORGED.
 ADMIN_VIEWS: dict[str, str | None] = {
     "audit_auditentry_verify": "audit.view_auditentry",
+    "audit_staffread_per_staff": "audit.view_staffread",
     "consent_purpose_impact": "consent.run_impact_report",
     "consent_purpose_impact_csv": "consent.run_impact_report",
     "consent_purpose_impact_request_review": "consent.send_reconsent_mailing",
@@ -289,7 +294,12 @@ def test_an_officer_only_action_forged_by_post_as_support_answers_403_and_change
 
 
 # The forged POSTs that read rather than write: for an officer they change no table.
-READS = {"consent.run_impact_report", "consent.view_apiclient", "audit.view_auditentry"}
+READS = {
+    "consent.run_impact_report",
+    "consent.view_apiclient",
+    "audit.view_auditentry",
+    "audit.view_staffread",
+}
 
 
 @pytest.mark.parametrize("dotted", OFFICER_ONLY)

@@ -116,7 +116,9 @@ def test_a_malformed_or_huge_token_answers_404_and_changes_nothing(
     with django_capture_on_commit_callbacks(execute=True):
         get = client.get(path)
         post = client.post(path, ANSWER)
-    assert (get.status_code, post.status_code) == (404, 404)
+    # A NUL byte is refused before any view (portal.middleware.RefuseNulMiddleware).
+    expected = 400 if "%00" in segment else 404
+    assert (get.status_code, post.status_code) == (expected, expected)
     for response in (get, post):
         assert "disclosure/answer.html" not in [t.name for t in response.templates]
         assert "hanako@example.jp" not in response.content.decode(errors="replace")
