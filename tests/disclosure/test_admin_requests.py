@@ -624,3 +624,19 @@ def test_what_the_portal_did_reads_in_the_admins_language(filed, staff_client):
     assert "法律により保存" in japanese
     staff_client.cookies.load({"django_language": "en"})
     assert "Kept by law" in staff_client.get(page).content.decode()
+
+
+def test_a_search_within_a_filter_says_so_and_offers_to_search_everything(filed, staff_client):
+    """Issue 17, item 5: a dashboard figure's filtered list, then a reference typed in the
+    search box, found nothing, the hidden filter still on."""
+    url = reverse("admin:disclosure_datarequest_changelist")
+    reference = filed.request.reference
+    staff_client.cookies.load({"django_language": "en"})
+    response = staff_client.get(url, {"status__exact": "completed", "q": reference})
+    html = response.content.decode()
+    assert response.context["cl"].result_count == 0
+    assert "A filter is on" in html
+    assert f'href="?q={reference}"' in html
+    everything = staff_client.get(url, {"q": reference})
+    assert everything.context["cl"].result_count == 1
+    assert "A filter is on" not in everything.content.decode()
