@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from portal.emails import email_queue_message
 from portal.http import client_ip, page_language
+from portal.models import LANGUAGE_CHOSEN_SIGNED_OUT, Language
 from portal.redirects import is_own_path
 from portal.sealing import Slots, seal_text, unseal_text
 from portal.sso import sso_allowed, sso_email_follow
@@ -76,7 +77,12 @@ class AccountAdapter(DefaultAccountAdapter):
         if sociallogin is not None:
             # Only once the sign-in is complete (after a second factor, if any).
             _follow_site_email(request, user, sociallogin)
-        # The language a person chose follows them to every device they sign in on.
+        # A language chosen on the sign-in page is kept, and becomes the account's; otherwise
+        # the account's language follows the person to every device they sign in on.
+        chosen = request.session.pop(LANGUAGE_CHOSEN_SIGNED_OUT, None)
+        if chosen in Language.values and chosen != user.language:
+            user.language = chosen
+            user.save(update_fields=["language"])
         if user.language:
             translation.activate(user.language)
             response.set_cookie(

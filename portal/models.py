@@ -13,6 +13,10 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+# The session key of a language chosen before signing in (the switcher on the sign-in page):
+# the sign-in keeps that choice instead of the account's (portal/adapters.py).
+LANGUAGE_CHOSEN_SIGNED_OUT = "portal_language_chosen_signed_out"
+
 
 class Language(models.TextChoices):
     JA = "ja", _("Japanese")

@@ -20,7 +20,7 @@ from consent.decorators import data_rights_page
 from consent.models import Consent, PolicyAcceptance, Provision
 from consent.services import policy_acceptance_due
 from portal import health
-from portal.models import ActivityRecord, Language
+from portal.models import LANGUAGE_CHOSEN_SIGNED_OUT, ActivityRecord, Language
 from portal.redirects import is_own_path
 
 
@@ -81,8 +81,11 @@ def set_language(request: HttpRequest) -> HttpResponse:
     if isinstance(response, HttpResponseRedirect) and not is_own_path(response.url):
         response["Location"] = "/"
     language = request.POST.get("language")
-    if request.user.is_authenticated and language in Language.values:
-        if request.user.language != language:
+    if language in Language.values:
+        if not request.user.is_authenticated:
+            # Chosen on the sign-in page: the sign-in keeps it (portal/adapters.py).
+            request.session[LANGUAGE_CHOSEN_SIGNED_OUT] = language
+        elif request.user.language != language:
             request.user.language = language
             request.user.save(update_fields=["language"])
     return response

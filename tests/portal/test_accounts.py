@@ -1,9 +1,10 @@
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 
 from portal.models import User
-from tests.factories import PASSWORD, UserFactory, accept, published_version
+from tests.factories import PASSWORD, StaffFactory, UserFactory, accept, published_version
 
 pytestmark = pytest.mark.django_db
 
@@ -159,3 +160,25 @@ def test_repeated_failed_logins_are_rate_limited(client):
     assert response.status_code == 200
     assert "ログイン失敗が連続しています" in response.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def test_a_language_chosen_on_the_sign_in_page_is_kept_after_signing_in(client):
+    """Issue 17, item 4: signing in reset the language chosen on the sign-in page to the
+    account's."""
+    student = UserFactory(language="ja")
+    accept(student, published_version())
+    client.post(reverse("set_language"), {"language": "en", "next": "/accounts/login/"})
+    response = client.post(reverse("account_login"), {"login": student.email, "password": PASSWORD})
+    assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "en"
+    student.refresh_from_db()
+    assert student.language == "en"
+    assert client.get(reverse("dashboard"))["Content-Language"] == "en"
+
+
+def test_the_admin_has_a_language_switcher(client):
+    client.force_login(StaffFactory())
+    client.cookies.load({settings.LANGUAGE_COOKIE_NAME: "ja"})
+    html = client.get(reverse("admin:index")).content.decode()
+    assert f'action="{reverse("set_language")}"' in html and 'value="en"' in html
+    client.post(reverse("set_language"), {"language": "en", "next": "/admin/"})
+    assert 'lang="ja">日本語</button>' in client.get(reverse("admin:index")).content.decode()
