@@ -213,9 +213,17 @@ _DETAIL_REPEATS = {
 }
 
 
-def _event_detail(event: RequestEvent) -> str:
+def _event_detail(event: RequestEvent, source_answers: dict[str, str]) -> str:
     if event.kind in _DETAIL_REPEATS:
         return ""
+    if event.kind == RequestEvent.Kind.SOURCE_ANSWERED:
+        # Stored as "<source>: <answer in the language of the moment it came>": the answer
+        # is told in the page's language, from the source's task.
+        name = event.detail.partition(": ")[0]
+        if name in source_answers:
+            answer = source_answers[name]
+            return _("%(source)s answered: %(answer)s") % {"source": name, "answer": answer}
+        return name
     if event.kind in (RequestEvent.Kind.SOURCE_RETRY, RequestEvent.Kind.SOURCE_FAILED):
         # "<source>: <technical error> (attempt n)": the error is for staff, in the admin.
         return event.detail.partition(": ")[0]
@@ -279,11 +287,18 @@ def request_detail(request: HttpRequest, reference: str) -> HttpResponse:
         )
     answered = sum(1 for t in tasks if t.status == TaskStatus.ANSWERED)
     closed = sum(1 for t in tasks if t.status == TaskStatus.CLOSED)
+    source_answers = {
+        s["task"].source.name: s["task"].get_answer_display() for s in sources if s["task"].answer
+    }
     timeline = [
         {
             "event": e,
             "company": e.task.employer.display_name(language) if e.task_id else "",
-            "detail": _event_detail(e),
+            "detail": _event_detail(e, source_answers),
+            # A site system's answer is its own, not the portal's.
+            "actor": _("the job site's system")
+            if e.kind == RequestEvent.Kind.SOURCE_ANSWERED
+            else e.get_actor_display(),
         }
         for e in events
     ]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import translation
 from pypdf import PdfReader
 
 from disclosure import signing, tasks
@@ -476,3 +477,27 @@ def test_staff_call_a_failed_source_again_and_an_officer_closes_one(
     assert close not in page.content.decode()
     assert client.post(close, {"reason": "again"}).status_code == 302
     assert AuditEntry.objects.filter(name="disclosure.close_task").count() == 1
+
+
+def test_an_english_timeline_tells_a_site_systems_answer_in_english_and_credits_the_system(
+    client, silent_source, django_capture_on_commit_callbacks
+):
+    """Issue 17, item 4: "By the portal. 閲覧履歴基盤 / Browsing history: 完了を確認"."""
+    student, _employers = student_with_recipients(("ja",))
+    make_source(silent_source.url, name="閲覧履歴基盤 / Browsing history")
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_file(student=student, kind=DataRequest.Kind.DELETION)
+    task = SourceTask.objects.get(request=request)
+    with translation.override("ja"), django_capture_on_commit_callbacks(execute=True):
+        assert callback(client, task, {"answer": "confirmed"}).status_code == 200
+    client.force_login(student)
+    client.cookies.load({"django_language": "en"})
+    page = client.get(reverse("disclosure:request_detail", args=[request.reference]))
+    html = page.content.decode()
+    with translation.override("en"):
+        confirmed = str(SourceTask.Answer("confirmed").label)
+    assert (
+        f"By the job site&#x27;s system. 閲覧履歴基盤 / Browsing history answered: {confirmed}"
+        in html
+    )
+    assert "完了を確認" not in html
