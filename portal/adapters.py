@@ -1,6 +1,10 @@
 import logging
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.internal.flows.login import (
+    get_authentication_records,
+    record_authentication,
+)
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
@@ -20,6 +24,10 @@ from portal.sealing import Slots, seal_text, unseal_text
 from portal.sso import sso_allowed, sso_email_follow
 
 logger = logging.getLogger(__name__)
+
+# The sign-ins that count as a fresh re-authentication (not the job site's: the portal never
+# saw that person prove anything; they confirm by an emailed code).
+FRESH_SIGN_IN = {"password"}
 
 # The values of allauth's email contexts that grant access: the password-reset link and its
 # key, the email-confirmation link and key, and the codes of sign-in, re-authentication
@@ -74,6 +82,23 @@ class AccountAdapter(DefaultAccountAdapter):
     def post_login(self, request, user, **kwargs):
         response = super().post_login(request, user, **kwargs)
         sociallogin = (kwargs.get("signal_kwargs") or {}).get("sociallogin")
+        if (
+            not user.is_staff
+            and sociallogin is None
+            and (
+                kwargs.get("signup")
+                or any(
+                    r.get("method") in FRESH_SIGN_IN
+                    for r in get_authentication_records(request, user)
+                )
+            )
+        ):
+            # A sign-in by password, or a sign-up just confirmed by the emailed link, is as
+            # fresh a proof as re-entering the password: filing a request right after it
+            # does not ask "Confirm access" again (allauth counts only explicit
+            # re-authentications). It lasts ACCOUNT_REAUTHENTICATION_TIMEOUT, like one. Not for
+            # staff: a second factor added or an account changed always asks again.
+            record_authentication(request, user, method="password", reauthenticated=True)
         if sociallogin is not None:
             # Only once the sign-in is complete (after a second factor, if any).
             _follow_site_email(request, user, sociallogin)

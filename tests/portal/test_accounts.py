@@ -1,4 +1,5 @@
 import pytest
+from allauth.account.internal.flows.login import AUTHENTICATION_METHODS_SESSION_KEY
 from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
@@ -68,7 +69,7 @@ def test_changing_the_email_asks_for_the_password_again(client):
     client.post(reverse("account_login"), {"login": student.email, "password": PASSWORD})
     # Outside allauth's reauthentication window, adding an address needs the password again.
     session = client.session
-    session["account_authentication_records"] = []
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = []  # the sign-in's freshness has passed
     session.save()
     response = client.post(
         reverse("account_email"), {"action_add": "", "email": "other@example.jp"}
@@ -182,3 +183,48 @@ def test_the_admin_has_a_language_switcher(client):
     assert f'action="{reverse("set_language")}"' in html and 'value="en"' in html
     client.post(reverse("set_language"), {"language": "en", "next": "/admin/"})
     assert 'lang="ja">日本語</button>' in client.get(reverse("admin:index")).content.decode()
+
+
+def test_a_student_who_just_signed_up_by_the_emailed_link_files_without_confirm_access(
+    client, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Issue 17, item 5: asked for the password again ("Confirm access") when filing, and
+    the browser's Back after filing returned to that page."""
+    import re
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("account_signup"),
+            {
+                "email": "fresh@example.jp",
+                "display_name": "Fresh",
+                "password1": PASSWORD,
+                "password2": PASSWORD,
+            },
+        )
+    [link] = re.findall(r"https?://\S+(/accounts/confirm-email/\S+/)", mailoutbox[0].body)
+    client.post(link)
+    assert client.get(reverse("dashboard")).status_code in (200, 302)
+    filed = client.post(reverse("disclosure:request_new"), {"kind": "deletion"})
+    assert filed.status_code == 302
+    assert filed["Location"].startswith("/requests/R-"), filed["Location"]
+
+
+def test_filing_soon_after_a_password_sign_in_needs_no_confirm_access_but_later_does(
+    client, time_machine
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    start = timezone.now()
+    time_machine.move_to(start, tick=False)
+    student = UserFactory()
+    accept(student, published_version())
+    client.post(reverse("account_login"), {"login": student.email, "password": PASSWORD})
+    filed = client.post(reverse("disclosure:request_new"), {"kind": "deletion"})
+    assert filed["Location"].startswith("/requests/R-"), filed["Location"]
+    time_machine.move_to(start + timedelta(seconds=settings.ACCOUNT_REAUTHENTICATION_TIMEOUT + 5))
+    later = client.post(reverse("disclosure:request_new"), {"kind": "cessation"})
+    assert later.status_code == 302
+    assert later["Location"].startswith(reverse("account_reauthenticate"))
