@@ -14,7 +14,12 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
-from disclosure.models import DataRequest, RecipientTask
+from disclosure.models import (
+    CESSATION_ATTESTATION,
+    DELETION_ATTESTATION,
+    DataRequest,
+    RecipientTask,
+)
 from portal.files import EXTENSIONS, content_matches, looks_like_markup, name_fits_type
 from portal.forms import limits_said
 
@@ -177,11 +182,7 @@ class DeletionAnswerForm(_AttestationForm):
         Answer.REFUSED: _("Tell us why; the student is told your reason."),
     }
     fields_for = {Answer.DELETED: ["attestation"], Answer.REFUSED: ["reason"]}
-    attestation_text = _(
-        "I confirm that every copy of this student's data and every score or other result "
-        "derived from it has been deleted, and that none of it will be used in any hiring "
-        "decision."
-    )
+    attestation_text = DELETION_ATTESTATION
 
 
 class CessationAnswerForm(_AttestationForm):
@@ -201,10 +202,7 @@ class CessationAnswerForm(_AttestationForm):
         Answer.REFUSED: _("Tell us why; the student is told your reason."),
     }
     fields_for = {Answer.STOPPED: ["attestation"], Answer.REFUSED: ["reason"]}
-    attestation_text = _(
-        "I confirm that we have stopped using this student's data, will not pass it on, and "
-        "will not use it or any score derived from it in any hiring decision."
-    )
+    attestation_text = CESSATION_ATTESTATION
 
 
 class DisclosureAnswerForm(CompanyAnswerForm):

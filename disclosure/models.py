@@ -93,6 +93,20 @@ class DataRequest(models.Model):
         return self.status in self.OPEN
 
 
+# What a company confirms when it answers "deleted" or "stopped" (the answer form's tick
+# box). The words it confirmed are stored in its language as the evidence; each reader is
+# shown them in their own (RecipientTask.reader_statement).
+DELETION_ATTESTATION = _(
+    "I confirm that every copy of this student's data and every score or other result "
+    "derived from it has been deleted, and that none of it will be used in any hiring "
+    "decision."
+)
+CESSATION_ATTESTATION = _(
+    "I confirm that we have stopped using this student's data, will not pass it on, and "
+    "will not use it or any score derived from it in any hiring decision."
+)
+
+
 class RecipientTask(models.Model):
     """The request as passed on to one company, tracked until it answers."""
 
@@ -172,6 +186,22 @@ class RecipientTask(models.Model):
     @property
     def is_done(self) -> bool:
         return self.status in (self.Status.ANSWERED, self.Status.CLOSED)
+
+    @property
+    def attested(self) -> bool:
+        """The statement is the attestation the company ticked (in its own language)."""
+        return bool(self.statement) and self.answer in (self.Answer.DELETED, self.Answer.STOPPED)
+
+    @property
+    def reader_statement(self) -> str:
+        """The statement in the active language: an attestation in the reader's words (the
+        exact words the company confirmed stay in `statement`); anything the company wrote
+        itself (a reason, the data it holds) as it wrote it."""
+        if self.attested:
+            if self.answer == self.Answer.DELETED:
+                return str(DELETION_ATTESTATION)
+            return str(CESSATION_ATTESTATION)
+        return self.statement
 
 
 def token_hash(token: str) -> str:

@@ -718,6 +718,11 @@ def _report_context(data: dict, language: str) -> dict:
                         "status_label": task_statuses.get(t["status"], t["status"]),
                         "answer_label": answers.get(t["answer"], "") if t["answer"] else "",
                         "via_label": vias.get(t["answered_via"], "") if t["answered_via"] else "",
+                        # An attestation in the reader's words; "statement" keeps the exact
+                        # words the company confirmed (also in the JSON).
+                        "reader_statement": RecipientTask(
+                            answer=t["answer"] or "", statement=t["statement"]
+                        ).reader_statement,
                     }
                     for t in r["companies"]
                 ],

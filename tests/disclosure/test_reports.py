@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 from pypdf import PdfReader
@@ -587,3 +588,43 @@ def test_the_english_certificate_capitalises_its_labels_and_writes_every_date_on
         short = formats.date_format(timezone.localtime(task.answered_at), "SHORT_DATETIME_FORMAT")
     assert flat(long) in text
     assert long == short or flat(short) not in text
+
+
+def test_each_reader_reads_the_attestation_in_their_language_and_the_exact_words_are_kept(
+    client, django_capture_on_commit_callbacks, purposes
+):
+    """Issue 17, item 4: a Japanese student's page and certificate showed the English
+    attestation because the company's contact reads English. Each reader now reads it in
+    their language; the words the company confirmed, in its language, are the evidence (on
+    demand on the page, and in the certificate's annex)."""
+    from disclosure.models import DELETION_ATTESTATION
+
+    _analysis, provision = purposes
+    student, _version = student_who_accepted(provision, display_name="山田 花子", language="ja")
+    employer = EmployerFactory(name="Maple KK", language="en")
+    consent_grant(student=student, employer=employer, purpose=provision)
+    provision_record(student=student, employer=employer, purpose=provision, data_items="x")
+    with translation.override("en"):
+        english = str(DELETION_ATTESTATION)
+    with translation.override("ja"):
+        japanese = str(DELETION_ATTESTATION)
+    assert english != japanese
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_file(student=student, kind="deletion", language="ja")
+        recipient_task_answer(
+            task=request.tasks.get(), answer="deleted", answered_by="Sato", statement=english
+        )
+    request.refresh_from_db()
+    assert request.tasks.get().statement == english  # the evidence, as confirmed
+
+    client.force_login(student)
+    client.cookies.load({"django_language": "ja"})
+    html = client.get(reverse("disclosure:request_detail", args=[request.reference])).content
+    html = html.decode()
+    assert japanese in html
+    assert f'<p lang="en">{english}</p>'.replace("'", "&#x27;") in html  # on demand
+
+    _reader, pages = pdf_text(bytes(files_of(request)["certificate_pdf"].content))
+    text = flat("".join(pages))
+    assert flat(japanese) in text
+    assert flat(english) in text  # the annex
