@@ -15,14 +15,22 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.log import audit_record
 from audit.models import AuditEntry
-from consent.models import IdempotencyKey, Provision
+from consent.models import (
+    Consent,
+    ConsentEvent,
+    IdempotencyKey,
+    PolicyAcceptance,
+    Provision,
+    StopUseNotice,
+)
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile
-from portal.models import ActivityRecord
+from portal.models import ActivityRecord, User
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +123,29 @@ def idempotency_keys_expire(*, now: datetime | None = None) -> int:
     return _delete_in_batches(IdempotencyKey.objects.filter(created_at__lt=cutoff))
 
 
+def closed_accounts_expire(*, now: datetime | None = None) -> int:
+    """What is left of an account closed longer ago than `RETENTION_CLOSED_ACCOUNT_DAYS`
+    (disclosure/closing.py), once none of its requests is open: its consent ledger and
+    acceptances, requests with their answers and certificates, any provision record left,
+    then the anonymous row itself. Staff looks at it stay, keyed by a number only."""
+    closed = User.objects.filter(
+        closed_at__lt=_cutoff(settings.RETENTION_CLOSED_ACCOUNT_DAYS, now)
+    ).exclude(data_requests__status__in=DataRequest.OPEN)
+    gone = 0
+    for student_id in closed.values_list("pk", flat=True).distinct():
+        with transaction.atomic():
+            StopUseNotice.objects.filter(event__student_id=student_id).delete()
+            Provision.objects.filter(student_id=student_id).delete()
+            DataRequest.objects.filter(student_id=student_id).delete()
+            Consent.objects.filter(student_id=student_id).delete()
+            ConsentEvent.objects.filter(student_id=student_id).delete()
+            PolicyAcceptance.objects.filter(student_id=student_id).delete()
+            ActivityRecord.objects.filter(student_id=student_id).delete()
+            User.objects.filter(pk=student_id).delete()
+        gone += 1
+    return gone
+
+
 def retention_run(*, now: datetime | None = None) -> dict[str, int]:
     """Run every deletion; log the counts, and record a run that deleted something in the
     audit log (with the requests whose files went: no timeline event fits, and the timeline
@@ -127,6 +158,7 @@ def retention_run(*, now: datetime | None = None) -> dict[str, int]:
         "answer_links": answer_links_expire(now=now),
         "request_files": files,
         "idempotency_keys": idempotency_keys_expire(now=now),
+        "closed_accounts": closed_accounts_expire(now=now),
     }
     log.info("retention: deleted %s", ", ".join(f"{n} {name}" for name, n in counts.items()))
     if any(counts.values()):
@@ -142,6 +174,7 @@ def retention_run(*, now: datetime | None = None) -> dict[str, int]:
                     "answer_links": settings.RETENTION_ANSWER_LINK_DAYS,
                     "request_files": settings.RETENTION_REQUEST_FILE_DAYS,
                     "idempotency_keys": settings.RETENTION_IDEMPOTENCY_KEY_DAYS,
+                    "closed_accounts": settings.RETENTION_CLOSED_ACCOUNT_DAYS,
                 },
             },
         )

@@ -812,6 +812,8 @@ def _email_student(
     request: DataRequest, template: str, *, task: RecipientTask | None = None
 ) -> None:
     student = request.student
+    if student.closed_at is not None:
+        return  # the account is closed: its address is gone (disclosure/closing.py)
     email_queue_template(
         to=student.email,
         template=template,

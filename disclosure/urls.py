@@ -10,6 +10,7 @@ urlpatterns = [
     path("requests/<str:reference>/", views.request_detail, name="request_detail"),
     path("requests/<str:reference>/files/<int:file_id>/", views.request_file_download, name="file"),
     path("r/<str:token>/", views.answer, name="answer"),
+    path("account/close/", views.account_close_view, name="account_close"),
     path(
         "sources/callback/<uuid:request_id>/<int:source_id>/",
         views.source_callback,

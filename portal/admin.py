@@ -122,7 +122,7 @@ class UserAdmin(RecordsStudentReads, IndexedSearchMixin, AuditedModelAdmin, Djan
     list_display = ["email", "display_name", "language", "is_staff", "is_active", "date_joined"]
     list_filter = ["is_staff", "is_superuser", "is_active", "language", "groups"]
     search_fields = ["email", "display_name", "=public_id"]
-    readonly_fields = ["public_id", "date_joined", "last_login", "second_factor"]
+    readonly_fields = ["public_id", "date_joined", "last_login", "closed_at", "second_factor"]
     change_form_template = "admin/portal/user/change_form.html"
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
@@ -132,7 +132,7 @@ class UserAdmin(RecordsStudentReads, IndexedSearchMixin, AuditedModelAdmin, Djan
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
         ),
         (_("Two-factor authentication"), {"fields": ["second_factor"]}),
-        (_("Dates"), {"fields": ["last_login", "date_joined"]}),
+        (_("Dates"), {"fields": ["last_login", "date_joined", "closed_at"]}),
     ]
     add_fieldsets = [
         (

@@ -70,6 +70,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    # When the student closed the account (disclosure/closing.py): the name, the address
+    # and every way in went then; what the law keeps stays, until the retention job.
+    closed_at = models.DateTimeField(_("account closed"), null=True, blank=True)
 
     objects = UserManager()
 

@@ -503,6 +503,9 @@ RETENTION_ACTIVITY_DAYS = env_positive_int("RETENTION_ACTIVITY_DAYS", 730)
 # Records of provision to a company (APPI Art. 29): 3 years after the provision (its last
 # time, for a bulk record).
 RETENTION_PROVISION_DAYS = env_positive_int("RETENTION_PROVISION_DAYS", 1095)
+# A closed account's remains (the anonymous row, its consent ledger, acceptances, requests
+# and certificates): 3 years after closing, the provision records' period, then all goes.
+RETENTION_CLOSED_ACCOUNT_DAYS = env_positive_int("RETENTION_CLOSED_ACCOUNT_DAYS", 1095)
 # A company's answer links: 90 days after it answered (or after the request closed, for a
 # task staff closed); until then a used link shows the recorded answer.
 RETENTION_ANSWER_LINK_DAYS = env_positive_int("RETENTION_ANSWER_LINK_DAYS", 90)

@@ -1,3 +1,4 @@
+from disclosure.views.account import account_close_view
 from disclosure.views.company import answer
 from disclosure.views.source import source_callback
 from disclosure.views.student import (
@@ -8,6 +9,7 @@ from disclosure.views.student import (
 )
 
 __all__ = [
+    "account_close_view",
     "answer",
     "request_detail",
     "request_file_download",

@@ -352,6 +352,7 @@ def test_a_run_deletes_each_kind_logs_the_counts_and_writes_one_audit_entry(
         "answer_links": 4,
         "request_files": 4,
         "idempotency_keys": 0,
+        "closed_accounts": 0,  # tests/disclosure/test_account_close.py
     }
     assert "retention: deleted 1 activity_records, 0 provisions, 4 answer_links" in caplog.text
     (entry,) = AuditEntry.objects.filter(name="backoffice.retention")

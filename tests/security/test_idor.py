@@ -80,6 +80,8 @@ class OwnRows:
 STUDENT_FACING: dict[str, Owned | OwnRows] = {
     "dashboard": OwnRows(),
     "staff_looks": OwnRows(),
+    # B closing an account closes B's own (and only after B re-authenticates).
+    "disclosure:account_close": OwnRows(takes_post=True),
     "consent:policy_list": OwnRows(),
     "consent:accept": OwnRows(takes_post=True),
     "consent:acceptance_detail": Owned(lambda w: [{"receipt_id": w.a.acceptance.receipt_id}]),
