@@ -85,6 +85,13 @@ def email_send(self, message_id: int) -> None:
     # Claim first, then send: a redelivered or duplicated task finds nothing to claim, so
     # a message is never sent twice by two workers. A worker that dies between claim and
     # send leaves a stale claim, which the sweeper returns to the queue.
+    # The row is read before the claim, and nothing reads the database between the claim
+    # and the send: a database gone right after the claim would otherwise fail the task,
+    # whose retry finds the row claimed and leaves it for the stale-claim sweep, ten
+    # minutes later (seen once in ten runs of the fault suite's restart scenario).
+    message = EmailMessage.objects.filter(pk=message_id).first()
+    if message is None or message.status != EmailMessage.Status.QUEUED:
+        return
     now = timezone.now()
     claimed = EmailMessage.objects.filter(pk=message_id, status=EmailMessage.Status.QUEUED).update(
         status=EmailMessage.Status.SENDING,
@@ -94,7 +101,7 @@ def email_send(self, message_id: int) -> None:
     )
     if not claimed:
         return
-    message = EmailMessage.objects.get(pk=message_id)
+    message.attempts += 1
     try:
         email_deliver(message)
     except (smtplib.SMTPException, OSError, SecretsUnreadable) as exc:
@@ -103,13 +110,18 @@ def email_send(self, message_id: int) -> None:
             or is_permanent(exc)
             or isinstance(exc, SecretsUnreadable)
         )
-        EmailMessage.objects.filter(pk=message_id).update(
-            status=EmailMessage.Status.FAILED if final else EmailMessage.Status.QUEUED,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
-            # The retry below is the message in the queue.
-            queued_at=None if final else timezone.now(),
-            # A message that will never be sent keeps no secret.
-            **({"sealed_secrets": ""} if final else {}),
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        # Recording the failure waits for a database gone for a moment, as recording a
+        # send does: a claim left behind would hold the message for the stale-claim sweep.
+        _until_database_answers(
+            lambda: EmailMessage.objects.filter(pk=message_id).update(
+                status=EmailMessage.Status.FAILED if final else EmailMessage.Status.QUEUED,
+                last_error=error,
+                # The retry below is the message in the queue.
+                queued_at=None if final else timezone.now(),
+                # A message that will never be sent keeps no secret.
+                **({"sealed_secrets": ""} if final else {}),
+            )
         )
         log.warning("email %s attempt %s failed: %s", message_id, message.attempts, exc)
         if not final:
