@@ -534,6 +534,11 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own handlers (the console one when DEBUG, mail to ADMINS otherwise, the
+        # development server's) would write a request's path unmasked: everything goes to
+        # the root's handler above instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
         # WeasyPrint logs every layout step at INFO.
         "weasyprint": {"level": "WARNING"},

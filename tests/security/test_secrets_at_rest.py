@@ -323,3 +323,13 @@ def test_the_migration_takes_the_secrets_out_of_emails_stored_before_sealing():
     values = unseal(waiting.sealed_secrets)
     assert reveal(waiting.body_text, values) == f"Open {link}\nor {link}"
     assert reveal(waiting.body_html, values, html=True) == f'<a href="{link}">{link}</a>'
+
+
+def test_every_log_line_goes_through_the_masking_handler():
+    """Django's own handlers (its DEBUG console, mail to ADMINS, the development server's
+    access lines) wrote a request's path unmasked; every line now reaches the root's."""
+    for name in ("django", "django.request", "django.server", "django.security"):
+        logger = logging.getLogger(name)
+        assert logger.handlers == [], name
+    ours = [h for h in logging.getLogger().handlers if not type(h).__module__.startswith("_pytest")]
+    assert ours and all(any(isinstance(f, RedactSecrets) for f in h.filters) for h in ours)
