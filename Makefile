@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test e2e install sysdeps messages lint format bench bench-scale worker clean
+.PHONY: run test test-fast e2e install sysdeps messages lint format bench bench-scale worker clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed (Django 5.2 LTS); set PYTHON=/path/to/python3.11")'
@@ -37,6 +37,10 @@ run: install sysdeps messages
 
 test: install sysdeps messages
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# A quick loop: everything but the real-browser journeys and the fault scenarios.
+test-fast: install sysdeps messages
+	$(BIN)/pytest -m "not e2e and not faults" $(PYTEST_ARGS)
 
 # Only the real-browser journeys (also part of `make test`); screenshots land in
 # var/e2e-artifacts/. Needs Chromium: `sudo bash scripts/system-deps.sh --ci`.
