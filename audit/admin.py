@@ -130,7 +130,7 @@ def _json(value) -> str:
 # colleagues (and at least FLAG_MINIMUM) in the period is flagged for the Privacy officer.
 FLAG_FACTOR = 3
 FLAG_MINIMUM = 20
-PERIODS = {"7": 7, "30": 30, "90": 90}
+PERIODS = (7, 30, 90)  # days
 
 
 def looks_per_staff(*, days: int, now=None) -> list[dict]:
@@ -203,15 +203,14 @@ class StaffReadAdmin(ReadOnly, admin.ModelAdmin):
     def per_staff_view(self, request: HttpRequest):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        period = request.GET.get("days", "30")
-        days = PERIODS.get(period, 30)
+        days = next((d for d in PERIODS if str(d) == request.GET.get("days")), 30)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": _("Looks at students' data, per staff member"),
             "rows": looks_per_staff(days=days),
             "days": days,
-            "periods": list(PERIODS.values()),
+            "periods": PERIODS,
             "flag_factor": FLAG_FACTOR,
             "flag_minimum": FLAG_MINIMUM,
             "list_url": reverse("admin:audit_staffread_changelist"),

@@ -16,6 +16,9 @@ Every consent receipt says the consent "ends when you delete your account". Clos
 Signing in afterwards fails exactly as for an address that never had an account.
 """
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -36,10 +39,6 @@ CLOSED_EMAIL = "closed-{public_id}@closed.invalid"
 
 def account_close(*, student: User, delete_at_companies: bool, language: str) -> DataRequest | None:
     """Close `student`'s account; returns the deletion request filed with it, if any."""
-    from allauth.account.models import EmailAddress
-    from allauth.mfa.models import Authenticator
-    from allauth.socialaccount.models import SocialAccount
-
     with transaction.atomic():
         student_lock(student_id=student.pk)
         student.refresh_from_db()

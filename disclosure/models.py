@@ -107,6 +107,17 @@ CESSATION_ATTESTATION = _(
 )
 
 
+def reader_statement(*, answer: str, statement: str) -> str:
+    """A company's statement in the active language: an attestation it ticked ("deleted",
+    "stopped") in the reader's words, the exact words it confirmed staying the evidence;
+    anything it wrote itself (a reason, the data it holds) as it wrote it."""
+    if statement and answer == "deleted":
+        return str(DELETION_ATTESTATION)
+    if statement and answer == "stopped":
+        return str(CESSATION_ATTESTATION)
+    return statement
+
+
 class RecipientTask(models.Model):
     """The request as passed on to one company, tracked until it answers."""
 
@@ -194,14 +205,7 @@ class RecipientTask(models.Model):
 
     @property
     def reader_statement(self) -> str:
-        """The statement in the active language: an attestation in the reader's words (the
-        exact words the company confirmed stay in `statement`); anything the company wrote
-        itself (a reason, the data it holds) as it wrote it."""
-        if self.attested:
-            if self.answer == self.Answer.DELETED:
-                return str(DELETION_ATTESTATION)
-            return str(CESSATION_ATTESTATION)
-        return self.statement
+        return reader_statement(answer=self.answer or "", statement=self.statement)
 
 
 def token_hash(token: str) -> str:

@@ -29,7 +29,14 @@ from consent.models import (
     Provision,
     Screen,
 )
-from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile, SourceTask
+from disclosure.models import (
+    DataRequest,
+    RecipientTask,
+    RequestEvent,
+    RequestFile,
+    SourceTask,
+    reader_statement,
+)
 from portal.models import ActivityRecord, Language, User
 from portal.pdf import pdf_html, pdf_render
 
@@ -720,9 +727,9 @@ def _report_context(data: dict, language: str) -> dict:
                         "via_label": vias.get(t["answered_via"], "") if t["answered_via"] else "",
                         # An attestation in the reader's words; "statement" keeps the exact
                         # words the company confirmed (also in the JSON).
-                        "reader_statement": RecipientTask(
+                        "reader_statement": reader_statement(
                             answer=t["answer"] or "", statement=t["statement"]
-                        ).reader_statement,
+                        ),
                     }
                     for t in r["companies"]
                 ],

@@ -13,6 +13,7 @@ a message sealed under a key no longer listed fails with a reason and is resent 
 """
 
 import base64
+import functools
 import json
 import secrets
 
@@ -34,7 +35,12 @@ def _fernet(key: str, purpose: str) -> Fernet:
 
 
 def _keys(purpose: str = "email secrets") -> MultiFernet:
-    keys = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return _derived(purpose, (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS))
+
+
+@functools.lru_cache(maxsize=8)
+def _derived(purpose: str, keys: tuple[str, ...]) -> MultiFernet:
+    # Derived once per key set, not for every message the worker sends.
     return MultiFernet([_fernet(key, purpose) for key in keys])
 
 

@@ -5,7 +5,7 @@ Staff: 30 minutes without a request, 12 hours in all. Students: 60 minutes witho
 request (they read long policy texts and fill request forms on a phone between other
 things; what a session opens is their own data only), 12 hours in all. The clock starts at
 sign-in and is kept in the session itself; an ended session signs out and returns to the
-page it was on after the next sign-in. Each limit is a setting (docs/operations.md).
+page it was on after the next sign-in. Each limit is a setting (README, "Security").
 """
 
 import time
@@ -67,20 +67,16 @@ class SessionLifetimeMiddleware:
             if now - seen >= SEEN_RESOLUTION:
                 session[SEEN] = now
             return None
-        staff = user.is_staff
         logout(request)
         if now - started > total:
             text = _("You were signed out after %(hours)d hours. Sign in again to go on.") % {
-                "hours": settings.SESSION_MAX_HOURS
+                "hours": total // 3600
             }
         else:
-            minutes = (
-                settings.SESSION_IDLE_MINUTES_STAFF if staff else settings.SESSION_IDLE_MINUTES
-            )
             text = _(
                 "You were signed out after %(minutes)d minutes without activity. "
                 "Sign in again to go back to the page you were on."
-            ) % {"minutes": minutes}
+            ) % {"minutes": idle // 60}
         messages.info(request, text)
         # A form posted into an ended session is not replayed: it returns to its page.
         back = request.get_full_path() if request.method == "GET" else request.path
