@@ -1,9 +1,10 @@
 """Staff follow data-rights requests in the admin and act on them there (issue 4, "Staff")."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -150,7 +151,13 @@ def test_the_list_shows_the_due_date_days_left_and_answers(staff_client, filed):
 
 
 def test_days_left_are_in_words(filed):
-    data_request = filed.request
+    # Noon in Tokyo: five days and an hour from 23:30 there would be six calendar days.
+    noon = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.get_default_timezone())
+    with time_machine.travel(noon, tick=False):
+        _days_left_are_in_words(filed.request)
+
+
+def _days_left_are_in_words(data_request):
     now = timezone.now()
     with translation.override("en"):
         data_request.due_at = now + timedelta(days=5, hours=1)
