@@ -19,8 +19,12 @@ install: $(VENV)/.installed
 sysdeps:
 	@bash scripts/system-deps.sh
 
-messages: install sysdeps
-	@$(MANAGE) compilemessages -v0 --ignore=.venv
+# Compiled only when a .po file changed: .ci/run's two passes call `make test` at once and
+# must not both write the same .mo file.
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
+messages: $(MO_FILES)
+$(MO_FILES): %.mo: %.po | install sysdeps
+	@$(MANAGE) compilemessages -v0 --ignore=.venv --locale $(word 2,$(subst /, ,$@))
 
 run: install sysdeps messages
 	@mkdir -p var
@@ -35,12 +39,15 @@ run: install sysdeps messages
 	trap 'kill $$a $$b 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(MANAGE) runserver 127.0.0.1:8000
 
+# Every core (at most four: each worker on Redis takes two databases of its own, see
+# tests/conftest.py), the slowest tests handed out first. XDIST= runs in one process.
+XDIST ?= -n auto --maxprocesses 4 --dist load
 test: install sysdeps messages
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 # A quick loop: everything but the real-browser journeys and the fault scenarios.
 test-fast: install sysdeps messages
-	$(BIN)/pytest -m "not e2e and not faults" $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) -m "not e2e and not faults" $(PYTEST_ARGS)
 
 # Only the real-browser journeys (also part of `make test`); screenshots land in
 # var/e2e-artifacts/. Needs Chromium: `sudo bash scripts/system-deps.sh --ci`.

@@ -1,9 +1,105 @@
+import os
+import re
+
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 
 from portal.celery import app
 from tests.smtp import SmtpServer
 from tests.sso.site import oidc_provider  # noqa: F401 - the stand-in job site (session-wide)
+
+# Where this worker's broker and cache were pointed before it moved them: (before, after).
+REDIS_MOVED: dict[str, tuple[str, str]] = {}
+
+
+# Fixtures that reach the database; a test with none of them (and no django_db mark) runs the
+# same on SQLite and PostgreSQL.
+DATABASE_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+    "live_server",
+    "admin_client",
+    "admin_user",
+    "django_user_model",
+}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--database-tests-only",
+        action="store_true",
+        help="leave out the tests that reach no database and no broker: .ci/run's PostgreSQL "
+        "pass, after the SQLite pass ran them",
+    )
+
+
+def uses_database(item) -> bool:
+    return bool(
+        item.get_closest_marker("django_db")
+        or item.get_closest_marker("real_broker")
+        or DATABASE_FIXTURES & set(item.fixturenames)
+    )
+
+
+def _slowest_first(item) -> int:
+    # Under pytest-xdist the run lasts as long as its busiest worker: hand out the fault
+    # scenarios (minutes each) and the browser journeys first, not last.
+    if item.get_closest_marker("faults"):
+        return 0
+    if item.get_closest_marker("e2e"):
+        return 1
+    if item.get_closest_marker("real_broker"):
+        return 2
+    return 3
+
+
+@pytest.hookimpl(trylast=True)  # after tests/e2e/conftest.py has marked its tests
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--database-tests-only"):
+        same_everywhere = [item for item in items if not uses_database(item)]
+        if same_everywhere:
+            config.hook.pytest_deselected(items=same_everywhere)
+            items[:] = [item for item in items if uses_database(item)]
+    items.sort(key=_slowest_first)
+
+
+def pytest_configure(config):
+    _own_redis_databases(os.environ.get("PYTEST_XDIST_WORKER", ""))
+
+
+def _own_redis_databases(worker: str) -> None:
+    """Under pytest-xdist (`-n 2`), each worker process gets Redis databases of its own:
+    one worker's `cache.clear()` (FLUSHDB) or broker purge must not empty another's, and a
+    real Celery worker started by one must not take the tasks another published. pytest-django
+    gives each its own test database the same way (test_<name>_gw0, _gw1, ...)."""
+    number = int(worker.removeprefix("gw") or 0)
+    if not number:
+        return
+    broker = _other_redis_database(django_settings.CELERY_BROKER_URL, number)
+    if broker != django_settings.CELERY_BROKER_URL:
+        REDIS_MOVED["broker"] = (django_settings.CELERY_BROKER_URL, broker)
+        django_settings.CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"] = broker
+        app.conf.broker_url = broker
+    location = django_settings.CACHES["default"].get("LOCATION", "")
+    if isinstance(location, str) and location.startswith("redis"):
+        moved = _other_redis_database(location, number)
+        REDIS_MOVED["cache"] = (location, moved)
+        django_settings.CACHES["default"]["LOCATION"] = os.environ["CACHE_URL"] = moved
+
+
+def _other_redis_database(url: str, number: int) -> str:
+    """redis://host:port/15 -> /13 for worker gw1, /11 for gw2 (the broker and the cache,
+    15 and 14 in CI, move down in pairs)."""
+    match = re.fullmatch(r"(rediss?://[^/]*)/(\d+)", url or "")
+    if not match:
+        return url
+    database = int(match[2]) - 2 * number
+    if database < 0:
+        raise pytest.UsageError(f"too many xdist workers for the Redis databases of {url}")
+    return f"{match[1]}/{database}"
 
 
 @pytest.fixture(autouse=True)

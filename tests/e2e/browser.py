@@ -44,7 +44,10 @@ INSTALL_HINT = (
     "Install it with `sudo bash scripts/system-deps.sh --ci` (Debian's chromium package), "
     "then run `make test` again."
 )
-ARTIFACTS = Path(settings.BASE_DIR) / "var" / "e2e-artifacts"
+# .ci/run gives each pass its own folder: both passes run at once and name their tests alike.
+ARTIFACTS = Path(
+    os.environ.get("E2E_ARTIFACTS") or Path(settings.BASE_DIR) / "var" / "e2e-artifacts"
+)
 
 VIEWPORTS = {
     "phone": {

@@ -7,6 +7,7 @@ A failing test leaves its page's screenshot and HTML in var/e2e-artifacts/<test-
 to the screenshots the journeys take of their key pages.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def task_worker(request, mail_server, live_server):
 
     clear_broker()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / "worker.log"
+    log = ARTIFACTS / f"worker{os.environ.get('PYTEST_XDIST_WORKER', '')}.log"
     log.write_bytes(b"")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SITE_URL", live_server.url)
