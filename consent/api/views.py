@@ -1,15 +1,7 @@
 """The consent API: plain Django function views and a hand-kept OpenAPI 3.1 document.
 
-Why not django-ninja or Django REST framework: the hot path is one batch endpoint, whose
-budget is 50 ms per 1,000 (student, employer, purpose) triples and at least half the speed
-of a bare Django JSON view that only parses and serialises the same payload
-(`scripts/bench_api.py` measures both in one server). A framework validates and serialises
-each of the 1,000 items through its schema machinery, on exactly that path; plain views with
-`json.loads` and hand-written validation (consent/api/payloads.py) add nothing over the bare
-view but the work of `consent_check` itself (a fixed number of queries, whatever the batch
-size). The API is five endpoints, so a hand-kept OpenAPI document (consent/api/openapi.py)
-is little to keep; the tests validate it with openapi-spec-validator and check real answers
-against its schemas, so it cannot drift unnoticed.
+Why not django-ninja or Django REST framework: docs/api.md ("Why the schema is kept by hand"),
+with the measurement (scripts/bench_api_schema.py).
 
 Each view reads like the others: `@api_endpoint` answers the method check, the key and the
 rate limit; the view reads its input (payloads.py), calls the one service, and answers.
