@@ -142,9 +142,9 @@ class TaskAlerts:
 def task_alerts() -> TaskAlerts:
     """Companies past the due date that have not answered, and companies whose email failed.
 
-    The same conditions as the company task list's filters (disclosure/admin.py), so the list
-    a figure links to holds exactly the tasks it counts; from there staff open the request
-    and resend the link."""
+    The same conditions as the company task list's filters (disclosure/admin/filters.py), so
+    the list a figure links to holds exactly the tasks it counts; from there staff open the
+    request and resend the link."""
     counts = RecipientTask.objects.aggregate(
         overdue=Count("pk", filter=Q(overdue=True, status__in=NOT_DONE)),
         failed=Count("pk", filter=FAILED_EMAIL),

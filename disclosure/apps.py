@@ -10,4 +10,4 @@ class DisclosureConfig(AppConfig):
     def ready(self):
         # The employer admin asks about open requests when a contact changes; it replaces
         # portal's (which may not import this app). Admin modules are discovered by now.
-        from disclosure import admin_employers  # noqa: F401
+        from disclosure.admin import employers  # noqa: F401

@@ -361,7 +361,7 @@ class PrimaryLanguageFilter(admin.SimpleListFilter):
 @admin.register(Employer)
 class EmployerAdmin(AuditedModelAdmin):
     """Client companies. Every change (with its contacts) goes to the audit log. The
-    disclosure app extends this admin: see disclosure/admin_employers.py."""
+    disclosure app extends this admin: see disclosure/admin/employers.py."""
 
     form = EmployerForm
     inlines = [PrivacyContactInline]

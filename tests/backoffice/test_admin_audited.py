@@ -332,7 +332,7 @@ def test_an_action_whose_audit_entry_fails_changes_nothing(world, officer_client
     def broken(**kwargs):
         raise RuntimeError("the audit log is unavailable")
 
-    monkeypatch.setattr("disclosure.admin.audit_record", broken)
+    monkeypatch.setattr("disclosure.admin.actions.audit_record", broken)
     with pytest.raises(RuntimeError):
         officer_client.post(action_url("extend", data_request), {"days": "7", "reason": "x"})
 
@@ -347,7 +347,7 @@ def test_publishing_whose_audit_entry_fails_leaves_the_draft_a_draft(
     def broken(**kwargs):
         raise RuntimeError("the audit log is unavailable")
 
-    monkeypatch.setattr("consent.admin.audit_record", broken)
+    monkeypatch.setattr("consent.admin.policies.audit_record", broken)
     with pytest.raises(RuntimeError):
         officer_client.post(reverse("admin:consent_policyversion_publish", args=[world.draft.pk]))
 

@@ -5,10 +5,11 @@ contact made primary) while the company has open requests whose links went to th
 address, the save leads to a page asking whether to resend those links to the new contact.
 
 `portal` must not import `disclosure` (DESIGN.md, "Layout"), so portal's EmployerAdmin knows
-nothing of requests. This subclass adds the question and takes its place in the admin site;
-`DisclosureConfig.ready()` imports this module, after the admin modules were discovered. A
-subclass rather than a hook registry in portal: the question needs its own page (a URL of
-this admin), and one subclass reads more plainly than a callback found through a registry.
+nothing of requests. This subclass adds the question and takes its place in the admin site:
+`disclosure.admin` imports this module last, after portal's admin (imported below) registered
+the one it replaces, and `DisclosureConfig.ready()` imports it as well. A subclass rather than
+a hook registry in portal: the question needs its own page (a URL of this admin), and one
+subclass reads more plainly than a callback found through a registry.
 """
 
 from django.contrib import admin, messages
