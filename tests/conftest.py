@@ -2,8 +2,10 @@ import os
 import re
 
 import pytest
+from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.db.models.signals import post_migrate
 
 from portal.celery import app
 from tests.smtp import SmtpServer
@@ -68,6 +70,24 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_configure(config):
     _own_redis_databases(os.environ.get("PYTEST_XDIST_WORKER", ""))
+    post_migrate.connect(_roles_again, dispatch_uid="tests-roles-again")
+
+
+def _roles_again(sender, **kwargs) -> None:
+    """The roles' groups are rows a data migration made (backoffice/migrations). A
+    transactional test ends by emptying every table, then sends post_migrate, which makes
+    content types and permissions again but not those rows; any test after it on the same
+    worker would miss the roles. Tests run slowest first (the transactional ones early), so
+    the groups are made again here, after the last app's permissions exist."""
+    last = [config for config in apps.get_app_configs() if config.models_module][-1]
+    if sender is not last:
+        return
+    from django.contrib.auth.models import Group, Permission
+
+    from backoffice.roles import ROLES, roles_apply
+
+    if Group.objects.filter(name__in=ROLES).count() != len(ROLES):
+        roles_apply(group_model=Group, permission_model=Permission)
 
 
 def _own_redis_databases(worker: str) -> None:
