@@ -101,8 +101,8 @@ from consent.models import (  # noqa: E402
     Provision,
     Purpose,
 )
+from demo.load import load as load_demo  # noqa: E402
 from disclosure.models import DataRequest, RecipientTask, RequestEvent  # noqa: E402
-from portal.management.commands import seed_demo  # noqa: E402
 from portal.models import (  # noqa: E402
     ActivityRecord,
     Employer,
@@ -110,6 +110,7 @@ from portal.models import (  # noqa: E402
     corporate_number_check_digit,
 )
 
+DEMO = load_demo()  # the demo data (demo/data/): its password, names, words, staff
 SEED = 2026
 HEAVY_EMAIL = "heavy@example.jp"
 BENCH_EMPLOYER = "ベンチ企業 {:05d}"
@@ -202,7 +203,7 @@ class Loader:
         self.newest = self.versions[-1]
         self.purposes = {p.code: p for p in Purpose.objects.all()}
         self.opt_in = [p for p in self.purposes.values() if p.requires_opt_in]
-        self.staff = User.objects.get(email=seed_demo.STAFF_EMAIL)
+        self.staff = User.objects.get(email=DEMO.superuser.email)
 
     # Employers: the demo's 38 are the popular ones; the rest make up the long tail.
     def employers(self) -> None:
@@ -242,21 +243,21 @@ class Loader:
 
     def students(self) -> None:
         rng, count = self.rng, self.args.students
-        password = make_password(seed_demo.DEMO_PASSWORD)
+        password = make_password(DEMO.password)
         start = _next_id(User)
         self.student_ids = list(range(start, start + count))
         joined = {}
 
         def users():
             for n, pk in enumerate(self.student_ids, 1):
-                at = _time(rng, seed_demo.HISTORY_START, seed_demo.HISTORY_END)
+                at = _time(rng, DEMO.history_start, DEMO.history_end)
                 joined[pk] = at
                 yield (
                     pk,
                     password,
                     False,
-                    seed_demo.BULK_EMAIL.format(n),
-                    f"{rng.choice(seed_demo.SURNAMES)} {rng.choice(seed_demo.GIVEN_NAMES)}",
+                    DEMO.bulk.email.format(n),
+                    f"{rng.choice(DEMO.bulk.surnames)} {rng.choice(DEMO.bulk.given_names)}",
                     _uuid(rng),
                     "en" if rng.random() < 0.05 else "ja",
                     False,
@@ -287,7 +288,7 @@ class Loader:
             EmailAddress._meta.db_table,
             ["user_id", "email", "verified", "primary"],
             (
-                (pk, seed_demo.BULK_EMAIL.format(n), True, True)
+                (pk, DEMO.bulk.email.format(n), True, True)
                 for n, pk in enumerate(self.student_ids, 1)
             ),
             label="email addresses",
@@ -323,8 +324,8 @@ class Loader:
                         "ja",
                         version.text_sha256_ja,
                         "web form: explicit accept button",
-                        rng.choice(seed_demo.IP_ADDRESSES),
-                        rng.choice(seed_demo.USER_AGENTS),
+                        rng.choice(DEMO.activity.ip_addresses),
+                        rng.choice(DEMO.activity.user_agents),
                     )
 
         _copy(
@@ -392,8 +393,8 @@ class Loader:
                             "student",
                             "",
                             "web form: per-employer switch",
-                            rng.choice(seed_demo.IP_ADDRESSES),
-                            rng.choice(seed_demo.USER_AGENTS),
+                            rng.choice(DEMO.activity.ip_addresses),
+                            rng.choice(DEMO.activity.user_agents),
                         )
                         pk += 1
                     states.append((student, employer, purpose.pk, length % 2 == 1, pk - 1, at))
@@ -440,10 +441,10 @@ class Loader:
             User.objects.filter(email__startswith="bulk-").values_list("pk", "date_joined")
         )
         employers = list(Employer.objects.values_list("pk", "name"))
-        kinds = list(seed_demo.KIND_WEIGHTS)
-        weights = list(seed_demo.KIND_WEIGHTS.values())
+        kinds = list(DEMO.activity.weights)
+        weights = list(DEMO.activity.weights.values())
         cutoff = self.now - timedelta(days=settings.RETENTION_ACTIVITY_DAYS + 30)
-        end = min(seed_demo.HISTORY_END, cutoff)
+        end = min(DEMO.history_end, cutoff)
 
         def rows():
             for n in range(target):
@@ -451,14 +452,14 @@ class Loader:
                 kind = rng.choices(kinds, weights)[0]
                 employer = (
                     rng.choice(employers)
-                    if kind in seed_demo.EMPLOYER_KINDS or rng.random() < 0.3
+                    if kind in DEMO.activity.company_kinds or rng.random() < 0.3
                     else (None, None)
                 )
                 yield (
                     student,
                     employer[0],
                     kind,
-                    seed_demo.activity_detail(rng, kind, employer[1]),
+                    DEMO.activity.detail(rng, kind, employer[1]),
                     _time(rng, joined, max(end, joined + timedelta(days=1))),
                 )
 
@@ -663,7 +664,7 @@ class Loader:
                     target_repr=f"{target_type} #{target_id}",
                     changes={"due_at": ["2026-01-01", "2026-01-15"]} if "extend" in name else {},
                     reason="電話で依頼を受けたため" if action == "action" else "",
-                    ip=rng.choice(seed_demo.IP_ADDRESSES),
+                    ip=rng.choice(DEMO.activity.ip_addresses),
                     prev_hash=prev,
                 )
                 entry.entry_hash = entry_hash(entry)
@@ -700,7 +701,7 @@ class Loader:
         rng = self.rng
         joined = self.now - timedelta(days=400)
         student = User.objects.create_user(
-            HEAVY_EMAIL, seed_demo.DEMO_PASSWORD, display_name="重井 多恵", date_joined=joined
+            HEAVY_EMAIL, DEMO.password, display_name="重井 多恵", date_joined=joined
         )
         PolicyAcceptance.objects.create(
             student=student,
@@ -739,18 +740,18 @@ class Loader:
                 data_items="閲覧履歴",
                 provided_at=joined + timedelta(days=30),
             )
-        kinds = list(seed_demo.KIND_WEIGHTS)
-        weights = list(seed_demo.KIND_WEIGHTS.values())
+        kinds = list(DEMO.activity.weights)
+        weights = list(DEMO.activity.weights.values())
 
         def rows():
             for _ in range(self.args.heavy_activity):
                 kind = rng.choices(kinds, weights)[0]
-                employer = rng.choice(employers) if kind in seed_demo.EMPLOYER_KINDS else None
+                employer = rng.choice(employers) if kind in DEMO.activity.company_kinds else None
                 yield (
                     student.pk,
                     employer.pk if employer else None,
                     kind,
-                    seed_demo.activity_detail(rng, kind, employer.name if employer else None),
+                    DEMO.activity.detail(rng, kind, employer.name if employer else None),
                     _time(rng, joined, self.now - timedelta(days=1)),
                 )
 
@@ -909,7 +910,7 @@ def _page(report: Report, client: Client, name: str, url: str, *, repeat: int, g
 
 
 def admin_pages(report: Report, repeat: int, only: list[str] | None = None) -> None:
-    staff = User.objects.get(email=seed_demo.STAFF_EMAIL)  # a superuser with a TOTP app
+    staff = User.objects.get(email=DEMO.superuser.email)  # a superuser with a TOTP app
     client = Client()
     client.force_login(staff)
     bulk = User.objects.filter(email__startswith="bulk-").order_by("pk")

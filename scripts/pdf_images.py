@@ -82,13 +82,15 @@ def render_documents() -> dict[str, bytes]:
 
     from consent.models import ConsentEvent, PolicyAcceptance
     from consent.receipts import acceptance_receipt_pdf, event_receipt_pdf
+    from demo.load import load
     from disclosure.models import DataRequest, RecipientTask
     from disclosure.reports import certificate_pdf, disclosure_report_files
     from disclosure.services import recipient_task_answer
-    from portal.management.commands.seed_demo import STUDENT_EMAIL
+
+    student_email = load().logins[0].email  # the demo student (README "Demo logins")
 
     acceptance = (
-        PolicyAcceptance.objects.filter(student__email=STUDENT_EMAIL)
+        PolicyAcceptance.objects.filter(student__email=student_email)
         .select_related("version", "student")
         .latest("accepted_at")
     )

@@ -11,11 +11,13 @@ from django.urls import reverse
 
 from consent.models import PolicyAcceptance, PolicyVersion, Purpose, Screen
 from consent.services import policy_acceptance_due
-from portal.management.commands.seed_demo import DEMO_TOTP_SECRET
+from demo.load import load
 from portal.models import ActivityRecord, Employer, User
 from tests.factories import totp_code
 
 pytestmark = pytest.mark.django_db
+
+DEMO_TOTP_SECRET = load().totp_secret
 
 MODELS = (User, EmailAddress, Employer, Purpose, PolicyVersion, PolicyAcceptance, ActivityRecord)
 
