@@ -1,0 +1,220 @@
+"""The disclosure report as PDF (and the HTML WeasyPrint renders): the data's rows with
+labels in the request's language."""
+
+import json
+from typing import Any
+
+from django.utils import translation
+
+from audit.models import StaffRead
+from audit.reads import staff_role_label
+from consent.models import EMPLOYER_PLACEHOLDERS, ConsentEvent, ConsentScreen, Screen
+from disclosure.models import (
+    DataRequest,
+    RecipientTask,
+    RequestEvent,
+    SourceTask,
+    reader_statement,
+)
+from disclosure.reports.data import _gather
+from portal.models import ActivityRecord, Language
+from portal.pdf import pdf_html, pdf_render
+
+REPORT_TEMPLATE = "disclosure/report_pdf.html"
+
+
+def _label(choices) -> dict:
+    return {value: str(label) for value, label in choices}
+
+
+def _report_context(data: dict, language: str) -> dict:
+    """What the template shows: the report's rows with labels in `language` (call inside
+    translation.override). Company and purpose names in the language where there is one."""
+    names = {
+        e["id"]: (e["name_en"] if language == Language.EN and e["name_en"] else e["name"])
+        for e in data["employers"]
+    }
+    titles = {
+        p["code"]: (p["title_en"] if language == Language.EN and p["title_en"] else p["title_ja"])
+        for p in data["purposes"]
+    }
+
+    def purpose(code: str, company_name: str) -> str:
+        # "Giving the result to <employer>": the company's name in place of the placeholder.
+        title = titles.get(code, code)
+        for placeholder in EMPLOYER_PLACEHOLDERS:
+            title = title.replace(placeholder, company_name)
+        return title
+
+    screens = _label(Screen.choices)
+    looks_what = _label(StaffRead.What.choices)
+    consent_screens = _label(ConsentScreen.choices)
+    actions = _label(ConsentEvent.Action.choices)
+    actors = _label(ConsentEvent.Actor.choices)
+    languages = _label(Language.choices)
+    activity_kinds = _label(ActivityRecord.Kind.choices)
+    request_kinds = _label(DataRequest.Kind.choices)
+    request_statuses = _label(DataRequest.Status.choices)
+    formats = _label(DataRequest.Format.choices)
+    source_statuses = _label(SourceTask.Status.choices)
+    source_answers = _label(SourceTask.Answer.choices)
+    task_statuses = _label(RecipientTask.Status.choices)
+    answers = _label(RecipientTask.Answer.choices)
+    vias = _label(RecipientTask.Via.choices)
+    event_kinds = _label(RequestEvent.Kind.choices)
+    event_actors = _label(RequestEvent.Actor.choices)
+
+    def company(row: dict) -> str:
+        return names.get(row.get("employer_id"), row.get("employer") or "")
+
+    consents_by_company: dict[int, dict] = {}
+    for c in data["consents"]:
+        entry = consents_by_company.setdefault(
+            c["employer_id"], {"company": company(c), "rows": []}
+        )
+        entry["rows"].append({**c, "purpose_title": purpose(c["purpose"], company(c))})
+    return {
+        "data": data,
+        "profile": {
+            **data["profile"],
+            "language_label": languages.get(data["profile"]["language"], ""),
+        },
+        "acceptances": [
+            {
+                **a,
+                "screen_label": screens.get(a["screen"], a["screen"]),
+                "language_label": languages.get(a["language"], a["language"]),
+            }
+            for a in data["policy_acceptances"]
+        ],
+        "consents_by_company": sorted(consents_by_company.values(), key=lambda e: e["company"]),
+        "consent_events": [
+            {
+                **e,
+                "company": company(e),
+                "purpose_title": purpose(e["purpose"], company(e)),
+                "action_label": actions.get(e["action"], e["action"]),
+                "screen_label": consent_screens.get(e["screen"], e["screen"]),
+                "actor_label": actors.get(e["actor"], e["actor"]),
+            }
+            for e in data["consent_events"]
+        ],
+        "recipients": [
+            {
+                **r,
+                "company": company(r),
+                "purpose_titles": [purpose(p, company(r)) for p in r["purposes"]],
+            }
+            for r in data["recipients"]
+        ],
+        "provisions": [
+            {**p, "company": company(p), "purpose_title": purpose(p["purpose"], company(p))}
+            for p in data["provisions"]
+        ],
+        "activity": [
+            (
+                a["occurred_at"],
+                activity_kinds.get(a["kind"], a["kind"]),
+                names.get(a["employer_id"], "") if a["employer_id"] else "",
+                a["detail"],
+            )
+            for a in data["activity_records"]
+        ],
+        "staff_looks": [
+            {
+                **look,
+                "role_label": staff_role_label(look["role"]),
+                "what_label": looks_what.get(look["what"], look["what"]),
+            }
+            for look in data["staff_looks"]
+        ],
+        "sources": [
+            {
+                **src,
+                "status_label": source_statuses.get(src["status"], src["status"]),
+                "answer_label": source_answers.get(src["answer"], "") if src["answer"] else "",
+                "lines": source_data_lines(src["data"]) if src["data"] else [],
+            }
+            for src in data.get("sources", [])
+        ],
+        "requests": [
+            {
+                **r,
+                "kind_label": request_kinds.get(r["kind"], r["kind"]),
+                "status_label": request_statuses.get(r["status"], r["status"]),
+                "format_label": formats.get(r["delivery_format"], r["delivery_format"]),
+                "companies": [
+                    {
+                        **t,
+                        "company": company(t),
+                        "status_label": task_statuses.get(t["status"], t["status"]),
+                        "answer_label": answers.get(t["answer"], "") if t["answer"] else "",
+                        "via_label": vias.get(t["answered_via"], "") if t["answered_via"] else "",
+                        # An attestation in the reader's words; "statement" keeps the exact
+                        # words the company confirmed (also in the JSON).
+                        "reader_statement": reader_statement(
+                            answer=t["answer"] or "", statement=t["statement"]
+                        ),
+                    }
+                    for t in r["companies"]
+                ],
+                "timeline": [
+                    {
+                        **e,
+                        "kind_label": event_kinds.get(e["kind"], e["kind"]),
+                        "actor_label": event_actors.get(e["actor"], e["actor"]),
+                    }
+                    for e in r["timeline"]
+                ],
+            }
+            for r in data["requests"]
+        ],
+    }
+
+
+# The PDF shows at most this many lines of what one source disclosed (the JSON has it all).
+SOURCE_PDF_LINES = 200
+
+
+def source_data_lines(data: Any) -> list[str]:
+    """A source's data as lines for the PDF: one per row ("key: value · ..."), else per key."""
+    if isinstance(data, dict) and isinstance(data.get("rows"), list):
+        items = data["rows"]
+    elif isinstance(data, dict):
+        items = [{key: value} for key, value in data.items()]
+    else:
+        items = [data]
+    lines = []
+    for item in items[:SOURCE_PDF_LINES]:
+        if isinstance(item, dict):
+            lines.append(" · ".join(f"{k}: {_short(v)}" for k, v in item.items()))
+        else:
+            lines.append(_short(item))
+    if len(items) > SOURCE_PDF_LINES:
+        lines.append(f"… (+{len(items) - SOURCE_PDF_LINES})")
+    return lines
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _report_pdf(data: dict, *, request: DataRequest) -> bytes:
+    language = request.language
+    with translation.override(language):
+        context = _report_context(data, language)
+    return pdf_render(
+        template=REPORT_TEMPLATE, context={**context, "request": request}, language=language
+    )
+
+
+def disclosure_report_html(*, request_id: int) -> str:
+    """The report's HTML as `pdf_render` gives it to WeasyPrint (for the benchmark's yardstick)."""
+    request = DataRequest.objects.select_related("student").get(pk=request_id)
+    data = _gather(request.student, request=request)
+    with translation.override(request.language):
+        context = _report_context(data, request.language)
+    return pdf_html(
+        template=REPORT_TEMPLATE, context={**context, "request": request}, language=request.language
+    )

@@ -1,0 +1,298 @@
+"""The companies' tasks: their answer links and emails; sending, reminding, resending,
+answering and closing."""
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile, token_hash
+from disclosure.services._common import Actor, Event, Kind, _email_student, _event, _store_file
+from disclosure.services.filing import _complete_if_done
+from portal.emails import email_queue_to_company
+from portal.models import EmailMessage, Employer, User
+
+
+def _answer_url(token: str) -> str:
+    return settings.SITE_URL + reverse("disclosure:answer", args=[token])
+
+
+def _new_link(task: RecipientTask, *, now: datetime) -> str:
+    token = secrets.token_urlsafe(32)  # 256 bits
+    AnswerLink.objects.create(
+        task=task,
+        token_sha256=token_hash(token),
+        created_at=now,
+        expires_at=now + timedelta(days=settings.ANSWER_LINK_DAYS),
+    )
+    return token
+
+
+def _email_company(task: RecipientTask, *, template: str, token: str) -> EmailMessage:
+    """To the company's primary contact (the others in Cc). A company with no primary
+    contact gets a message stored as failed: the task then shows as failed to staff (and
+    to the student as "our staff are on it"), with the reason on the timeline, like an
+    email the company's server refused."""
+    message = email_queue_to_company(
+        employer=task.employer,
+        template=template,
+        context={
+            "employer": task.employer,
+            "request": task.request,
+            "task": task,
+            "answer_url": _answer_url(token),
+            "link_days": settings.ANSWER_LINK_DAYS,
+        },
+        kind=f"{template}:{task.request.reference}",
+        secrets=("answer_url",),
+    )
+    RecipientTask.objects.filter(pk=task.pk).update(email=message)
+    task.email = message
+    if message.failed:
+        _event(
+            task.request,
+            Event.SEND_FAILED,
+            actor=Actor.SYSTEM,
+            task=task,
+            detail=message.last_error,
+        )
+    return message
+
+
+def recipient_task_send(*, task_id: int) -> bool:
+    """Send the request to the company, once: claim the task, make its link, queue the email.
+
+    The claim, the link and the email row commit together, so a worker that dies before the
+    commit leaves the task unclaimed (redelivered or swept), and one that dies after has
+    left an email row the outbox delivers. Returns whether this call did the work.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = RecipientTask.objects.filter(
+            pk=task_id, status=RecipientTask.Status.QUEUED, sent_at=None
+        ).update(status=RecipientTask.Status.SENT, sent_at=now, queued_at=None)
+        if not claimed:
+            return False
+        task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
+        if not task.request.is_open:
+            RecipientTask.objects.filter(pk=task_id).update(status=RecipientTask.Status.CLOSED)
+            return False
+        token = _new_link(task, now=now)
+        if not _email_company(task, template="company_request", token=token).failed:
+            _event(
+                task.request, Event.SENT, actor=Actor.SYSTEM, task=task, detail=task.employer.name
+            )
+    return True
+
+
+def recipient_task_remind(*, task_id: int, number: int) -> bool:
+    """Send reminder `number` (1 for 3 days, 2 for 7 days) if it is still due."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = RecipientTask.objects.filter(
+            pk=task_id, status=RecipientTask.Status.SENT, reminders_sent=number - 1
+        ).update(reminders_sent=number, last_reminder_at=now, queued_at=None)
+        if not claimed:
+            return False
+        task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
+        token = _new_link(task, now=now)
+        if not _email_company(task, template="company_reminder", token=token).failed:
+            _event(
+                task.request,
+                Event.REMINDED,
+                actor=Actor.SYSTEM,
+                task=task,
+                detail=task.employer.name,
+            )
+    return True
+
+
+def _primary_contact_required(employer: Employer) -> None:
+    if employer.primary_contact is None:
+        raise ValidationError(
+            _("%(company)s has no primary privacy contact: add one on its page first.")
+            % {"company": employer.name}
+        )
+
+
+def recipient_task_resend(*, task: RecipientTask, by: User, reason: str) -> None:
+    """Staff: a new link for the company; the earlier links stop working."""
+    if not reason.strip():
+        raise ValidationError(_("Give a reason."))
+    now = timezone.now()
+    with transaction.atomic():
+        task = (
+            RecipientTask.objects.select_for_update()
+            .select_related("request", "employer")
+            .get(pk=task.pk)
+        )
+        if task.is_done:
+            raise ValidationError(_("This company has already answered."))
+        if not task.request.is_open:
+            raise ValidationError(_("This request is closed."))
+        _primary_contact_required(task.employer)
+        AnswerLink.objects.filter(task=task, revoked_at=None).update(revoked_at=now)
+        if task.status == RecipientTask.Status.QUEUED:
+            task.sent_at = now
+            task.status = RecipientTask.Status.SENT
+            task.queued_at = None
+            task.save(update_fields=["sent_at", "status", "queued_at"])
+        token = _new_link(task, now=now)
+        _email_company(task, template="company_request", token=token)
+        _event(
+            task.request, Event.LINK_RESENT, actor=Actor.STAFF, user=by, task=task, detail=reason
+        )
+
+
+# The timeline's reason when a change of contact sends the links again (students read it).
+CONTACT_CHANGED = (
+    "企業の個人情報窓口が変わったため、新しい窓口に送り直しました。 / The company's privacy "
+    "contact changed; the link was sent again to the new contact."
+)
+
+
+def employer_tasks_elsewhere(*, employer: Employer) -> QuerySet[RecipientTask]:
+    """The company's open tasks whose latest email went to someone other than its primary
+    contact now (or could not be sent for want of one): the links the contact is missing.
+
+    A task not yet sent has nobody else's link: it goes to the new contact by itself.
+    """
+    contact = employer.primary_contact
+    tasks = RecipientTask.objects.filter(
+        employer=employer,
+        status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
+        request__status__in=DataRequest.OPEN,
+        email__isnull=False,
+    )
+    if contact is not None:
+        tasks = tasks.exclude(email__to__iexact=contact.email)
+    return tasks
+
+
+def employer_tasks_resend(
+    *, employer: Employer, by: User, reason: str = CONTACT_CHANGED
+) -> list[RecipientTask]:
+    """Staff: send every link the company's new primary contact is missing (each one's
+    earlier links stop working). Running it twice sends nothing twice: the company's row
+    is locked and each resent task's latest email is then addressed to the contact."""
+    with transaction.atomic():
+        employer = Employer.objects.select_for_update().get(pk=employer.pk)
+        _primary_contact_required(employer)
+        resent = []
+        # With the email each was last sent, for the caller to say where it went before.
+        elsewhere = employer_tasks_elsewhere(employer=employer).select_related("email")
+        for task in elsewhere.defer("email__body_text", "email__body_html").order_by("pk"):
+            try:
+                with transaction.atomic():
+                    recipient_task_resend(task=task, by=by, reason=reason)
+            except ValidationError:
+                continue  # answered or closed meanwhile: nothing to resend
+            resent.append(task)
+    return resent
+
+
+class AnswerRefused(ValidationError):
+    pass
+
+
+# Which answers fit which kind of request.
+ANSWERS_BY_KIND = {
+    Kind.DELETION: ("deleted", "held_none", "refused"),
+    Kind.CESSATION: ("stopped", "held_none", "refused"),
+    Kind.DISCLOSURE: ("disclosed", "held_none", "refused"),
+}
+
+
+def link_lookup(*, token: str) -> AnswerLink | None:
+    return (
+        AnswerLink.objects.select_related("task__request__student", "task__employer")
+        .filter(token_sha256=token_hash(token))
+        .first()
+    )
+
+
+def recipient_task_answer(
+    *,
+    task: RecipientTask,
+    answer: str,
+    answered_by: str,
+    statement: str = "",
+    via: str = RecipientTask.Via.LINK,
+    evidence: str = "",
+    staff: User | None = None,
+    file: tuple[str, str, bytes] | None = None,
+) -> RecipientTask:
+    """Record a company's answer, once; complete the request when it was the last one."""
+    if not task.request.is_open:
+        raise AnswerRefused(_("This request is closed."), code="answered")
+    if answer not in ANSWERS_BY_KIND[task.request.kind]:
+        raise AnswerRefused(_("That answer does not fit this request."), code="answer")
+    if not answered_by.strip():
+        raise AnswerRefused(_("Give the name of the person responsible."), code="answered_by")
+    if answer == "refused" and not statement.strip():
+        raise AnswerRefused(_("Say why you cannot comply."), code="statement")
+    if via == RecipientTask.Via.STAFF and (staff is None or not evidence.strip()):
+        raise AnswerRefused(_("Describe the evidence of the answer."), code="evidence")
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = RecipientTask.objects.filter(
+            pk=task.pk,
+            answered_at=None,
+            status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
+        ).update(
+            status=RecipientTask.Status.ANSWERED,
+            answer=answer,
+            answered_at=now,
+            answered_by=answered_by.strip()[:200],
+            statement=statement.strip(),
+            answered_via=via,
+            evidence=evidence.strip(),
+        )
+        if not claimed:
+            raise AnswerRefused(_("This request has already been answered."), code="answered")
+        task = RecipientTask.objects.select_related("request__student", "employer").get(pk=task.pk)
+        AnswerLink.objects.filter(task=task, revoked_at=None).update(revoked_at=now)
+        if file is not None:
+            name, content_type, content = file
+            _store_file(
+                task.request,
+                task=task,
+                kind=RequestFile.Kind.COMPANY_FILE,
+                name=name,
+                content_type=content_type,
+                content=content,
+            )
+        _event(
+            task.request,
+            Event.ANSWERED,
+            actor=Actor.STAFF if via == RecipientTask.Via.STAFF else Actor.COMPANY,
+            user=staff,
+            task=task,
+            detail=f"{task.employer.name}: {task.get_answer_display()}",
+        )
+        _email_student(task.request, "request_answered", task=task)
+        _complete_if_done(task.request)
+    return task
+
+
+def recipient_task_close(*, task: RecipientTask, by: User, reason: str) -> None:
+    """Staff: stop waiting for a company (it will not answer); recorded with the reason."""
+    if not reason.strip():
+        raise ValidationError(_("Give a reason."))
+    if not task.request.is_open:
+        raise ValidationError(_("This request is closed."))
+    with transaction.atomic():
+        closed = RecipientTask.objects.filter(
+            pk=task.pk, status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT]
+        ).update(status=RecipientTask.Status.CLOSED)
+        if not closed:
+            raise ValidationError(_("This company's task is already finished."))
+        AnswerLink.objects.filter(task=task, revoked_at=None).update(revoked_at=timezone.now())
+        _event(task.request, Event.CLOSED, actor=Actor.STAFF, user=by, task=task, detail=reason)
+        _complete_if_done(task.request)

@@ -1,0 +1,377 @@
+"""A request filed, with the portal's own part done at once; its report and certificate
+stored, its due date extended, cancelled, completed."""
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from consent.models import Consent, ConsentScreen, Provision
+from consent.services import consent_withdraw_all
+from disclosure import enqueue
+from disclosure.models import (
+    AnswerLink,
+    DataRequest,
+    DataSource,
+    RecipientTask,
+    RequestFile,
+    SourceTask,
+)
+from disclosure.services._common import (
+    Actor,
+    Event,
+    Kind,
+    Status,
+    _email_student,
+    _event,
+    _store_file,
+)
+from portal.locking import retry_on_deadlock, student_lock
+from portal.models import ActivityRecord, Employer, User
+
+
+class RequestRefused(ValidationError):
+    def __init__(self, message, *, code: str, existing: DataRequest | None = None):
+        super().__init__(message, code=code)
+        self.existing = existing
+
+
+@dataclass
+class Recipient:
+    """A company a request will go to, and why it is on the list."""
+
+    employer: Employer
+    first_provided_at: datetime | None = None
+    last_provided_at: datetime | None = None
+    provisions: int = 0
+    live_grant: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "provisions": self.provisions,
+            "first_provided_at": self.first_provided_at.isoformat()
+            if self.first_provided_at
+            else None,
+            "last_provided_at": self.last_provided_at.isoformat()
+            if self.last_provided_at
+            else None,
+            "live_grant": self.live_grant,
+        }
+
+
+def request_recipients(*, student: User) -> list[Recipient]:
+    """The companies that received the student's data (Provision) or hold a live grant.
+
+    Inactive companies included: one that left the job site still holds what it received
+    and must still answer for it (only new grants are refused to it, in consent_grant).
+    """
+    by_employer: dict[int, Recipient] = {}
+    rows = list(
+        Provision.objects.filter(student=student)
+        .values("employer_id")
+        .annotate(first=Min("provided_at"), last=Max("provided_at"), count=Count("id"))
+    )
+    granted = set(
+        Consent.objects.filter(student=student, granted=True).values_list("employer_id", flat=True)
+    )
+    employers = Employer.objects.in_bulk({r["employer_id"] for r in rows} | granted)
+    for row in rows:
+        by_employer[row["employer_id"]] = Recipient(
+            employer=employers[row["employer_id"]],
+            first_provided_at=row["first"],
+            last_provided_at=row["last"],
+            provisions=row["count"],
+        )
+    for employer_id in granted:
+        recipient = by_employer.setdefault(employer_id, Recipient(employer=employers[employer_id]))
+        recipient.live_grant = True
+    return sorted(by_employer.values(), key=lambda r: r.employer.name)
+
+
+def _reference() -> str:
+    # 40 random bits a day: a collision needs about a million requests in one day.
+    return "R-" + timezone.localdate().strftime("%y%m%d") + "-" + secrets.token_hex(5).upper()
+
+
+@retry_on_deadlock
+def request_file(
+    *,
+    student: User,
+    kind: str,
+    employers: list[Employer] | None = None,
+    delivery_format: str = DataRequest.Format.PDF_JSON,
+    message: str = "",
+    language: str = "ja",
+) -> DataRequest:
+    """File a request: do the portal's part now, and queue one task per company.
+
+    `employers=None` means every recipient. A second open request of the same kind and
+    scope is refused, pointing at the first.
+    """
+    if kind not in Kind.values:
+        raise ValueError(f"unknown kind {kind!r}")
+    recipients = request_recipients(student=student)
+    if employers is not None:
+        chosen = {e.pk for e in employers}
+        unknown = chosen - {r.employer.pk for r in recipients}
+        if unknown or not chosen:
+            raise RequestRefused(
+                _("Choose among the companies that received your data or hold your consent."),
+                code="bad_scope",
+            )
+        recipients = [r for r in recipients if r.employer.pk in chosen]
+    # The site's own systems take part in every request, whatever its scope of companies.
+    sources = list(DataSource.objects.filter(active=True).order_by("pk"))
+    with transaction.atomic():
+        student_lock(student_id=student.pk)
+        for existing in DataRequest.objects.filter(
+            student=student, kind=kind, status__in=DataRequest.OPEN
+        ).prefetch_related("employers"):
+            same_scope = (existing.all_recipients and employers is None) or (
+                employers is not None
+                and not existing.all_recipients
+                and {e.pk for e in existing.employers.all()} == {e.pk for e in employers}
+            )
+            if same_scope:
+                raise RequestRefused(
+                    _("You already have the same request open (%(reference)s).")
+                    % {"reference": existing.reference},
+                    code="duplicate",
+                    existing=existing,
+                )
+        now = timezone.now()
+        request = DataRequest.objects.create(
+            reference=_reference(),
+            student=student,
+            kind=kind,
+            all_recipients=employers is None,
+            delivery_format=delivery_format,
+            message=message.strip()[:4000],
+            language=language,
+            submitted_at=now,
+            due_at=now + timedelta(days=settings.REQUEST_DUE_DAYS),
+            status=Status.IN_PROGRESS if recipients or sources else Status.SUBMITTED,
+        )
+        if employers is not None:
+            request.employers.set(employers)
+        _event(request, Event.SUBMITTED, actor=Actor.STUDENT, at=now)
+        tasks = RecipientTask.objects.bulk_create(
+            [
+                RecipientTask(
+                    request=request,
+                    employer=r.employer,
+                    reasons=r.as_json(),
+                    created_at=now,
+                    queued_at=now,
+                )
+                for r in recipients
+            ]
+        )
+        source_tasks = SourceTask.objects.bulk_create(
+            [SourceTask(request=request, source=s, queued_at=now) for s in sources]
+        )
+        _portal_part(request, scope=None if employers is None else employers)
+        _email_student(request, "request_received")
+        for task in tasks:
+            enqueue.task_send(task.pk)
+        for source_task in source_tasks:
+            enqueue.source_call(source_task.pk)
+        if not tasks and not source_tasks and kind != Kind.DISCLOSURE:
+            _complete(request)
+    return request
+
+
+def _portal_part(request: DataRequest, *, scope: list[Employer] | None) -> None:
+    """What the portal does itself, at once (in the filing transaction)."""
+    student = request.student
+    summary: dict = {}
+    if request.kind in (Kind.DELETION, Kind.CESSATION):
+        events = consent_withdraw_all(
+            student=student,
+            screen=ConsentScreen.DATA_REQUEST,
+            language=request.language,
+            reason=f"{request.get_kind_display()} {request.reference}",
+            employers=scope,
+            notify_recipients=False,
+        )
+        summary["consents_withdrawn"] = len(events)
+    if request.kind == Kind.DELETION:
+        records = ActivityRecord.objects.filter(student=student)
+        if scope is not None:
+            records = records.filter(employer__in=scope)
+        deleted, _by_model = records.delete()
+        summary["activity_records_deleted"] = deleted
+        summary["kept"] = {
+            "provision_records": Provision.objects.filter(student=student).count(),
+            "why": "APPI Art. 29-30: records of provision to third parties are kept 3 years",
+        }
+    if request.kind == Kind.DISCLOSURE:
+        request.queued_at = timezone.now()
+        enqueue.report_build(request.pk)
+    else:
+        request.portal_done_at = timezone.now()
+    request.portal_summary = summary
+    request.save(update_fields=["portal_done_at", "portal_summary", "queued_at"])
+    if request.portal_done_at:
+        _event(request, Event.PORTAL_DONE, actor=Actor.SYSTEM, detail=_summary_text(summary))
+
+
+def _summary_text(summary: dict) -> str:
+    parts = []
+    if "activity_records_deleted" in summary:
+        parts.append(f"activity records deleted: {summary['activity_records_deleted']}")
+    if "consents_withdrawn" in summary:
+        parts.append(f"consents withdrawn: {summary['consents_withdrawn']}")
+    if "kept" in summary:
+        parts.append(f"kept by law: {summary['kept']['provision_records']} provision records")
+    return "; ".join(parts)
+
+
+def _complete_if_done(request: DataRequest) -> None:
+    request = DataRequest.objects.select_for_update().get(pk=request.pk)
+    if not request.is_open:
+        return
+    if (
+        RecipientTask.objects.filter(request=request)
+        .exclude(status__in=[RecipientTask.Status.ANSWERED, RecipientTask.Status.CLOSED])
+        .exists()
+    ):
+        return
+    # A failed source is not done: staff close it (or it is called again) before completion.
+    if (
+        SourceTask.objects.filter(request=request)
+        .exclude(status__in=[SourceTask.Status.ANSWERED, SourceTask.Status.CLOSED])
+        .exists()
+    ):
+        return
+    if request.kind == Kind.DISCLOSURE and request.portal_done_at is None:
+        return  # completes when the report is ready
+    _complete(request)
+
+
+def _complete(request: DataRequest) -> None:
+    tasks = RecipientTask.objects.filter(request=request)
+    partial = (
+        tasks.filter(status=RecipientTask.Status.CLOSED).exists()
+        or tasks.filter(answer=RecipientTask.Answer.REFUSED).exists()
+        or SourceTask.objects.filter(request=request, status=SourceTask.Status.CLOSED).exists()
+    )
+    now = timezone.now()
+    DataRequest.objects.filter(pk=request.pk, status__in=DataRequest.OPEN).update(
+        status=Status.PARTIALLY_COMPLETED if partial else Status.COMPLETED,
+        completed_at=now,
+        queued_at=now,
+    )
+    request.refresh_from_db()
+    _event(request, Event.COMPLETED, actor=Actor.SYSTEM, at=now)
+    enqueue.request_finish(request.pk)
+
+
+def request_report_store(*, request_id: int, files: list[tuple[str, str, str, bytes]]) -> bool:
+    """Store the disclosure report (kind, name, content type, bytes) once; the portal's part
+    of a disclosure is then done, and the request completes if every company answered."""
+
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = DataRequest.objects.filter(pk=request_id, portal_done_at=None).update(
+            portal_done_at=now, queued_at=None
+        )
+        if not claimed:
+            return False
+        request = DataRequest.objects.select_related("student").get(pk=request_id)
+        for kind, name, content_type, content in files:
+            _store_file(request, kind=kind, name=name, content_type=content_type, content=content)
+        _event(request, Event.REPORT_READY, actor=Actor.SYSTEM, at=now)
+        _email_student(request, "report_ready")
+        _complete_if_done(request)
+    return True
+
+
+def request_report_replace(*, request_id: int, files: list[tuple[str, str, str, bytes]]) -> None:
+    """Rebuild a completed disclosure's report so it includes every company's answer."""
+
+    kinds = [RequestFile.Kind.REPORT_PDF, RequestFile.Kind.REPORT_JSON]
+    with transaction.atomic():
+        request = DataRequest.objects.select_for_update().get(pk=request_id)
+        request.files.filter(kind__in=kinds).delete()
+        for kind, name, content_type, content in files:
+            _store_file(request, kind=kind, name=name, content_type=content_type, content=content)
+
+
+def request_certificate_store(*, request_id: int, pdf: bytes, name: str) -> bool:
+    """Store the completion certificate once and tell the student the request is done."""
+
+    with transaction.atomic():
+        request = (
+            DataRequest.objects.select_for_update().select_related("student").get(pk=request_id)
+        )
+        if request.files.filter(kind=RequestFile.Kind.CERTIFICATE_PDF).exists():
+            return False
+        DataRequest.objects.filter(pk=request_id).update(queued_at=None)
+        _store_file(
+            request,
+            kind=RequestFile.Kind.CERTIFICATE_PDF,
+            name=name,
+            content_type="application/pdf",
+            content=pdf,
+        )
+        _email_student(request, "request_completed")
+    return True
+
+
+def request_extend(*, request: DataRequest, days: int, reason: str, by: User) -> DataRequest:
+    """Staff: move the due date; the student is told why."""
+    if not reason.strip():
+        raise ValidationError(_("An extension needs a reason, which the student is told."))
+    if days < 1 or days > 60:
+        raise ValidationError(_("Extend by 1 to 60 days."))
+    with transaction.atomic():
+        request = DataRequest.objects.select_for_update().get(pk=request.pk)
+        if not request.is_open:
+            raise ValidationError(_("Only an open request can be extended."))
+        request.due_at = request.due_at + timedelta(days=days)
+        request.extension_reason = reason.strip()
+        request.save(update_fields=["due_at", "extension_reason"])
+        RecipientTask.objects.filter(request=request, overdue=True, answered_at=None).update(
+            overdue=False
+        )
+        _event(request, Event.EXTENDED, actor=Actor.STAFF, user=by, detail=reason.strip())
+        _email_student(request, "request_extended")
+    return request
+
+
+def request_cancel(*, request: DataRequest, reason: str, by: User | None = None) -> DataRequest:
+    if not reason.strip():
+        raise ValidationError(_("Give a reason."))
+    with transaction.atomic():
+        cancelled = DataRequest.objects.filter(pk=request.pk, status__in=DataRequest.OPEN).update(
+            status=Status.CANCELLED, cancel_reason=reason.strip(), completed_at=timezone.now()
+        )
+        if not cancelled:
+            raise ValidationError(_("Only an open request can be cancelled."))
+        AnswerLink.objects.filter(task__request=request, revoked_at=None).update(
+            revoked_at=timezone.now()
+        )
+        RecipientTask.objects.filter(
+            request=request,
+            status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
+        ).update(status=RecipientTask.Status.CLOSED)
+        SourceTask.objects.filter(request=request).exclude(
+            status=SourceTask.Status.ANSWERED
+        ).update(status=SourceTask.Status.CLOSED)
+        request.refresh_from_db()
+        _event(
+            request,
+            Event.CANCELLED,
+            actor=Actor.STAFF if by else Actor.STUDENT,
+            user=by,
+            detail=reason.strip(),
+        )
+    return request

@@ -1,0 +1,141 @@
+"""The periodic sweep: queue the work that has no message in the queue, and escalate
+overdue companies and sources to staff."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from disclosure import enqueue
+from disclosure.models import DataRequest, RecipientTask, RequestFile, SourceTask
+from disclosure.services._common import Actor, Event, Kind, Status, _event
+from disclosure.services.sources import SOURCE_WAITING
+from portal.emails import email_queue_template
+from portal.queueing import claim_due
+
+# A sweep queues at most this many of each kind of work; the next sweep takes the rest.
+SWEEP_LIMIT = 1000
+# A certificate that still fails to build after this long is left to staff (it shows missing).
+CERTIFICATE_RETRY_DAYS = timedelta(days=7)
+
+
+def requests_sweep(*, now: datetime | None = None) -> dict:
+    """The periodic work: queue what has no message in the queue (a company's request, a
+    due reminder, a disclosure's report, a completed request's certificate), and escalate
+    overdue tasks to staff.
+
+    Returns what it queued, for logs and tests. Each row is claimed by its `queued_at`
+    (portal.queueing.claim_due) before it is queued, and each step again by a conditional
+    UPDATE in the function the task calls: two sweeps at once, or a sweep while a backlog
+    drains, queue nothing twice.
+    """
+    now = now or timezone.now()
+    live = {"request__status__in": DataRequest.OPEN}
+    unsent = claim_due(
+        RecipientTask.objects.filter(status=RecipientTask.Status.QUEUED, **live),
+        now=now,
+        limit=SWEEP_LIMIT,
+    )
+    enqueue.tasks_send(unsent)
+    source_calls = claim_due(
+        SourceTask.objects.filter(status=SourceTask.Status.QUEUED, **live),
+        now=now,
+        limit=SWEEP_LIMIT,
+    )
+    enqueue.sources_call(source_calls)
+    reminders = []
+    previous_days = 0
+    for number, days in enumerate(settings.REQUEST_REMINDER_DAYS, start=1):
+        due = RecipientTask.objects.filter(
+            status=RecipientTask.Status.SENT,
+            reminders_sent=number - 1,
+            sent_at__lte=now - timedelta(days=days),
+            **live,
+        )
+        if number > 1:
+            # Spaced like the schedule even when beat ran late: never two reminders at once.
+            due = due.filter(last_reminder_at__lte=now - timedelta(days=days - previous_days))
+        previous_days = days
+        claimed = claim_due(due, now=now, limit=SWEEP_LIMIT)
+        enqueue.tasks_remind(claimed, number)
+        reminders += claimed
+    reports = claim_due(
+        DataRequest.objects.filter(
+            kind=Kind.DISCLOSURE, status__in=DataRequest.OPEN, portal_done_at=None
+        ),
+        now=now,
+        limit=SWEEP_LIMIT,
+    )
+    enqueue.reports_build(reports)
+    certificates = claim_due(
+        DataRequest.objects.filter(
+            status__in=[Status.COMPLETED, Status.PARTIALLY_COMPLETED],
+            completed_at__gte=now - CERTIFICATE_RETRY_DAYS,
+        ).exclude(files__kind=RequestFile.Kind.CERTIFICATE_PDF),
+        now=now,
+        limit=SWEEP_LIMIT,
+    )
+    enqueue.requests_finish(certificates)
+    escalated = []
+    for task in RecipientTask.objects.filter(
+        status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
+        overdue=False,
+        request__due_at__lt=now,
+        request__status__in=DataRequest.OPEN,
+    ).select_related("request", "employer")[:1000]:
+        with transaction.atomic():
+            if RecipientTask.objects.filter(pk=task.pk, overdue=False).update(
+                overdue=True, escalated_at=now
+            ):
+                _event(
+                    task.request,
+                    Event.OVERDUE,
+                    actor=Actor.SYSTEM,
+                    task=task,
+                    detail=task.employer.name,
+                )
+                email_queue_template(
+                    to=settings.SUPPORT_EMAIL,
+                    template="task_overdue",
+                    context={
+                        "task": task,
+                        "request": task.request,
+                        "employer": task.employer,
+                        "admin_url": settings.SITE_URL
+                        + reverse("admin:disclosure_datarequest_change", args=[task.request.pk]),
+                    },
+                    kind=f"task_overdue:{task.request.reference}",
+                    language="ja",
+                )
+                escalated.append(task.pk)
+    escalated_sources = _sources_overdue(now)
+    return {
+        "source_calls": source_calls,
+        "sources_overdue": escalated_sources,
+        "unsent": unsent,
+        "reminders": reminders,
+        "escalated": escalated,
+        "reports": reports,
+        "certificates": certificates,
+    }
+
+
+def _sources_overdue(now: datetime) -> list[int]:
+    """Sources that have not answered by the request's due date: on the timeline (so the
+    student sees staff are on it) and to support staff, once each."""
+    escalated = []
+    for task in SourceTask.objects.filter(
+        status__in=SOURCE_WAITING,
+        overdue=False,
+        request__due_at__lt=now,
+        request__status__in=DataRequest.OPEN,
+    ).select_related("request", "source")[:1000]:
+        with transaction.atomic():
+            if SourceTask.objects.filter(pk=task.pk, overdue=False).update(overdue=True):
+                _event(
+                    task.request, Event.SOURCE_OVERDUE, actor=Actor.SYSTEM, detail=task.source.name
+                )
+                escalated.append(task.pk)
+    return escalated
