@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.log import audit_verify
 from audit.models import AuditEntry, StaffRead
-from portal.pagination import EstimatedCountPaginator
+from portal.shared.pagination import EstimatedCountPaginator
 
 
 class ReadOnly:

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from portal.http import client_ip
+from portal.shared.http import client_ip
 
 GENESIS = "0" * 64
 # Any constant: the key of the PostgreSQL advisory lock that serialises writers.

@@ -12,8 +12,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import StaffRead
-from portal.logs import redact
 from portal.models import User
+from portal.shared.logs import redact
 
 # The query parameter by which a link (a ticket, an escalation email) says why staff open a
 # page; the page is recorded with it.

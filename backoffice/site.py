@@ -25,8 +25,8 @@ from django.urls import path, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
-from portal.redirects import own_path_or
 from portal.second_factor import second_factor_active
+from portal.shared.redirects import own_path_or
 
 
 def _lacks_second_factor(request) -> bool:

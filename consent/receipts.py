@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from consent.models import ConsentEvent, PolicyAcceptance
-from portal.pdf import pdf_render
+from portal.shared.pdf import pdf_render
 
 KANTARA_VERSION = "KI-CR-v1.1.0"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "kantara-consent-receipt-v1_1-schema.json"

@@ -20,9 +20,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from consent.models import Consent, PolicyAcceptance, PolicyVersion, Provision, Purpose
-from portal.emails import email_queue_template
 from portal.models import EmailMessage, Language, User
-from portal.spreadsheets import csv_safe
+from portal.shared.emails import email_queue_template
+from portal.shared.spreadsheets import csv_safe
 
 # The sections of the report, by the name used in URLs and file names.
 UNLISTED = "unlisted"

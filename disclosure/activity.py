@@ -92,10 +92,11 @@ def activity_receive(*, client: ApiClient, records: list[ActivityPayload]) -> li
     now = timezone.now()
     oldest = now - timedelta(days=settings.RETENTION_ACTIVITY_DAYS)
     with transaction.atomic():
-        # request_file locks the student's row too: one waits for the other.
+        # request_file locks the student's row too: one waits for the other
+        # (portal/shared/locking.py).
         students = {
             str(public_id): pk
-            for pk, public_id in User.objects.select_for_update(no_key=True)  # portal/locking.py
+            for pk, public_id in User.objects.select_for_update(no_key=True)
             .filter(public_id__in={r.student for r in records})
             .order_by("pk")
             .values_list("pk", "public_id")

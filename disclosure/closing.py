@@ -29,9 +29,9 @@ from consent.models import ConsentScreen
 from consent.services import consent_withdraw_all
 from disclosure.models import DataRequest
 from disclosure.services import request_file, request_recipients
-from portal.emails import email_queue_template
-from portal.locking import student_lock
 from portal.models import User
+from portal.shared.emails import email_queue_template
+from portal.shared.locking import student_lock
 
 # An address no one can receive mail at (RFC 2606 `.invalid`), unique per account.
 CLOSED_EMAIL = "closed-{public_id}@closed.invalid"

@@ -2,13 +2,13 @@
 
 Each function names a task of `disclosure.tasks` (which imports the services; this module
 imports neither) and the rows whose `queued_at` says a message for them is in the queue:
-the caller has set it (in the same transaction, or by portal.queueing.claim_due). If the
+the caller has set it (in the same transaction, or by portal.shared.queueing.claim_due). If the
 broker cannot take the message, the row's `queued_at` is cleared and the next sweep queues
 it (services.requests_sweep).
 """
 
 from disclosure.models import DataRequest, RecipientTask, SourceTask
-from portal.queueing import on_commit_publish, publish_rows
+from portal.shared.queueing import on_commit_publish, publish_rows
 
 SEND = "disclosure.tasks.recipient_task_send"
 REMIND = "disclosure.tasks.recipient_task_remind"

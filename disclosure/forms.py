@@ -20,8 +20,8 @@ from disclosure.models import (
     DataRequest,
     RecipientTask,
 )
-from portal.files import EXTENSIONS, content_matches, looks_like_markup, name_fits_type
-from portal.forms import limits_said
+from portal.shared.files import EXTENSIONS, content_matches, looks_like_markup, name_fits_type
+from portal.shared.forms import limits_said
 
 Answer = RecipientTask.Answer
 

@@ -63,7 +63,7 @@ class DataRequest(models.Model):
     portal_summary = models.JSONField(_("what the portal did"), default=dict, blank=True)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     cancel_reason = models.TextField(_("reason for cancelling"), blank=True)
-    # When the report or the certificate was last queued to be built (portal/queueing.py).
+    # When the report or the certificate was last queued to be built (portal/shared/queueing.py).
     queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
 
     class Meta:
@@ -150,7 +150,7 @@ class RecipientTask(models.Model):
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
-    # When its next step (the request, a reminder) was last queued (portal/queueing.py).
+    # When its next step (the request, a reminder) was last queued (portal/shared/queueing.py).
     queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
     email = models.ForeignKey(
         "portal.EmailMessage",
@@ -409,7 +409,7 @@ class SourceTask(models.Model):
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
     )
-    # When the call was last queued (portal/queueing.py).
+    # When the call was last queued (portal/shared/queueing.py).
     queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
     called_at = models.DateTimeField(_("called"), null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)

@@ -5,8 +5,8 @@ from django.utils.translation import gettext_lazy as _
 
 from disclosure.models import DataRequest
 from disclosure.services import Recipient
-from portal.forms import limits_said
 from portal.models import Employer
+from portal.shared.forms import limits_said
 
 Kind = DataRequest.Kind
 

@@ -16,11 +16,11 @@ from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from portal.emails import email_queue_message
-from portal.http import client_ip, page_language
 from portal.models import LANGUAGE_CHOSEN_SIGNED_OUT, Language
-from portal.redirects import is_own_path
-from portal.sealing import Slots, seal_text, unseal_text
+from portal.shared.emails import email_queue_message
+from portal.shared.http import client_ip, page_language
+from portal.shared.redirects import is_own_path
+from portal.shared.sealing import Slots, seal_text, unseal_text
 from portal.sso import sso_allowed, sso_email_follow
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class AccountAdapter(DefaultAccountAdapter):
         # Render now, in the language the person is using; deliver through the outbox so a
         # slow or failing SMTP server never breaks sign-up and every message is retried.
         # What grants access (a reset link, a confirmation key, a code) is rendered as a
-        # placeholder and sealed: it reaches SMTP and nothing else (portal/sealing.py).
+        # placeholder and sealed: it reaches SMTP and nothing else (portal/shared/sealing.py).
         slots = Slots()
         context = {
             **context,
@@ -177,7 +177,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
 class MFAAdapter(DefaultMFAAdapter):
     """allauth keeps the TOTP secret and the recovery codes' seed in the database: sealed
-    here (portal/sealing.py), so a reader of the table or a backup cannot make codes."""
+    here (portal/shared/sealing.py), so a reader of the table or a backup cannot make codes."""
 
     def encrypt(self, text: str) -> str:
         return seal_text(text)

@@ -27,7 +27,6 @@ from audit.log import audit_record
 from audit.mixins import AuditedModelAdmin
 from audit.models import AuditEntry, StaffRead
 from audit.reads import RecordsStudentReads
-from portal.admin_search import IndexedSearchMixin
 from portal.models import (
     ActivityRecord,
     EmailMessage,
@@ -36,60 +35,19 @@ from portal.models import (
     PrivacyContact,
     User,
 )
-from portal.pagination import EstimatedCountPaginator
 from portal.second_factor import RESET_SECOND_FACTOR, second_factor_reset
+from portal.shared.admin import (
+    EMPLOYER_SEARCH,
+    STUDENT_SEARCH,
+    ReadOnlyAdminMixin,
+    ReadOnlyLedgerAdmin,
+)
+from portal.shared.admin_search import IndexedSearchMixin
+from portal.shared.pagination import EstimatedCountPaginator
 
 admin.site.site_header = _("Student data portal · support")
 admin.site.site_title = _("Student data portal · support")
 admin.site.index_title = _("Back office")
-
-
-class ReadOnlyAdminMixin:
-    """No add, change or delete here, superusers included; for a ModelAdmin or an inline."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyLedgerAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Staff read a ledger; nobody changes it here, superusers included (DESIGN.md, "Ledgers
-    are append-only"). Large tables: no full count on every page, the unfiltered list
-    counted by PostgreSQL's estimate (portal/pagination.py), and a search by student or
-    company through their keys (portal/admin_search.py).
-    """
-
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-
-class ChosenOnlyRelatedFilter(admin.RelatedFieldListFilter):
-    """A filter by a relation to a large table (30,000 employers): it lists only the one
-    chosen, not every row of the table on every page. Links from elsewhere (an employer's
-    page, the dashboard) choose it by the same parameter as Django's filter
-    (`employer__id__exact`); the search box finds a company by name."""
-
-    def has_output(self):
-        return bool(self.lookup_val)
-
-    def field_choices(self, field, request, model_admin):
-        if not self.lookup_val:
-            return []
-        related = field.remote_field.model._default_manager.filter(pk__in=self.lookup_val)
-        return [(obj.pk, str(obj)) for obj in related]
-
-
-# Searching any ledger's rows by student (email, name or pseudonymous id) or by company.
-STUDENT_SEARCH = ["student__email", "student__display_name", "=student__public_id"]
-EMPLOYER_SEARCH = ["employer__name", "employer__name_en"]
 
 
 class SecondFactorResetForm(forms.Form):

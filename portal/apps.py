@@ -11,7 +11,7 @@ class PortalConfig(AppConfig):
         from portal.celery import app
 
         # Register every app's tasks now, in web processes too: work is queued by task name
-        # (portal/queueing.py), and the name must resolve to the task, eager or not.
+        # (portal/shared/queueing.py), and the name must resolve to the task, eager or not.
         app.autodiscover_tasks(force=True)
 
         from django.contrib.auth.signals import user_logged_in

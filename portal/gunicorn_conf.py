@@ -1,12 +1,12 @@
 """gunicorn's settings for the portal: `gunicorn -c portal/gunicorn_conf.py portal.wsgi`.
 
 Its access lines carry each request's path and referrer, which for a company's answer page
-hold the answer link's token: they are masked like every other log line (portal/logs.py).
+hold the answer link's token: they are masked like every other log line (portal/shared/logs.py).
 """
 
 from gunicorn.glogging import Logger
 
-from portal.logs import redact
+from portal.shared.logs import redact
 
 
 class RedactingLogger(Logger):

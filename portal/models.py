@@ -299,7 +299,7 @@ class EmailMessage(models.Model):
     body_text = models.TextField(_("text body"))
     body_html = models.TextField(_("HTML body"), blank=True)
     # The secrets the bodies hold only as placeholders (answer links, reset keys, codes),
-    # sealed until the message is sent and erased then (portal/sealing.py). Never shown.
+    # sealed until the message is sent and erased then (portal/shared/sealing.py). Never shown.
     sealed_secrets = models.TextField(blank=True, default="", editable=False)
     kind = models.CharField(_("kind"), max_length=80)
     language = models.CharField(_("language"), max_length=8, choices=Language.choices)
@@ -310,7 +310,7 @@ class EmailMessage(models.Model):
     last_error = models.TextField(_("last error"), blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
-    # When a task to send it was last put in the queue (portal/queueing.py); NULL: none is.
+    # When a task to send it was last put in the queue (portal/shared/queueing.py); NULL: none is.
     queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
 

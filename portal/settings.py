@@ -334,7 +334,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 5}
 CELERY_TIMEZONE = TIME_ZONE
 # How long a queued message is trusted to be in the queue before a sweep queues its work
-# again (portal/queueing.py); the sweeps' intervals. Tests of faults make them short.
+# again (portal/shared/queueing.py); the sweeps' intervals. Tests of faults make them short.
 QUEUE_LEASE_SECONDS = env_int("QUEUE_LEASE_SECONDS", 900)
 EMAIL_SWEEP_SECONDS = env_int("EMAIL_SWEEP_SECONDS", 60)
 REQUESTS_SWEEP_SECONDS = env_int("REQUESTS_SWEEP_SECONDS", 300)
@@ -404,7 +404,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", SITE_URL)
 # A load balancer in front of every request: its X-Forwarded-Proto says whether the visitor
-# used HTTPS, and the last X-Forwarded-For entry is the visitor's address (portal.http.client_ip).
+# used HTTPS, and the last X-Forwarded-For entry is the visitor's address
+# (portal.shared.http.client_ip).
 BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
 if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -524,7 +525,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # No log line holds a usable secret: answer links and reset/confirmation keys in a
     # request's path or a message are masked before any handler writes them.
-    "filters": {"secrets": {"()": "portal.logs.RedactSecrets"}},
+    "filters": {"secrets": {"()": "portal.shared.logs.RedactSecrets"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

@@ -13,8 +13,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from portal.models import EmailMessage
-from portal.queueing import claim_due, publish_rows
-from portal.sealing import Unreadable, reveal, unseal
+from portal.shared.queueing import claim_due, publish_rows
+from portal.shared.sealing import Unreadable, reveal, unseal
 
 # The database gone for a while (a restart, a failover): the task tries again by itself.
 DATABASE_DOWN = (OperationalError, InterfaceError)
@@ -38,7 +38,8 @@ class SecretsUnreadable(Exception):
 
 
 def email_deliver(message: EmailMessage) -> None:
-    """Hand the message to SMTP, its secrets revealed in this copy only (portal/sealing.py)."""
+    """Hand the message to SMTP, its secrets revealed in this copy only
+    (portal/shared/sealing.py)."""
     try:
         secrets = unseal(message.sealed_secrets)
     except Unreadable as exc:

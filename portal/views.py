@@ -21,7 +21,7 @@ from consent.models import Consent, PolicyAcceptance, Provision
 from consent.services import policy_acceptance_due
 from portal import health
 from portal.models import LANGUAGE_CHOSEN_SIGNED_OUT, ActivityRecord, Language
-from portal.redirects import is_own_path
+from portal.shared.redirects import is_own_path
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -67,7 +67,7 @@ from disclosure.reports import disclosure_report_files, disclosure_report_html  
 from disclosure.services import request_cancel, request_file  # noqa: E402
 from portal.celery import app  # noqa: E402
 from portal.models import ActivityRecord, Employer, PrivacyContact, User  # noqa: E402
-from portal.pdf import STATIC_SCHEME, pdf_url_fetcher  # noqa: E402
+from portal.shared.pdf import STATIC_SCHEME, pdf_url_fetcher  # noqa: E402
 from tests.smtp import SmtpServer  # noqa: E402
 
 BENCH_DOMAIN = "bench.example.jp"

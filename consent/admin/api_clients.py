@@ -16,7 +16,7 @@ from consent.admin.common import _iso
 from consent.admin.forms import ApiKeyCreateForm, AuditReasonForm
 from consent.api.keys import api_key_create
 from consent.models import ApiClient
-from portal.admin import EMPLOYER_SEARCH
+from portal.shared.admin import EMPLOYER_SEARCH
 
 
 @admin.register(ApiClient)

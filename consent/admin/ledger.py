@@ -19,14 +19,14 @@ from consent.admin.forms import StaffConsentForm
 from consent.models import Consent, ConsentEvent, ConsentScreen
 from consent.services import consent_grant, consent_withdraw
 from consent.services.consents import Actor
-from portal.admin import (
+from portal.models import User
+from portal.shared.admin import (
     EMPLOYER_SEARCH,
     STUDENT_SEARCH,
     ChosenOnlyRelatedFilter,
     ReadOnlyLedgerAdmin,
 )
-from portal.locking import student_lock
-from portal.models import User
+from portal.shared.locking import student_lock
 
 
 @admin.register(ConsentEvent)

@@ -19,7 +19,7 @@ from consent.admin.forms import AuditReasonForm
 from consent.diff import text_diff
 from consent.models import PolicyAcceptance, PolicyVersion
 from consent.services import policy_publish
-from portal.admin import STUDENT_SEARCH, ReadOnlyLedgerAdmin
+from portal.shared.admin import STUDENT_SEARCH, ReadOnlyLedgerAdmin
 
 
 class PublishedFilter(admin.SimpleListFilter):

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.reads import RecordsStudentReads
 from consent.models import Provision, StopUseNotice
-from portal.admin import (
+from portal.shared.admin import (
     EMPLOYER_SEARCH,
     STUDENT_SEARCH,
     ChosenOnlyRelatedFilter,

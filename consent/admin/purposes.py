@@ -20,7 +20,7 @@ from consent import reports
 from consent.admin.common import RUN_IMPACT_REPORT, SEND_RECONSENT_MAILING
 from consent.admin.forms import AuditReasonForm
 from consent.models import PolicyVersion, Purpose
-from portal.files import attachment_response
+from portal.shared.files import attachment_response
 
 IMPACT_PER_PAGE = 100
 STUDENT_COLUMNS = ["pk", "email", "display_name"]

@@ -22,9 +22,9 @@ from consent.models import (
     Purpose,
     StopUseNotice,
 )
-from portal.emails import email_queue_template, email_queue_to_company
-from portal.locking import retry_on_deadlock, student_lock
 from portal.models import Employer, Language, User
+from portal.shared.emails import email_queue_template, email_queue_to_company
+from portal.shared.locking import retry_on_deadlock, student_lock
 
 Action = ConsentEvent.Action
 Actor = ConsentEvent.Actor

@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import ApiClient, Consent, Provision, Purpose
-from portal.locking import retry_on_deadlock, student_lock
 from portal.models import Employer, User
+from portal.shared.locking import retry_on_deadlock, student_lock
 
 # Clocks differ between the pipeline and the portal; a provision "a few seconds from now"
 # is a skew, not a forecast.

@@ -1,7 +1,7 @@
 from django import template
 
 from consent.models import localized as localized_value
-from portal.http import page_language
+from portal.shared.http import page_language
 
 register = template.Library()
 

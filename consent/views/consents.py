@@ -33,9 +33,9 @@ from consent.services import (
     consent_withdraw_all,
     policy_acceptance_due,
 )
-from portal.files import attachment_response
-from portal.http import client_ip, page_language
 from portal.models import ActivityRecord, Employer
+from portal.shared.files import attachment_response
+from portal.shared.http import client_ip, page_language
 
 EMPLOYERS_PER_PAGE = 20
 

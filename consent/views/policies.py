@@ -18,10 +18,10 @@ from consent.services import (
     policy_acceptance_due,
     previous_acceptance,
 )
-from portal.files import attachment_response
-from portal.http import client_ip, page_language
 from portal.models import Language
-from portal.redirects import own_path_or
+from portal.shared.files import attachment_response
+from portal.shared.http import client_ip, page_language
+from portal.shared.redirects import own_path_or
 
 
 def _safe_next(request: HttpRequest, default: str = "dashboard") -> str:

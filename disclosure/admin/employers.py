@@ -28,7 +28,7 @@ from audit.models import AuditEntry
 from disclosure.services import CONTACT_CHANGED, employer_tasks_elsewhere, employer_tasks_resend
 from portal import admin as portal_admin
 from portal.models import Employer, PrivacyContact
-from portal.redirects import own_path_or
+from portal.shared.redirects import own_path_or
 
 RESEND_PERMISSION = "disclosure.resend_answer_link"
 TEMPLATE = "admin/portal/employer/resend_links.html"

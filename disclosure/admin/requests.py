@@ -32,9 +32,9 @@ from disclosure.admin.common import (
 )
 from disclosure.admin.filters import FailedEmailFilter, OverdueCompanyFilter
 from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile, SourceTask
-from portal.admin import STUDENT_SEARCH, ReadOnlyAdminMixin
-from portal.admin_search import IndexedSearchMixin
-from portal.pagination import EstimatedCountPaginator
+from portal.shared.admin import STUDENT_SEARCH, ReadOnlyAdminMixin
+from portal.shared.admin_search import IndexedSearchMixin
+from portal.shared.pagination import EstimatedCountPaginator
 
 # --- inlines --------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from disclosure.admin.common import (
 )
 from disclosure.admin.filters import RequestOpenFilter, TaskFailedEmailFilter
 from disclosure.models import AnswerLink, RecipientTask
-from portal.admin import EMPLOYER_SEARCH, ReadOnlyAdminMixin, ReadOnlyLedgerAdmin
+from portal.shared.admin import EMPLOYER_SEARCH, ReadOnlyAdminMixin, ReadOnlyLedgerAdmin
 
 
 class AnswerLinkInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.reads import RecordsStudentReads
 from disclosure.admin.common import _event_by, _request_link
 from disclosure.models import RequestEvent
-from portal.admin import ReadOnlyLedgerAdmin
+from portal.shared.admin import ReadOnlyLedgerAdmin
 
 
 @admin.register(RequestEvent)

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile, SourceTask
 from disclosure.reports._common import Kind
-from portal.pdf import pdf_render
+from portal.shared.pdf import pdf_render
 
 CERTIFICATE_TEMPLATE = "disclosure/certificate_pdf.html"
 

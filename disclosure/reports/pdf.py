@@ -18,7 +18,7 @@ from disclosure.models import (
 )
 from disclosure.reports.data import _gather
 from portal.models import ActivityRecord, Language
-from portal.pdf import pdf_html, pdf_render
+from portal.shared.pdf import pdf_html, pdf_render
 
 REPORT_TEMPLATE = "disclosure/report_pdf.html"
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile
-from portal.emails import email_queue_template
+from portal.shared.emails import email_queue_template
 
 Kind = DataRequest.Kind
 Status = DataRequest.Status

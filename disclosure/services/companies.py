@@ -15,8 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile, token_hash
 from disclosure.services._common import Actor, Event, Kind, _email_student, _event, _store_file
 from disclosure.services.filing import _complete_if_done
-from portal.emails import email_queue_to_company
 from portal.models import EmailMessage, Employer, User
+from portal.shared.emails import email_queue_to_company
 
 
 def _answer_url(token: str) -> str:

@@ -32,8 +32,8 @@ from disclosure.services._common import (
     _event,
     _store_file,
 )
-from portal.locking import retry_on_deadlock, student_lock
 from portal.models import ActivityRecord, Employer, User
+from portal.shared.locking import retry_on_deadlock, student_lock
 
 
 class RequestRefused(ValidationError):

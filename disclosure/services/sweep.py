@@ -12,8 +12,8 @@ from disclosure import enqueue
 from disclosure.models import DataRequest, RecipientTask, RequestFile, SourceTask
 from disclosure.services._common import Actor, Event, Kind, Status, _event
 from disclosure.services.sources import SOURCE_WAITING
-from portal.emails import email_queue_template
-from portal.queueing import claim_due
+from portal.shared.emails import email_queue_template
+from portal.shared.queueing import claim_due
 
 # A sweep queues at most this many of each kind of work; the next sweep takes the rest.
 SWEEP_LIMIT = 1000
@@ -27,7 +27,7 @@ def requests_sweep(*, now: datetime | None = None) -> dict:
     overdue tasks to staff.
 
     Returns what it queued, for logs and tests. Each row is claimed by its `queued_at`
-    (portal.queueing.claim_due) before it is queued, and each step again by a conditional
+    (portal.shared.queueing.claim_due) before it is queued, and each step again by a conditional
     UPDATE in the function the task calls: two sweeps at once, or a sweep while a backlog
     drains, queue nothing twice.
     """

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 from consent.decorators import data_rights_page
 from disclosure.closing import account_close
 from disclosure.services import request_recipients
-from portal.http import page_language
+from portal.shared.http import page_language
 
 
 class CloseForm(forms.Form):

@@ -25,8 +25,8 @@ from consent.models import Provision
 from disclosure.forms import answer_form_class
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile
 from disclosure.services import AnswerRefused, link_lookup, recipient_task_answer
-from portal.http import client_ip, rate_limit_key
 from portal.models import Language
+from portal.shared.http import client_ip, rate_limit_key
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from consent.decorators import data_rights_page
 from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile, SourceTask
 from disclosure.services import RequestRefused, request_file, request_recipients
 from disclosure.student_forms import RequestForm
-from portal.files import attachment_response
-from portal.http import page_language
+from portal.shared.files import attachment_response
+from portal.shared.http import page_language
 from portal.tasks import MAX_ATTEMPTS
 
 Kind = DataRequest.Kind

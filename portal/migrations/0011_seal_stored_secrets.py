@@ -2,7 +2,7 @@
 
 Answer links (/r/<token>/), password-reset links and email-confirmation links are found in
 the stored bodies and replaced by placeholders. A message still waiting to be sent keeps
-them sealed beside it (portal/sealing.py); one already sent or failed keeps nothing.
+them sealed beside it (portal/shared/sealing.py); one already sent or failed keeps nothing.
 Emailed codes cannot be told apart from other text; they expire within minutes.
 """
 
@@ -19,7 +19,7 @@ WAITING = ("queued", "sending")
 
 
 def seal_stored(apps, schema_editor):
-    from portal.sealing import Slots
+    from portal.shared.sealing import Slots
 
     EmailMessage = apps.get_model("portal", "EmailMessage")
     candidates = EmailMessage.objects.filter(body_text__regex=r"/r/|/accounts/").only(

@@ -12,7 +12,7 @@ def _seal(value, seal_text, prefix):
 
 
 def seal_stored(apps, schema_editor):
-    from portal.sealing import SEALED_PREFIX, seal_text
+    from portal.shared.sealing import SEALED_PREFIX, seal_text
 
     Authenticator = apps.get_model("mfa", "Authenticator")
     for authenticator in Authenticator.objects.filter(type__in=["totp", "recovery_codes"]):

@@ -34,7 +34,7 @@ from disclosure.services import (
 )
 from portal.celery import app
 from portal.models import ActivityRecord
-from portal.sealing import reveal, unseal
+from portal.shared.sealing import reveal, unseal
 from tests.factories import (
     ActivityRecordFactory,
     EmployerFactory,

@@ -10,9 +10,9 @@ from django.urls import reverse
 
 from consent.models import ConsentEvent
 from disclosure.models import RecipientTask
-from portal import pagination
 from portal.models import ActivityRecord, User
-from portal.pagination import EstimatedCountPaginator
+from portal.shared import pagination
+from portal.shared.pagination import EstimatedCountPaginator
 from tests.factories import ActivityRecordFactory, EmployerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,7 @@ from disclosure import tasks
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent
 from disclosure.services import link_lookup, recipient_task_send, request_file, requests_sweep
 from portal.models import EmailMessage, Employer, User
-from portal.queueing import lease
+from portal.shared.queueing import lease
 from portal.tasks import MAX_ATTEMPTS, email_send, email_sweep
 from tests.factories import (
     ActivityRecordFactory,

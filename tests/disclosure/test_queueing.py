@@ -15,9 +15,9 @@ from kombu.exceptions import OperationalError
 from disclosure import services
 from disclosure.models import DataRequest, RecipientTask, RequestFile
 from disclosure.services import request_file, requests_sweep
-from portal import queueing
 from portal.models import EmailMessage
-from portal.queueing import claim_due, lease, publish_rows
+from portal.shared import queueing
+from portal.shared.queueing import claim_due, lease, publish_rows
 from tests.disclosure.test_dispatch import file_deletion, student_with_recipients
 
 pytestmark = pytest.mark.django_db

@@ -22,9 +22,9 @@ from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEve
 from disclosure.services import link_lookup, recipient_task_answer, request_file
 from disclosure.tasks import requests_sweep
 from portal.celery import app
-from portal.emails import email_queue_message
 from portal.models import ActivityRecord, EmailMessage
-from portal.queueing import lease
+from portal.shared.emails import email_queue_message
+from portal.shared.queueing import lease
 from portal.tasks import STALE_CLAIM, email_sweep
 from tests.disclosure.test_dispatch import student_with_recipients, subject, token_of
 from tests.smtp import SmtpServer

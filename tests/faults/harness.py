@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from kombu import pools
 
-from portal import queueing
 from portal.celery import app
+from portal.shared import queueing
 from tests.smtp import SmtpServer, free_port
 from tests.workers import BASE_DIR, LogFile, database_url
 

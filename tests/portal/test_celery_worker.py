@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from portal.celery import app
-from portal.emails import email_queue_message
 from portal.models import EmailMessage
+from portal.shared.emails import email_queue_message
 from portal.tasks import email_send, email_sweep
 from tests.smtp import SmtpServer
 from tests.workers import REAL_WORKER_MARKS, LogFile, start_worker

@@ -17,9 +17,9 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from portal.emails import email_queue_message, email_queue_template
 from portal.models import EmailMessage
-from portal.queueing import lease
+from portal.shared.emails import email_queue_message, email_queue_template
+from portal.shared.queueing import lease
 from portal.tasks import MAX_ATTEMPTS, STALE_CLAIM, email_send, email_sweep
 from tests.factories import PASSWORD
 from tests.smtp import free_port, html_of, text_of
@@ -322,7 +322,7 @@ def test_a_broker_outage_does_not_fail_the_caller_and_the_row_waits_for_the_swee
         django.setup()
         from django.core.management import call_command
         from django.db import transaction
-        from portal.emails import email_queue_message
+        from portal.shared.emails import email_queue_message
         from portal.models import EmailMessage
 
         call_command("migrate", verbosity=0)

@@ -23,7 +23,7 @@ from consent.services import consent_grant, provision_record
 from disclosure.reports import certificate_pdf, disclosure_report_files
 from disclosure.services import recipient_task_answer, request_file
 from portal.models import ActivityRecord
-from portal.pdf import pdf_render
+from portal.shared.pdf import pdf_render
 from tests.factories import (
     EmployerFactory,
     PurposeFactory,

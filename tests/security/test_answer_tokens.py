@@ -21,8 +21,8 @@ from django.utils import timezone
 from consent.services import consent_grant, provision_record
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent, RequestFile
 from disclosure.services import recipient_task_resend, request_cancel, request_file
-from portal.http import client_ip
 from portal.models import EmailMessage
+from portal.shared.http import client_ip
 from tests.factories import (
     PASSWORD,
     EmployerFactory,

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from consent.reports import NEVER_ACCEPTED
-from portal.spreadsheets import csv_safe
+from portal.shared.spreadsheets import csv_safe
 from tests.factories import PurposeFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ name, `X-Content-Type-Options: nosniff`, not cached, and one of the allowed type
 company file whose bytes are not what its type says goes out as application/octet-stream.
 
 The sweep fetches every URL of the project that returns a file; a scan of the code makes
-sure no view writes its own Content-Disposition (every one uses portal.files).
+sure no view writes its own Content-Disposition (every one uses portal.shared.files).
 """
 
 import re
@@ -19,7 +19,7 @@ from consent.reports import NEVER_ACCEPTED, UNLISTED
 from consent.services import consent_grant, provision_record
 from disclosure.models import RequestFile
 from disclosure.services import recipient_task_answer, request_file
-from portal.files import DOWNLOAD_TYPES, OCTET_STREAM
+from portal.shared.files import DOWNLOAD_TYPES, OCTET_STREAM
 from tests.factories import (
     EmployerFactory,
     StaffFactory,
@@ -205,4 +205,4 @@ def test_no_view_writes_its_own_download_headers():
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 if WRITES_A_FILE.search(line):
                     offenders.append(f"{path.relative_to(settings.BASE_DIR)}:{number}")
-    assert offenders == [], f"use portal.files.attachment_response: {offenders}"
+    assert offenders == [], f"use portal.shared.files.attachment_response: {offenders}"

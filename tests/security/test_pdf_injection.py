@@ -29,7 +29,7 @@ from disclosure.models import RecipientTask
 from disclosure.reports import certificate_pdf, disclosure_report_files
 from disclosure.services import recipient_task_answer, request_file
 from portal.models import ActivityRecord
-from portal.pdf import pdf_bytes, pdf_url_fetcher, static_file_for
+from portal.shared.pdf import pdf_bytes, pdf_url_fetcher, static_file_for
 from tests.factories import (
     EmployerFactory,
     PurposeFactory,
@@ -255,16 +255,18 @@ def test_the_fetcher_refuses_every_url_but_our_static_files_even_in_raw_html(
         '<!DOCTYPE html><html><head><link rel="stylesheet" href="portal-static:portal/pdf.css">'
         f"</head><body><p>RAW REFERENCES</p>{body}</body></html>"
     )
-    with caplog.at_level(logging.WARNING, logger="portal.pdf"):
+    with caplog.at_level(logging.WARNING, logger="portal.shared.pdf"):
         content = pdf_bytes(html)
     pdf = write(content, tmp_path)
     text = "".join(page_texts(pdf))
     assert "RAW REFERENCES" in text
     assert "root:" not in text and "/bin/" not in text
     assert server.hits == [], f"the renderer fetched {server.hits}"
-    refused = [r.getMessage() for r in caplog.records if r.name == "portal.pdf"]
+    refused = [r.getMessage() for r in caplog.records if r.name == "portal.shared.pdf"]
     assert refused, "no refusal was logged"
-    assert all(r.levelno == logging.WARNING for r in caplog.records if r.name == "portal.pdf")
+    assert all(
+        r.levelno == logging.WARNING for r in caplog.records if r.name == "portal.shared.pdf"
+    )
     for url in ("file:///etc/passwd", f"{at}/img", f"{at}/css", f"{at}/font"):
         assert any(url in message for message in refused), f"{url} was not refused: {refused}"
     # The stylesheet was fetched, not refused: the portal's own static file.

@@ -8,7 +8,7 @@ and the policy acceptance page; each is refused there, and each honest path is f
 import pytest
 from django.urls import reverse
 
-from portal.redirects import is_own_path
+from portal.shared.redirects import is_own_path
 from tests.factories import PASSWORD, UserFactory, published_version
 
 pytestmark = pytest.mark.django_db

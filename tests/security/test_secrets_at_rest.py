@@ -21,10 +21,10 @@ from backoffice.roles import SUPPORT, roles_apply
 from consent.reports import review_request_send
 from disclosure.models import RecipientTask
 from disclosure.services import recipient_task_remind, recipient_task_resend, request_file
-from portal.logs import RedactSecrets, redact
 from portal.models import EmailMessage, User
-from portal.sealing import SEALED_PREFIX
 from portal.sessions import stored_key
+from portal.shared.logs import RedactSecrets, redact
+from portal.shared.sealing import SEALED_PREFIX
 from tests.disclosure.test_dispatch import student_with_recipients
 from tests.factories import (
     PASSWORD,
@@ -294,7 +294,7 @@ def test_the_migration_takes_the_secrets_out_of_emails_stored_before_sealing():
 
     from django.apps import apps
 
-    from portal.sealing import reveal, unseal
+    from portal.shared.sealing import reveal, unseal
 
     migration = import_module("portal.migrations.0011_seal_stored_secrets")
     link = "https://portal.example.jp/r/" + "A" * 43 + "/"

@@ -13,8 +13,8 @@ from django.urls import reverse
 from consent.services import consent_grant, provision_record
 from disclosure.models import RecipientTask, RequestFile
 from disclosure.services import request_file
-from portal.files import SNIFF_BYTES
-from portal.pdf import pdf_bytes
+from portal.shared.files import SNIFF_BYTES
+from portal.shared.pdf import pdf_bytes
 from tests.factories import EmployerFactory, opt_in_purposes, student_who_accepted
 
 pytestmark = pytest.mark.django_db

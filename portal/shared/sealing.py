@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils.crypto import salted_hmac
 from django.utils.html import escape
 
-SALT = "portal.sealing.email-secrets"
+SALT = "portal.shared.sealing.email-secrets"
 
 
 class Unreadable(Exception):

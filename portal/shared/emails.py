@@ -9,8 +9,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from portal.models import EmailMessage, Employer
-from portal.queueing import on_commit_publish
-from portal.sealing import Slots
+from portal.shared.queueing import on_commit_publish
+from portal.shared.sealing import Slots
 
 # Stored as the email's error, which staff read in either language: so both are stored.
 NO_PRIMARY_CONTACT = (
