@@ -65,6 +65,9 @@ def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
 DEBUG = env_bool("DEBUG", False)
 # The default is for development and tests only; `check --deploy` flags it (security.W009).
 SECRET_KEY = env_str("SECRET_KEY", "django-insecure-development-key-never-use-in-production")
+# Rotating the key: the old one here (comma-separated) keeps sessions, links and the sealed
+# secrets readable until they have been replaced (docs/operations.md, "Rotating SECRET_KEY").
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", ("http", "https")).rstrip("/")

@@ -1,5 +1,5 @@
 """Settings come from the environment: a malformed value stops the process and names the
-variable; the production values in the README pass `check --deploy` without a warning.
+variable; the production values in docs/operations.md pass `check --deploy` without a warning.
 Each case starts a fresh process, because settings are read once, at start-up."""
 
 import os
@@ -55,6 +55,16 @@ def test_a_malformed_value_stops_the_process_and_names_the_variable(name, value)
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("django.core.exceptions.ImproperlyConfigured: ")
     assert name in error
+
+
+def test_earlier_secret_keys_come_from_the_environment_for_a_rotation():
+    printed = "import django; django.setup(); from django.conf import settings as s; "
+    printed += "print(s.SECRET_KEY_FALLBACKS)"
+
+    assert run(["-c", printed]).stdout.strip() == "[]"
+    assert run(["-c", printed], SECRET_KEY_FALLBACKS=" old-1 ,old-2").stdout.strip() == (
+        "['old-1', 'old-2']"
+    )
 
 
 def test_both_tls_and_ssl_for_email_is_refused():

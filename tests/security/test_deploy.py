@@ -1,4 +1,4 @@
-"""Deployment (issue 10): with the README's production values `check --deploy --fail-level
+"""Deployment (issue 10): with docs/operations.md's production values `check --deploy --fail-level
 WARNING` is clean; under those settings a real sign-in sets the session cookie Secure,
 HttpOnly and SameSite=Lax, and the CSRF and language cookies Secure and SameSite=Lax; the
 session key rotates on sign-in (a planted key is worthless) and sign-out destroys it.
@@ -25,7 +25,7 @@ from tests.portal.test_settings import MANAGE, run
 pytestmark = pytest.mark.django_db
 
 HOST = "portal.example.jp"
-# The README's "Production" block, as an operator would export it.
+# docs/operations.md's production environment, as an operator would export it.
 README_PRODUCTION = {
     "DEBUG": "0",
     "ALLOWED_HOSTS": HOST,
