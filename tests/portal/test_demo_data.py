@@ -23,7 +23,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def readme_logins() -> list[tuple[str, str]]:
     """(email, password) of each row of README's "Demo logins" table."""
-    section = README.read_text(encoding="utf-8").split("### Demo logins", 1)[1].split("###")[0]
+    section = README.read_text(encoding="utf-8").split("## Demo logins", 1)[1].split("\n## ")[0]
     return re.findall(r"^\|[^|]*\| `([^`]+)` \| `([^`]+)` \|", section, flags=re.M)
 
 

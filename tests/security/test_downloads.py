@@ -200,7 +200,7 @@ def test_no_view_writes_its_own_download_headers():
     offenders = []
     for app in SOURCES:
         for path in Path(settings.BASE_DIR, app).rglob("*.py"):
-            if path.name == "files.py" and path.parent.name == "portal":
+            if path.relative_to(settings.BASE_DIR).as_posix() == "portal/shared/files.py":
                 continue  # the one place that does
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 if WRITES_A_FILE.search(line):
