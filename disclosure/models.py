@@ -434,3 +434,11 @@ class SourceTask(models.Model):
     @property
     def is_done(self) -> bool:
         return self.status in (self.Status.ANSWERED, self.Status.CLOSED)
+
+    @property
+    def may_be_called_again(self) -> bool:
+        """A failed call; or a call that was never answered by the due date: the worker may
+        have died between claiming it and the source receiving it, and no retry follows."""
+        return self.status == self.Status.FAILED or (
+            self.status == self.Status.CALLED and self.overdue
+        )

@@ -362,7 +362,7 @@ class DataRequestActionsMixin:
     def _source_refusal(cls, task: SourceTask, *, failed_only: bool = False) -> str:
         if refusal := cls._request_refusal(task.request):
             return refusal
-        if task.is_done or (failed_only and task.status != SourceTask.Status.FAILED):
+        if task.is_done or (failed_only and not task.may_be_called_again):
             return _("The task of %(source)s is %(status)s: there is nothing to do.") % {
                 "source": task.source.name,
                 "status": task.get_status_display(),

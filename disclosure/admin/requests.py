@@ -129,8 +129,7 @@ class SourceTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
         links = [
             (name, label)
             for perm, name, label in SOURCE_ACTIONS
-            if perm in allowed
-            and (name.endswith("close") or obj.status == SourceTask.Status.FAILED)
+            if perm in allowed and (name.endswith("close") or obj.may_be_called_again)
         ]
         if not links:
             return "—"

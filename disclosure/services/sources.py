@@ -7,6 +7,7 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -127,15 +128,26 @@ def source_task_call(*, task_id: int) -> str:
 
 
 def source_task_recall(*, task: SourceTask, by: User, reason: str) -> None:
-    """Staff: call a failed source again (after its owners fixed it), with a reason."""
+    """Staff: call a source again, with a reason: a failed call (after its owners fixed it),
+    or a call still unanswered past the due date (SourceTask.may_be_called_again)."""
     if not reason.strip():
         raise ValidationError(_("Give a reason."))
     with transaction.atomic():
-        changed = SourceTask.objects.filter(
-            pk=task.pk, status=SourceTask.Status.FAILED, request__status__in=DataRequest.OPEN
-        ).update(status=SourceTask.Status.QUEUED, attempts=0, queued_at=timezone.now())
+        changed = (
+            SourceTask.objects.filter(pk=task.pk, request__status__in=DataRequest.OPEN)
+            .filter(
+                Q(status=SourceTask.Status.FAILED)
+                | Q(status=SourceTask.Status.CALLED, overdue=True)
+            )
+            .update(status=SourceTask.Status.QUEUED, attempts=0, queued_at=timezone.now())
+        )
         if not changed:
-            raise ValidationError(_("Only a failed call of an open request can be made again."))
+            raise ValidationError(
+                _(
+                    "Only a failed call, or one unanswered past the due date, of an open "
+                    "request can be made again."
+                )
+            )
         enqueue.source_call(task.pk)
 
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.urls import reverse
 from django.utils import translation
@@ -27,6 +28,7 @@ from disclosure.services import (
     request_file,
     requests_sweep,
     source_task_call,
+    source_task_recall,
 )
 from portal.models import ActivityRecord
 from tests.disclosure.test_dispatch import student_with_recipients
@@ -501,3 +503,35 @@ def test_an_english_timeline_tells_a_site_systems_answer_in_english_and_credits_
         in html
     )
     assert "完了を確認" not in html
+
+
+def test_a_call_left_unanswered_past_the_due_date_may_be_made_again(
+    client, silent_source, django_capture_on_commit_callbacks
+):
+    """A worker killed between claiming a call and the source receiving it leaves the task
+    "called" with no retry: once overdue, staff may call it again; before, they may not."""
+    from backoffice.roles import SUPPORT
+
+    student, _employers = student_with_recipients(("ja",))
+    make_source(silent_source.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_file(student=student, kind=DataRequest.Kind.DELETION)
+    task = SourceTask.objects.get(request=request)
+    assert task.status == SourceTask.Status.CALLED and task.attempts == 1
+    recall = reverse("admin:disclosure_datarequest_source_recall", args=[request.pk, task.pk])
+    change = reverse("admin:disclosure_datarequest_change", args=[request.pk])
+    client.force_login(_staff(SUPPORT))
+
+    assert recall not in client.get(change).content.decode()  # still waiting: no button
+    with pytest.raises(ValidationError):
+        source_task_recall(task=task, by=StaffFactory(), reason="again")
+
+    SourceTask.objects.filter(pk=task.pk).update(overdue=True)
+    calls_before = len(silent_source.calls)
+    assert recall in client.get(change).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(recall, {"reason": "no answer; the call may never have arrived"})
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert task.status == SourceTask.Status.CALLED and task.attempts == 1
+    assert len(silent_source.calls) > calls_before  # the source was called again
