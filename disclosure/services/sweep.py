@@ -123,8 +123,9 @@ def requests_sweep(*, now: datetime | None = None) -> dict:
 
 
 def _sources_overdue(now: datetime) -> list[int]:
-    """Sources that have not answered by the request's due date: on the timeline (so the
-    student sees staff are on it) and to support staff, once each."""
+    """Sources that have not answered by the request's due date: marked overdue and said on
+    the request's timeline (so the student sees staff are on it), once each. Staff find them
+    on the request's page, where an overdue call may be made again."""
     escalated = []
     for task in SourceTask.objects.filter(
         status__in=SOURCE_WAITING,
