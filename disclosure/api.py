@@ -313,6 +313,8 @@ def _answer(client: ApiClient, reference: str, body) -> JsonResponse:
     task = _task_for(client, reference)
     if task.status == RecipientTask.Status.ANSWERED:
         return _already_answered(task)
+    if task.status == RecipientTask.Status.CLOSED or not task.request.is_open:
+        return _closed(task)
     payload = answer_payload(body, answers=ANSWERS_BY_KIND[task.request.kind])
     statement = _statement(payload, task)
     try:
@@ -329,11 +331,7 @@ def _answer(client: ApiClient, reference: str, body) -> JsonResponse:
         if task.status == RecipientTask.Status.ANSWERED:
             return _already_answered(task)  # answered meanwhile (by the link, say)
         if refused.code == "answered":
-            return _one(
-                task,
-                status=409,
-                error={"code": "closed", "message": _("This request is closed.")},
-            )
+            return _closed(task)
         raise ApiError(422, "invalid_field", refused.messages[0], field=refused.code) from None
     return _one(task)
 
@@ -347,3 +345,7 @@ def _already_answered(task: RecipientTask) -> JsonResponse:
             "message": _("This request has already been answered."),
         },
     )
+
+
+def _closed(task: RecipientTask) -> JsonResponse:
+    return _one(task, status=409, error={"code": "closed", "message": _("This request is closed.")})
