@@ -152,7 +152,7 @@ def _answer_json(task: RecipientTask) -> dict | None:
 
 
 def _task_json(task: RecipientTask, provisions: list[dict]) -> dict:
-    """What the answer page shows the company (disclosure/templates/disclosure/answer.html),
+    """What the answer page shows the company (templates/disclosure/answer.html),
     and no more: the request, the student's name and registered email, the dates, what the
     company received, and its answer."""
     data_request = task.request

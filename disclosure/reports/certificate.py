@@ -32,7 +32,7 @@ def _via(task: RecipientTask) -> str:
     if not task.answered_via:
         return ""
     if task.answered_via == RecipientTask.Via.API and task.answered_client is not None:
-        return _("%(via)s (%(key)s)") % {
+        return _("%(via)s, key “%(key)s”") % {
             "via": task.get_answered_via_display(),
             "key": task.answered_client.name,
         }
