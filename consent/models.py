@@ -487,6 +487,9 @@ class ApiClient(models.Model):
         # provisions. Existing keys keep it (the field's default).
         CONSENTS = "consents", _("consents: check, changes, provisions")
         ACTIVITY_WRITE = "activity:write", _("activity:write: send the site's activity records")
+        # A company's own data-rights requests (GET /requests, POST /requests/…/answer).
+        REQUESTS_READ = "requests:read", _("requests:read: list the company's requests")
+        REQUESTS_ANSWER = "requests:answer", _("requests:answer: answer the company's requests")
 
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)

@@ -137,6 +137,7 @@ class RecipientTask(models.Model):
     class Via(models.TextChoices):
         LINK = "link", _("the answer link")
         STAFF = "staff", _("support staff, received another way")
+        API = "api", _("the company's API key")
 
     request = models.ForeignKey(
         DataRequest, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("request")
@@ -172,6 +173,18 @@ class RecipientTask(models.Model):
         _("answered via"), max_length=10, choices=Via.choices, blank=True
     )
     evidence = models.TextField(_("evidence"), blank=True)
+    # The key an answer came with (answered_via "api"); its name is also on the timeline.
+    answered_client = models.ForeignKey(
+        "consent.ApiClient",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("answered with the API key"),
+    )
+    # When anything the company's API list shows last changed (sent, reminded, answered,
+    # closed, resent, the due date): the list's order and cursor (GET /api/v1/requests).
+    changed_at = models.DateTimeField(_("changed"), default=timezone.now)
 
     class Meta:
         verbose_name = _("company task")
@@ -180,7 +193,10 @@ class RecipientTask(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["request", "employer"], name="one_task_per_company")
         ]
-        indexes = [models.Index(fields=["status", "sent_at"])]
+        indexes = [
+            models.Index(fields=["status", "sent_at"]),
+            models.Index(fields=["employer", "changed_at", "id"], name="task_employer_changed"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.request_id} → {self.employer_id}"

@@ -24,6 +24,18 @@ class ScopeRefused(ValueError):
 
 # Activity records are what the job site itself collects: a company's key never sends them.
 PIPELINE_ONLY_SCOPES = {ApiClient.Scope.ACTIVITY_WRITE}
+# A company's requests are its own to read and answer: the pipeline has none.
+EMPLOYER_ONLY_SCOPES = {ApiClient.Scope.REQUESTS_READ, ApiClient.Scope.REQUESTS_ANSWER}
+
+
+def scopes_refusal(*, employer: Employer | None, scopes) -> str | None:
+    """Why this kind of key may not hold these scopes, or None. The admin form and
+    api_key_create both ask."""
+    if employer is not None and PIPELINE_ONLY_SCOPES & set(scopes):
+        return "activity:write is for the site's pipeline, not a company's key."
+    if employer is None and EMPLOYER_ONLY_SCOPES & set(scopes):
+        return "requests:read and requests:answer are for a company's key, not the pipeline's."
+    return None
 
 
 def key_sha256(key: str) -> str:
@@ -39,8 +51,9 @@ def api_key_create(
     unknown = set(scopes) - set(ApiClient.Scope.values)
     if unknown:
         raise ScopeRefused(f"Unknown scope {sorted(unknown)[0]!r}.")
-    if employer is not None and PIPELINE_ONLY_SCOPES & set(scopes):
-        raise ScopeRefused("activity:write is for the site's pipeline, not a company's key.")
+    refusal = scopes_refusal(employer=employer, scopes=scopes)
+    if refusal:
+        raise ScopeRefused(refusal)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     client = ApiClient.objects.create(
         name=name,

@@ -6,6 +6,7 @@ the views' real answers against its schemas; change both together.
 
 import json
 
+from consent.api import openapi_requests
 from consent.api.payloads import (
     ACTIVITY_KINDS,
     DEFAULT_CHANGES_LIMIT,
@@ -87,6 +88,8 @@ SCHEMAS = {
                         "idempotency_key_reused, "
                         "unknown_student, unknown_employer, unknown_purpose, no_valid_grant, "
                         "before_grant, reference, future, first_after_last, data_items, "
+                        "unknown_request, already_answered, closed, bad_status, "
+                        "bad_changed_since, missing_idempotency_key, "
                         "method_not_allowed, not_found, server_error.",
                     },
                     "message": {"type": "string", "description": "For people; may change."},
@@ -402,7 +405,9 @@ OPENAPI = {
             "`python manage.py create_api_key` and shown once. A pipeline key sees every "
             "employer; an employer's key sees only its own rows. A key holds scopes: "
             "`consents` (checks, the feed, provisions; every key made before scopes existed) "
-            "and `activity:write` (sending activity records; the site's keys only); another "
+            "and `activity:write` (sending activity records; the site's keys only), and a "
+            "company's key `requests:read` and `requests:answer` (its own students' "
+            "requests, listed and answered); another "
             "endpoint is 403 missing_scope. Requests are limited per key "
             "and minute (429 with Retry-After). Errors are always JSON "
             '`{"error": {"code", "message"}}`. Times are ISO 8601 with an offset; answers '
@@ -594,5 +599,8 @@ OPENAPI = {
         },
     },
 }
+
+SCHEMAS.update(openapi_requests.SCHEMAS)
+OPENAPI["paths"].update(openapi_requests.PATHS)
 
 OPENAPI_JSON = json.dumps(OPENAPI, ensure_ascii=False).encode("utf-8")

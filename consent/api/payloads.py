@@ -4,7 +4,7 @@ string). The OpenAPI document (consent/api/openapi.py) describes the same rules.
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.utils.translation import gettext as _
 
@@ -293,3 +293,121 @@ def idempotency_key(request) -> str | None:
         % {"max": MAX_IDEMPOTENCY_KEY},
         field="Idempotency-Key",
     )
+
+
+# GET /requests and POST /requests/{reference}/answer (disclosure/api.py).
+REQUEST_STATUSES = ("open", "answered", "all")
+DEFAULT_REQUESTS_LIMIT = 100
+MAX_REQUESTS_LIMIT = 500
+REQUESTS_PARAMETERS = frozenset({"status", "changed_since", "cursor", "limit"})
+MAX_CURSOR = 200
+MAX_ANSWERED_BY = 200
+MAX_STATEMENT = 20000
+
+
+@dataclass(frozen=True)
+class RequestsQuery:
+    status: str
+    changed_since: datetime | None
+    cursor: str | None
+    limit: int
+
+
+def requests_query(request) -> RequestsQuery:
+    """`?status=open|answered|all&changed_since=<RFC 3339>&cursor=<next>&limit=<n>`."""
+    unknown = sorted(set(request.GET) - REQUESTS_PARAMETERS)
+    if unknown:
+        raise ApiError(
+            400,
+            "unknown_parameter",
+            _(
+                "Unknown query parameter '%(name)s'; this endpoint takes status, "
+                "changed_since, cursor and limit."
+            )
+            % {"name": unknown[0]},
+            field=unknown[0],
+        )
+    status = request.GET.get("status", "open")
+    if status not in REQUEST_STATUSES:
+        raise ApiError(
+            400,
+            "bad_status",
+            _("'status' must be one of: %(statuses)s.") % {"statuses": ", ".join(REQUEST_STATUSES)},
+            field="status",
+        )
+    changed_since = None
+    raw = request.GET.get("changed_since")
+    if raw is not None:
+        try:
+            changed_since = datetime.fromisoformat(raw) if raw.isascii() else None
+        except ValueError:
+            changed_since = None
+        try:
+            # In UTC here: year 9999 at -05:00 is past what a datetime holds in UTC.
+            changed_since = (
+                changed_since.astimezone(UTC)
+                if changed_since is not None and changed_since.utcoffset() is not None
+                else None
+            )
+        except OverflowError:
+            changed_since = None
+        if changed_since is None:
+            raise ApiError(
+                400,
+                "bad_changed_since",
+                _("'changed_since' must be a date and time with its UTC offset (RFC 3339).")
+                + " "
+                + _("For example 2026-04-01T10:00:00+09:00."),
+                field="changed_since",
+            )
+    cursor = request.GET.get("cursor")
+    if cursor is not None and not (0 < len(cursor) <= MAX_CURSOR and cursor.isascii()):
+        raise ApiError(400, "bad_cursor", _("This cursor is not one we gave."), field="cursor")
+    limit = _query_int(
+        request,
+        "limit",
+        DEFAULT_REQUESTS_LIMIT,
+        low=1,
+        high=MAX_REQUESTS_LIMIT,
+        code="bad_limit",
+    )
+    return RequestsQuery(status, changed_since, cursor, limit)
+
+
+@dataclass(frozen=True)
+class AnswerPayload:
+    answer: str
+    answered_by: str
+    statement: str
+    attestation: bool
+
+
+def _text(body: dict, name: str, *, limit: int) -> str:
+    value = body.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise _invalid(name, _("Expected a string of at most %(max)d characters.") % {"max": limit})
+    if not _storable(value):
+        raise _unstorable(name)
+    return value.strip()
+
+
+def answer_payload(body, *, answers: tuple[str, ...]) -> AnswerPayload:
+    """`{"answer", "answered_by", "statement"?, "attestation"?}`, as the answer page takes
+    them: `answers` are those that fit the request's kind."""
+    body = _object(body, "")
+    answer = body.get("answer")
+    if answer not in answers:
+        raise _invalid(
+            "answer",
+            _("Expected one of: %(answers)s.") % {"answers": ", ".join(answers)},
+        )
+    answered_by = _text(body, "answered_by", limit=MAX_ANSWERED_BY)
+    if not answered_by:
+        raise _invalid("answered_by", _("Give the name of the person responsible."))
+    statement = _text(body, "statement", limit=MAX_STATEMENT)
+    attestation = body.get("attestation", False)
+    if not isinstance(attestation, bool):
+        raise _invalid("attestation", _("Expected true or false."))
+    return AnswerPayload(answer, answered_by, statement, attestation)

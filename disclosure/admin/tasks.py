@@ -86,6 +86,7 @@ class RecipientTaskAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
         "answered_by",
         "statement",
         "answered_via",
+        "answered_client",
         "evidence",
         "reasons",
         "staff_actions",

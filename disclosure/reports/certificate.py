@@ -27,13 +27,25 @@ def _task_outcome(task: RecipientTask, request: DataRequest, closed_reason: str)
     return _("No answer")
 
 
+def _via(task: RecipientTask) -> str:
+    """How the answer came; by API, with the key's name."""
+    if not task.answered_via:
+        return ""
+    if task.answered_via == RecipientTask.Via.API and task.answered_client is not None:
+        return _("%(via)s, key “%(key)s”") % {
+            "via": task.get_answered_via_display(),
+            "key": task.answered_client.name,
+        }
+    return task.get_answered_via_display()
+
+
 def certificate_pdf(*, request_id: int) -> tuple[bytes, str]:
     """The completion certificate: the request, what the portal did itself, and every
     company's answer (who, when, what statement, by which way), in the request's language."""
     request = DataRequest.objects.select_related("student").get(pk=request_id)
     tasks = list(
         RecipientTask.objects.filter(request=request)
-        .select_related("employer")
+        .select_related("employer", "answered_client")
         .order_by("employer__name", "employer_id")
     )
     # Who closed a task and why, and which staff member recorded an answer received
@@ -71,7 +83,7 @@ def certificate_pdf(*, request_id: int) -> tuple[bytes, str]:
                 "outcome": _task_outcome(task, request, closed.get(task.pk, "")),
                 "answered": task.status == RecipientTask.Status.ANSWERED,
                 "refused": task.answer == RecipientTask.Answer.REFUSED,
-                "via": task.get_answered_via_display() if task.answered_via else "",
+                "via": _via(task),
                 "staff": recorded_by.get(task.pk, ""),
                 "files": files.get(task.pk, []),
             }

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from consent.models import ApiClient
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile, token_hash
 from disclosure.services._common import Actor, Event, Kind, _email_student, _event, _store_file
 from disclosure.services.filing import _complete_if_done
@@ -76,12 +77,14 @@ def recipient_task_send(*, task_id: int) -> bool:
     with transaction.atomic():
         claimed = RecipientTask.objects.filter(
             pk=task_id, status=RecipientTask.Status.QUEUED, sent_at=None
-        ).update(status=RecipientTask.Status.SENT, sent_at=now, queued_at=None)
+        ).update(status=RecipientTask.Status.SENT, sent_at=now, queued_at=None, changed_at=now)
         if not claimed:
             return False
         task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
         if not task.request.is_open:
-            RecipientTask.objects.filter(pk=task_id).update(status=RecipientTask.Status.CLOSED)
+            RecipientTask.objects.filter(pk=task_id).update(
+                status=RecipientTask.Status.CLOSED, changed_at=timezone.now()
+            )
             return False
         token = _new_link(task, now=now)
         if not _email_company(task, template="company_request", token=token).failed:
@@ -97,7 +100,7 @@ def recipient_task_remind(*, task_id: int, number: int) -> bool:
     with transaction.atomic():
         claimed = RecipientTask.objects.filter(
             pk=task_id, status=RecipientTask.Status.SENT, reminders_sent=number - 1
-        ).update(reminders_sent=number, last_reminder_at=now, queued_at=None)
+        ).update(reminders_sent=number, last_reminder_at=now, queued_at=None, changed_at=now)
         if not claimed:
             return False
         task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
@@ -138,11 +141,14 @@ def recipient_task_resend(*, task: RecipientTask, by: User, reason: str) -> None
             raise ValidationError(_("This request is closed."))
         _primary_contact_required(task.employer)
         AnswerLink.objects.filter(task=task, revoked_at=None).update(revoked_at=now)
+        task.changed_at = now
         if task.status == RecipientTask.Status.QUEUED:
             task.sent_at = now
             task.status = RecipientTask.Status.SENT
             task.queued_at = None
-            task.save(update_fields=["sent_at", "status", "queued_at"])
+            task.save(update_fields=["sent_at", "status", "queued_at", "changed_at"])
+        else:
+            task.save(update_fields=["changed_at"])
         token = _new_link(task, now=now)
         _email_company(task, template="company_request", token=token)
         _event(
@@ -226,9 +232,13 @@ def recipient_task_answer(
     via: str = RecipientTask.Via.LINK,
     evidence: str = "",
     staff: User | None = None,
+    client: ApiClient | None = None,
     file: tuple[str, str, bytes] | None = None,
 ) -> RecipientTask:
-    """Record a company's answer, once; complete the request when it was the last one."""
+    """Record a company's answer, once; complete the request when it was the last one.
+
+    By the answer link, by staff (who describe the evidence), or by the company's API key
+    (`client`, whose name the timeline and the certificate give)."""
     if not task.request.is_open:
         raise AnswerRefused(_("This request is closed."), code="answered")
     if answer not in ANSWERS_BY_KIND[task.request.kind]:
@@ -239,6 +249,8 @@ def recipient_task_answer(
         raise AnswerRefused(_("Say why you cannot comply."), code="statement")
     if via == RecipientTask.Via.STAFF and (staff is None or not evidence.strip()):
         raise AnswerRefused(_("Describe the evidence of the answer."), code="evidence")
+    if (via == RecipientTask.Via.API) != (client is not None):
+        raise ValueError("An answer by API names its key, and only such an answer does.")
     now = timezone.now()
     with transaction.atomic():
         claimed = RecipientTask.objects.filter(
@@ -253,6 +265,8 @@ def recipient_task_answer(
             statement=statement.strip(),
             answered_via=via,
             evidence=evidence.strip(),
+            answered_client=client,
+            changed_at=now,
         )
         if not claimed:
             raise AnswerRefused(_("This request has already been answered."), code="answered")
@@ -274,7 +288,8 @@ def recipient_task_answer(
             actor=Actor.STAFF if via == RecipientTask.Via.STAFF else Actor.COMPANY,
             user=staff,
             task=task,
-            detail=f"{task.employer.name}: {task.get_answer_display()}",
+            detail=f"{task.employer.name}: {task.get_answer_display()}"
+            + (f" (API: {client.name})" if client is not None else ""),
         )
         _email_student(task.request, "request_answered", task=task)
         _complete_if_done(task.request)
@@ -290,7 +305,7 @@ def recipient_task_close(*, task: RecipientTask, by: User, reason: str) -> None:
     with transaction.atomic():
         closed = RecipientTask.objects.filter(
             pk=task.pk, status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT]
-        ).update(status=RecipientTask.Status.CLOSED)
+        ).update(status=RecipientTask.Status.CLOSED, changed_at=timezone.now())
         if not closed:
             raise ValidationError(_("This company's task is already finished."))
         AnswerLink.objects.filter(task=task, revoked_at=None).update(revoked_at=timezone.now())

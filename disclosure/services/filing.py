@@ -169,6 +169,7 @@ def request_file(
                     employer=r.employer,
                     reasons=r.as_json(),
                     created_at=now,
+                    changed_at=now,
                     queued_at=now,
                 )
                 for r in recipients
@@ -339,9 +340,11 @@ def request_extend(*, request: DataRequest, days: int, reason: str, by: User) ->
         request.due_at = request.due_at + timedelta(days=days)
         request.extension_reason = reason.strip()
         request.save(update_fields=["due_at", "extension_reason"])
+        # The due date is in the companies' API list: each task changed.
         RecipientTask.objects.filter(request=request, overdue=True, answered_at=None).update(
             overdue=False
         )
+        RecipientTask.objects.filter(request=request).update(changed_at=timezone.now())
         _event(request, Event.EXTENDED, actor=Actor.STAFF, user=by, detail=reason.strip())
         _email_student(request, "request_extended")
     return request
@@ -362,7 +365,7 @@ def request_cancel(*, request: DataRequest, reason: str, by: User | None = None)
         RecipientTask.objects.filter(
             request=request,
             status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
-        ).update(status=RecipientTask.Status.CLOSED)
+        ).update(status=RecipientTask.Status.CLOSED, changed_at=timezone.now())
         SourceTask.objects.filter(request=request).exclude(
             status=SourceTask.Status.ANSWERED
         ).update(status=SourceTask.Status.CLOSED)

@@ -49,6 +49,8 @@ from consent.api import views as api_views
 from consent.api.keys import api_key_create, api_key_revoke
 from consent.models import Consent, ConsentEvent, Provision
 from consent.services import consent_grant, consent_withdraw, provision_record
+from disclosure import api as disclosure_api
+from disclosure.services import request_file
 from portal.wsgi import application
 from tests.factories import EmployerFactory, PurposeFactory, UserFactory, accept, published_version
 
@@ -57,12 +59,24 @@ pytestmark = pytest.mark.django_db
 # Cases per (operation, scope, mode). Chosen so that the whole file runs in about a minute
 # on the 2-core CI machine, on either database; raise them locally for a longer hunt.
 MAX_EXAMPLES = {GenerationMode.POSITIVE: 100, GenerationMode.NEGATIVE: 60}
-OPERATIONS = ["consentsCheck", "provisionsRecord", "consentsChanges", "activityRecord", "openapi"]
+OPERATIONS = [
+    "consentsCheck",
+    "provisionsRecord",
+    "consentsChanges",
+    "activityRecord",
+    "requestsList",
+    "requestAnswer",
+    "openapi",
+]
+# A company's own requests: only a company's key may hold their scopes.
+EMPLOYER_ONLY = {"requestsList", "requestAnswer"}
 
 CHECK = "/api/v1/consents/check"
 PROVISIONS = "/api/v1/provisions"
 CHANGES = "/api/v1/consents/changes"
 ACTIVITY = "/api/v1/activity"
+REQUESTS = "/api/v1/requests"
+ANSWER = "/api/v1/requests/R-260401-3F9A0C12BE/answer"
 
 
 # --- the world the fuzzer runs in ----------------------------------------------------------
@@ -115,9 +129,27 @@ class World:
         self.granted_own = [g for g in self.granted if g["employer"] == self.own.pk]
         self.codes = ["behaviour_analysis", "provision_to_employer", "account", "no_such_purpose"]
         self.public_ids = [str(s.public_id) for s in self.students] + [str(uuid.uuid4())]
+        # Students' requests passed on to the companies (their tasks left queued: no
+        # worker runs here), every kind, for the requests endpoints to list and answer.
+        self.requests = []
+        for index in range(15):
+            student = UserFactory(password=None)
+            accept(student, version)
+            for employer in (self.own, self.other) if index % 3 else (self.other,):
+                consent_grant(student=student, employer=employer, purpose=provision)
+            kind = ("deletion", "cessation", "disclosure")[index % 3]
+            self.requests.append(request_file(student=student, kind=kind))
+        self.own_references = {
+            r.reference: r.kind for r in self.requests if r.tasks.filter(employer=self.own)
+        }
+        self.other_references = [
+            r.reference for r in self.requests if r.reference not in self.own_references
+        ]
         self.pipeline, self.pipeline_key = api_key_create(name="Analytics pipeline")
         self.employer_client, self.employer_key = api_key_create(
-            name="株式会社テスト HR", employer=self.own
+            name="株式会社テスト HR",
+            employer=self.own,
+            scopes=["consents", "requests:read", "requests:answer"],
         )
         self.other_key = api_key_create(name="Other HR", employer=self.other)[1]
         self.revoked_key = api_key_create(name="Old pipeline")[1]
@@ -141,6 +173,7 @@ def world(settings, monkeypatch):
     settings.API_RATE_LIMIT_PER_MINUTE = 1_000_000
     # The feed holds events back for a few seconds; the fuzzer must see this world's events.
     monkeypatch.setattr(api_views, "CHANGES_SETTLE", timedelta(0))
+    monkeypatch.setattr(disclosure_api, "REQUESTS_SETTLE", timedelta(0))
     return World()
 
 
@@ -163,6 +196,10 @@ CONFIG = {
             ("activityRecord", ["200"]),
             ("openapi", ["200"]),
             ("provisionsRecord", ["200", "201", "403", "404", "409", "422"]),
+            # A cursor is any string to the document, and only ours to the view.
+            ("requestsList", ["200", "400"]),
+            # Unknown reference; answered or closed; a rule stated in words.
+            ("requestAnswer", ["200", "404", "409", "422"]),
         ]
     ],
 }
@@ -190,7 +227,7 @@ def schema(world, in_process_requests):
 # --- the scope property, as a check on every answer -----------------------------------------
 
 
-def employer_scope_check(employer_id: int):
+def employer_scope_check(employer_id: int, own_references):
     """A schemathesis check: an answer to this employer's key holds no other employer's row.
 
     Check results about another employer are `out_of_scope` with nothing else said (the
@@ -213,6 +250,11 @@ def employer_scope_check(employer_id: int):
             assert not foreign, f"another employer's changes: {foreign}"
         elif path == "/provisions":
             assert body["employer"] == employer_id, body
+        elif path == "/requests":
+            foreign = [r for r in body["requests"] if r["reference"] not in own_references]
+            assert not foreign, f"another employer's requests: {foreign}"
+        elif path == "/requests/{reference}/answer":
+            assert body["request"]["reference"] in own_references, body
         return True
 
     return employer_scope_respected
@@ -222,6 +264,29 @@ def employer_scope_check(employer_id: int):
 # the document states in words (not after now; first not after last), and for an
 # Idempotency-Key the fuzzer happened to send before with another body; for nothing else.
 DATE_FIELDS = {"provided_at", "first_provided_at", "Idempotency-Key"}
+
+
+# And a documented-valid answer or list request may be refused only for what the document
+# says in words: a cursor not given to this key; an answer that does not fit the request's
+# kind, a statement or attestation its answer needs or refuses, a reused Idempotency-Key.
+VALID_REQUESTS_REFUSALS = {
+    ("/requests", 400): {"cursor"},
+    ("/requests/{reference}/answer", 422): {
+        "answer",
+        "statement",
+        "attestation",
+        "Idempotency-Key",
+    },
+}
+
+
+def valid_requests_refusals(ctx, response, case):
+    fields = VALID_REQUESTS_REFUSALS.get((case.operation.path, response.status_code))
+    if fields is None:
+        return None
+    error = response.json()["error"]
+    assert error.get("field") in fields, f"a documented-valid request refused: {error}"
+    return True
 
 
 def valid_provision_refusals(ctx, response, case):
@@ -282,9 +347,46 @@ def steer(case, world: World, scope: str, data) -> None:
                 )
                 minutes = data.draw(st.integers(1, 60 * 24 * 30), label="minutes ago")
                 item["occurred_at"] = (timezone.now() - timedelta(minutes=minutes)).isoformat()
+    elif operation == "/requests/{reference}/answer":
+        steer_answer(case, world, data)
+    elif operation == "/requests" and isinstance(case.query, dict):
+        if "cursor" in case.query and data.draw(st.booleans(), label="drop cursor"):
+            del case.query["cursor"]
     elif operation == "/consents/changes" and isinstance(case.query, dict):
         if data.draw(st.booleans(), label="small cursor"):
             case.query["since"] = data.draw(st.integers(0, 40), label="cursor")
+
+
+FITTING = {
+    "deletion": ["deleted", "held_none", "refused"],
+    "cessation": ["stopped", "held_none", "refused"],
+    "disclosure": ["disclosed", "held_none", "refused"],
+}
+
+
+def steer_answer(case, world: World, data) -> None:
+    """Now and then the company's own request, with an answer that fits it and a fresh
+    key: the success path (each request answers once; later ones are 409)."""
+    if not data.draw(st.booleans(), label="real reference"):
+        return
+    own = sorted(world.own_references)
+    reference = data.draw(st.sampled_from(own + world.other_references[:2]), label="reference")
+    case.path_parameters["reference"] = reference
+    headers = case.headers if case.headers is not None else {}
+    headers["Idempotency-Key"] = str(uuid.uuid4())
+    case.headers = headers
+    kind = world.own_references.get(reference)
+    if kind is None or not isinstance(case.body, dict):
+        return
+    if data.draw(st.booleans(), label="fitting answer"):
+        answer = data.draw(st.sampled_from(FITTING[kind]), label="answer")
+        case.body["answer"] = answer
+        case.body["answered_by"] = "佐藤 花子, 人事部長"
+        case.body["attestation"] = answer in ("deleted", "stopped")
+        if answer in ("refused", "disclosed"):
+            case.body["statement"] = "理由 / the data we hold"
+        else:
+            case.body.pop("statement", None)
 
 
 def real_triple(world: World, data) -> dict:
@@ -306,6 +408,8 @@ def fuzz_params():
                 # a company's key cannot hold activity:write (a handmade test says so).
                 if operation_id == "activityRecord" and scope == "employer":
                     continue
+                if operation_id in EMPLOYER_ONLY and scope == "pipeline":
+                    continue  # nor can the pipeline's key hold requests:* (handmade below)
                 if operation_id != "openapi" or mode is GenerationMode.POSITIVE:
                     yield pytest.param(
                         operation_id, scope, mode, id=f"{operation_id}-{scope}-{mode}"
@@ -320,11 +424,11 @@ def test_every_answer_is_documented_and_in_scope(
     headers = {"Authorization": f"Bearer {world.key(scope, operation_id)}"}
     checks = list(CHECKS)
     if scope == "employer":
-        checks.append(employer_scope_check(world.own.pk))
+        checks.append(employer_scope_check(world.own.pk, world.own_references))
     if mode is GenerationMode.NEGATIVE:
         checks.append(negative_data_rejection)
     else:
-        checks += [positive_data_acceptance, valid_provision_refusals]
+        checks += [positive_data_acceptance, valid_provision_refusals, valid_requests_refusals]
     seen = {"cases": 0, "statuses": {}}
 
     @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
@@ -518,9 +622,9 @@ def test_a_missing_or_malformed_key_is_401_with_the_documented_shape(
     assert response["WWW-Authenticate"].startswith('Bearer realm="api"')
 
 
-@pytest.mark.parametrize("url", [CHECK, PROVISIONS, CHANGES])
+@pytest.mark.parametrize("url", [CHECK, PROVISIONS, CHANGES, REQUESTS, ANSWER])
 def test_a_revoked_key_is_401_on_every_endpoint(client, world, error_schema, url):
-    if url == CHANGES:
+    if url in (CHANGES, REQUESTS):
         response = client.get(url, headers=auth(world.revoked_key))
     else:
         response = post(client, url, {"checks": []}, world.revoked_key)
@@ -685,3 +789,24 @@ def test_the_rarer_answers_carry_their_documented_headers(world, schema, setting
     assert statuses == [200, 429, 401]
     assert wrong_method.status_code == 405
     assert wrong_method.headers["allow"] == ["GET"]
+
+
+def test_only_the_companys_key_reaches_its_requests_and_never_anothers(client, world, error_schema):
+    for key in (world.pipeline_key, world.site_key, world.other_key):
+        listed = client.get(REQUESTS, headers=auth(key))
+        assert listed.status_code == 403
+        assert error_of(listed, error_schema)["code"] == "missing_scope"
+    own = client.get(REQUESTS, {"status": "all"}, headers=auth(world.employer_key))
+    assert {r["reference"] for r in own.json()["requests"]} == set(world.own_references)
+    # Another company's request is the same 404 as a reference that does not exist.
+    body = {"answer": "held_none", "answered_by": "HR"}
+    headers = {**auth(world.employer_key), "Idempotency-Key": str(uuid.uuid4())}
+    for reference in (world.other_references[0], "R-000000-0000000000"):
+        response = client.post(
+            f"/api/v1/requests/{reference}/answer",
+            json.dumps(body),
+            content_type="application/json",
+            headers=headers,
+        )
+        assert response.status_code == 404
+        assert error_of(response, error_schema)["code"] == "unknown_request"

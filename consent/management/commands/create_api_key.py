@@ -35,7 +35,8 @@ class Command(BaseCommand):
             action="append",
             choices=ApiClient.Scope.values,
             help="What the key may call (repeat for more): consents (the default: checks, "
-            "the feed, provisions) or activity:write (sending activity records; pipeline only).",
+            "the feed, provisions), activity:write (sending activity records; pipeline only), "
+            "requests:read and requests:answer (a company's requests; employer keys only).",
         )
         parser.add_argument(
             "--revoke",
