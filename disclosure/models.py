@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Language
+from portal.shared.fields import SealedCharField
 
 
 class DataRequest(models.Model):
@@ -379,13 +380,16 @@ class DataSource(models.Model):
     """One of the job site's own systems that holds student data and must take part in
     every request. The portal calls its endpoint; it answers to a signed callback.
 
-    The secret signs both ways (HMAC-SHA256), so the portal must keep it in clear: it is
-    generated here and shown in the admin to superusers only, who configure the source."""
+    The secret signs both ways (HMAC-SHA256), so the portal must be able to read it; the row
+    holds it sealed (SealedCharField). It is generated here and shown once, to the superuser
+    who makes the source or a new secret for it."""
 
     name = models.CharField(_("name"), max_length=200, unique=True)
     holds = models.TextField(_("what it holds"))
     endpoint = models.URLField(_("endpoint"), max_length=500, validators=[validate_source_endpoint])
-    secret = models.CharField(_("signing secret"), max_length=100, default=_source_secret)
+    secret = SealedCharField(
+        _("signing secret"), purpose="data sources", default=_source_secret, editable=False
+    )
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 

@@ -64,15 +64,15 @@ def unseal(sealed: str) -> dict[str, str]:
 SEALED_PREFIX = "sealed:"
 
 
-def seal_text(text: str) -> str:
-    return SEALED_PREFIX + _keys("second factors").encrypt(text.encode()).decode()
+def seal_text(text: str, purpose: str = "second factors") -> str:
+    return SEALED_PREFIX + _keys(purpose).encrypt(text.encode()).decode()
 
 
-def unseal_text(stored: str) -> str:
+def unseal_text(stored: str, purpose: str = "second factors") -> str:
     if not stored.startswith(SEALED_PREFIX):
         return stored
     try:
-        return _keys("second factors").decrypt(stored[len(SEALED_PREFIX) :].encode()).decode()
+        return _keys(purpose).decrypt(stored[len(SEALED_PREFIX) :].encode()).decode()
     except InvalidToken as exc:
         raise Unreadable from exc
 

@@ -235,6 +235,49 @@ def test_the_second_factors_secrets_are_sealed_in_their_rows(client):
     assert codes.validate_code(codes.get_unused_codes()[0])  # and they still work
 
 
+def test_a_data_sources_signing_secret_is_sealed_and_shown_once_to_a_superuser(client):
+    from audit.models import AuditEntry
+    from disclosure.models import DataSource
+
+    superuser = StaffFactory(is_superuser=True)
+    client.force_login(superuser)
+    added = client.post(
+        reverse("admin:disclosure_datasource_add"),
+        {
+            "name": "応募管理",
+            "holds": "応募履歴",
+            "endpoint": "https://apps.example.jp/",
+            "active": "on",
+        },
+    )
+    source = DataSource.objects.get(name="応募管理")
+    secret = source.secret  # the portal reads it in clear, to sign with
+    assert len(secret) >= 40
+    assert secret in added.content.decode()
+    assert "no-store" in added["Cache-Control"]
+    assert rows_holding(secret) == []  # the row holds it sealed
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret FROM disclosure_datasource WHERE id = %s", [source.pk])
+        assert cursor.fetchone()[0].startswith(SEALED_PREFIX)
+
+    change = reverse("admin:disclosure_datasource_change", args=[source.pk])
+    assert secret not in client.get(change).content.decode()  # never shown again
+    new = reverse("admin:disclosure_datasource_new_secret", args=[source.pk])
+    assert client.get(new).status_code == 200
+    assert DataSource.objects.get(pk=source.pk).secret == secret  # a GET changes nothing
+    shown = client.post(new).content.decode()
+    renewed = DataSource.objects.get(pk=source.pk).secret
+    assert renewed != secret and renewed in shown and rows_holding(renewed) == []
+    assert AuditEntry.objects.filter(name="disclosure.new_source_secret").count() == 1
+
+    roles_apply(group_model=Group, permission_model=Permission)
+    officer = StaffFactory(is_superuser=False)
+    officer.groups.add(Group.objects.get(name="Privacy officer"))
+    client.force_login(officer)
+    assert client.post(new).status_code == 403
+    assert DataSource.objects.get(pk=source.pk).secret == renewed
+
+
 def admin_pages(user) -> list[str]:
     """Every admin list the user may view, and the change page of every row in it."""
     pages = []
