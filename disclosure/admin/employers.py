@@ -25,6 +25,7 @@ from django.utils.translation import ngettext
 
 from audit.log import audit_record
 from audit.models import AuditEntry
+from disclosure.admin.workspace import WorkspaceLinkInline
 from disclosure.services import CONTACT_CHANGED, employer_tasks_elsewhere, employer_tasks_resend
 from portal import admin as portal_admin
 from portal.models import Employer, PrivacyContact
@@ -43,6 +44,9 @@ def _primary_email(employer_id: int) -> str | None:
 
 
 class EmployerAdmin(portal_admin.EmployerAdmin):
+    # The company's workspace links, under it (revoked from their own list).
+    inlines = [*portal_admin.EmployerAdmin.inlines, WorkspaceLinkInline]
+
     def get_urls(self):
         return [
             path(
