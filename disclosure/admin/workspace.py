@@ -3,6 +3,10 @@ revoke one (audited through `workspace_link_revoke`). Never the token: only its 
 stored, and the admin shows neither."""
 
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -36,18 +40,49 @@ class WorkspaceEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     can_delete = False
 
 
-class WorkspaceLinkInline(ReadOnlyAdminMixin, admin.TabularInline):
-    """On the employer's page: the links sent to its contacts; revoke from the list."""
+# How many of a company's links its page lists (all of them are on the links' own list).
+EMPLOYER_PAGE_LINKS = 10
 
-    model = WorkspaceLink
-    template = READONLY_INLINE_TEMPLATE
-    fields = ["email", "created_at", "expires_at", "last_used_at", "revoked_at"]
-    readonly_fields = fields
-    ordering = ["-created_at"]
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
+
+def workspace_links_html(employer) -> str:
+    """On the employer's page: its newest links, and the way to all of them (and to revoke)."""
+    if employer is None or employer.pk is None:
+        return "—"
+    links = list(
+        WorkspaceLink.objects.filter(employer=employer).order_by("-created_at", "-id")[
+            :EMPLOYER_PAGE_LINKS
+        ]
+    )
+    now = timezone.now()
+    items = format_html_join(
+        "",
+        "<li>{} · {} · {}</li>",
+        (
+            (
+                link.email,
+                date_format(timezone.localtime(link.created_at), "DATETIME_FORMAT"),
+                _("revoked")
+                if link.revoked_at
+                else (_("works") if link.expires_at > now else _("expired")),
+            )
+            for link in links
+        ),
+    )
+    url = (
+        reverse("admin:disclosure_workspacelink_changelist") + f"?employer__id__exact={employer.pk}"
+    )
+    events = (
+        reverse("admin:disclosure_workspaceevent_changelist")
+        + f"?employer__id__exact={employer.pk}"
+    )
+    return format_html(
+        '<ul>{}</ul><a href="{}">{}</a> · <a href="{}">{}</a>',
+        items,
+        url,
+        _("Every link of this company (to revoke)"),
+        events,
+        _("Sign-ins and answers in its workspace"),
+    )
 
 
 @admin.register(WorkspaceLink)
@@ -79,3 +114,18 @@ class WorkspaceLinkAdmin(ReadOnlyLedgerAdmin):
             ngettext("%(count)d link revoked.", "%(count)d links revoked.", count)
             % {"count": count},
         )
+
+
+@admin.register(WorkspaceEvent)
+class WorkspaceEventAdmin(ReadOnlyLedgerAdmin):
+    """Every company's workspace sign-ins and answers, newest first; by company."""
+
+    list_display = ["at", "employer", "kind", "link_email", "ip", "detail"]
+    list_filter = ["kind", ("employer", ChosenOnlyRelatedFilter)]
+    list_select_related = ["employer", "link"]
+    search_fields = ["employer__name", "employer__name_en", "link__email"]
+    ordering = ["-at", "-id"]
+
+    @admin.display(description=_("sent to"), ordering="link__email")
+    def link_email(self, obj):
+        return obj.link.email

@@ -234,6 +234,9 @@ def workspace_tasks(*, employer: Employer, filters: TaskFilter) -> QuerySet[Reci
             | Q(request__student__display_name__icontains=q)
             | Q(request__student__email__icontains=q)
         )
+    if filters.status in ("open", "answered") or filters.overdue:
+        # One side only: newest first, along the (employer, created_at, id) index.
+        return tasks.order_by("-created_at", "-id")
     return tasks.annotate(
         open_first=Case(
             When(status__in=OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()

@@ -352,3 +352,34 @@ def test_provisions_are_shown_per_student(client, signed_in):
     assert Purpose.objects.exists() or True
     assert Provision.objects.count() >= 0
     assert task.request.reference in client.get(LIST).content.decode()
+
+
+# --- staff --------------------------------------------------------------------------------
+
+
+def test_support_staff_see_the_links_under_the_employer_and_revoke_one(client, signed_in):
+    from django.contrib.auth.models import Group
+
+    from backoffice.roles import SUPPORT
+
+    employer, link, token = signed_in()
+    support = StaffFactory(is_superuser=False)
+    support.groups.add(Group.objects.get(name=SUPPORT))
+    staff = client.__class__()
+    staff.force_login(support)
+    page = staff.get(reverse("admin:portal_employer_change", args=[employer.pk]))
+    assert page.status_code == 200
+    assert "dpo@acme.example.jp" in page.content.decode()
+    changelist = reverse("admin:disclosure_workspacelink_changelist")
+    listing = staff.get(changelist, {"employer__id__exact": employer.pk})
+    assert listing.status_code == 200 and token not in listing.content.decode()
+    detail = staff.get(reverse("admin:disclosure_workspacelink_change", args=[link.pk]))
+    assert detail.status_code == 200 and token not in detail.content.decode()
+    response = staff.post(changelist, {"action": "revoke", "_selected_action": [link.pk]})
+    assert response.status_code == 302
+    link.refresh_from_db()
+    assert link.revoked_at is not None and link.revoked_by == support
+    assert AuditEntry.objects.filter(
+        name="disclosure.revoke_workspace_link", actor=support
+    ).exists()
+    assert client.get(LIST).status_code == 410
