@@ -11,7 +11,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from consent.models import Purpose
 from disclosure.models import (
     DataRequest,
     RecipientTask,
@@ -344,14 +343,28 @@ def test_pages_in_english_and_japanese(client, signed_in, settings, language, wo
     assert client.get(ASK).status_code == 200
 
 
-def test_provisions_are_shown_per_student(client, signed_in):
-    from consent.models import Provision
+def test_the_list_shows_what_the_company_received(client, signed_in):
+    from consent.services import consent_grant, provision_record
+    from tests.factories import opt_in_purposes, student_who_accepted
 
     employer, _link, _ = signed_in()
-    task = make_task(employer)
-    assert Purpose.objects.exists() or True
-    assert Provision.objects.count() >= 0
-    assert task.request.reference in client.get(LIST).content.decode()
+    _analysis, provision = opt_in_purposes()
+    now = timezone.now()
+    with time_machine.travel(now - timedelta(days=30), tick=True):
+        student, _version = student_who_accepted(_analysis, provision)
+        consent_grant(student=student, employer=employer, purpose=provision)
+    provision_record(
+        student=student,
+        employer=employer,
+        purpose=provision,
+        data_items="閲覧履歴スコア",
+        provided_at=now - timedelta(days=3),
+    )
+    make_task(employer, student=student)
+    make_task(employer)  # a student of whom nothing was given
+    html = client.get(LIST).content.decode()
+    assert "閲覧履歴スコア" in html
+    assert "提供の記録はありません" in html
 
 
 # --- staff --------------------------------------------------------------------------------
