@@ -22,6 +22,7 @@ class AuditEntry(models.Model):
         DELETE = "delete", _("deleted")
         ACTION = "action", _("staff action")
         SYSTEM = "system", _("system job")
+        COMPANY = "company", _("company contact's action")
 
     # The chain's order. Not the primary key: ids come from a sequence that can skip, the
     # chain must not, so a missing number is a deleted entry.

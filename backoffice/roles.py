@@ -21,6 +21,8 @@ _SUPPORT_READS = (
     "disclosure.view_answerlink",  # when each link was made and whether it works; never a token
     "disclosure.view_sourcetask",  # the site's own systems: status and last error
     "disclosure.view_datasource",  # the list of systems; the signing secret is superuser-only
+    "disclosure.view_workspacelink",  # companies' workspace links: never a token (issue 19)
+    "disclosure.view_workspaceevent",  # what was done with each
     "portal.view_user",
     "consent.view_policyacceptance",
     "consent.view_consentevent",

@@ -10,6 +10,18 @@ urlpatterns = [
     path("requests/<str:reference>/", views.request_detail, name="request_detail"),
     path("requests/<str:reference>/files/<int:file_id>/", views.request_file_download, name="file"),
     path("r/<str:token>/", views.answer, name="answer"),
+    path(
+        "r/<str:token>/workspace-link/",
+        views.answer_workspace_link,
+        name="answer_workspace_link",
+    ),
+    path("company/", views.workspace_request, name="workspace_request"),
+    path("company/sent/", views.workspace_request_sent, name="workspace_request_sent"),
+    path("company/w/<str:token>/", views.workspace_open, name="workspace_open"),
+    path("company/workspace/", views.workspace, name="workspace"),
+    path("company/workspace/answer/", views.workspace_answer, name="workspace_answer"),
+    path("company/workspace/tasks/<int:task_id>/", views.workspace_task, name="workspace_task"),
+    path("company/workspace/sign-out/", views.workspace_sign_out, name="workspace_sign_out"),
     path("account/close/", views.account_close_view, name="account_close"),
     path(
         "sources/callback/<uuid:request_id>/<int:source_id>/",

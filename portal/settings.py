@@ -487,6 +487,8 @@ try:
 except ValueError:
     raise ImproperlyConfigured("REQUEST_REMINDER_DAYS: expected days, e.g. 3,7") from None
 ANSWER_LINK_DAYS = env_int("ANSWER_LINK_DAYS", 30)
+# How long a link to a company's workspace (all its tasks, issue 19) works.
+WORKSPACE_LINK_DAYS = env_positive_int("WORKSPACE_LINK_DAYS", 7)
 COMPANY_FILE_MAX_BYTES = env_int("COMPANY_FILE_MAX_BYTES", 5 * 1024 * 1024)
 COMPANY_FILE_TYPES = [
     "application/pdf",

@@ -177,9 +177,9 @@ SCHEMAS = {
             },
             "via": {
                 "type": "string",
-                "enum": ["link", "staff", "api"],
-                "description": "The answer link, support staff (an answer received another "
-                "way), or an API key.",
+                "enum": ["link", "workspace", "staff", "api"],
+                "description": "The answer link, the company's workspace, support staff (an "
+                "answer received another way), or an API key.",
             },
         },
     },

@@ -25,6 +25,7 @@ from django.utils.translation import ngettext
 
 from audit.log import audit_record
 from audit.models import AuditEntry
+from disclosure.admin.workspace import workspace_links_html
 from disclosure.services import CONTACT_CHANGED, employer_tasks_elsewhere, employer_tasks_resend
 from portal import admin as portal_admin
 from portal.models import Employer, PrivacyContact
@@ -43,6 +44,14 @@ def _primary_email(employer_id: int) -> str | None:
 
 
 class EmployerAdmin(portal_admin.EmployerAdmin):
+    # The company's workspace links, listed on its page (revoked from their own list). A
+    # read-only field, not an inline: an inline's formset would be part of every save.
+    readonly_fields = [*portal_admin.EmployerAdmin.readonly_fields, "workspace_links"]
+
+    @admin.display(description=_("workspace links"))
+    def workspace_links(self, obj):
+        return workspace_links_html(obj)
+
     def get_urls(self):
         return [
             path(

@@ -46,6 +46,19 @@ from disclosure.services.sources import (
     source_task_recall,
 )
 from disclosure.services.sweep import CERTIFICATE_RETRY_DAYS, SWEEP_LIMIT, requests_sweep
+from disclosure.services.workspace import (
+    BULK_ANSWERS,
+    BulkResult,
+    TaskFilter,
+    workspace_answer_bulk,
+    workspace_answer_one,
+    workspace_link_for_task,
+    workspace_link_lookup,
+    workspace_link_revoke,
+    workspace_links_request,
+    workspace_sign_in,
+    workspace_tasks,
+)
 
 __all__ = [
     "ANSWERS_BY_KIND",
@@ -86,4 +99,15 @@ __all__ = [
     "source_task_call",
     "source_task_close",
     "source_task_recall",
+    "BULK_ANSWERS",
+    "BulkResult",
+    "TaskFilter",
+    "workspace_answer_bulk",
+    "workspace_answer_one",
+    "workspace_link_for_task",
+    "workspace_link_lookup",
+    "workspace_link_revoke",
+    "workspace_links_request",
+    "workspace_sign_in",
+    "workspace_tasks",
 ]

@@ -7,10 +7,28 @@ from disclosure.views.student import (
     request_list,
     request_new,
 )
+from disclosure.views.workspace import (
+    answer_workspace_link,
+    workspace,
+    workspace_answer,
+    workspace_open,
+    workspace_request,
+    workspace_request_sent,
+    workspace_sign_out,
+    workspace_task,
+)
 
 __all__ = [
     "account_close_view",
     "answer",
+    "answer_workspace_link",
+    "workspace",
+    "workspace_answer",
+    "workspace_open",
+    "workspace_request",
+    "workspace_request_sent",
+    "workspace_sign_out",
+    "workspace_task",
     "request_detail",
     "request_file_download",
     "request_list",

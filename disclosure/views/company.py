@@ -103,9 +103,9 @@ def _provisions(task: RecipientTask, language: str) -> tuple[list[dict], int]:
 
 
 def _recorded(
-    request: HttpRequest, link: AnswerLink, language: str, *, status: int = 200
+    request: HttpRequest, task_id: int, language: str, *, status: int = 200, extra=None
 ) -> HttpResponse:
-    task = RecipientTask.objects.select_related("request", "employer").get(pk=link.task_id)
+    task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
     return render(
         request,
         "disclosure/answer_recorded.html",
@@ -119,6 +119,7 @@ def _recorded(
                 )
             ),
             "second_post": request.method == "POST",
+            **(extra or {}),
         },
         status=status,
     )
@@ -161,7 +162,13 @@ def _answer_page(request: HttpRequest, link: AnswerLink, language: str) -> HttpR
     state = _link_state(link, timezone.now())
 
     if state == "answered":
-        return _recorded(request, link, language, status=409 if request.method == "POST" else 200)
+        return _recorded(
+            request,
+            link.task_id,
+            language,
+            status=409 if request.method == "POST" else 200,
+            extra={"workspace_link_url": request.path + "workspace-link/"},
+        )
     if state == "cancelled":
         return render(
             request,
@@ -181,22 +188,39 @@ def _answer_page(request: HttpRequest, link: AnswerLink, language: str) -> HttpR
             status=410,
         )
 
+    return answer_form_page(
+        request,
+        task,
+        language,
+        record=lambda **answer: recipient_task_answer(
+            task=task, via=RecipientTask.Via.LINK, **answer
+        ),
+        on_answered=lambda: _recorded(request, link.task_id, language, status=409),
+        extra={"workspace_link_url": request.path + "workspace-link/"},
+    )
+
+
+def answer_form_page(
+    request: HttpRequest, task: RecipientTask, language: str, *, record, on_answered, extra=None
+) -> HttpResponse:
+    """The answer form for one open task, shown and taken: on the per-request page and on a
+    task's page in the company's workspace. `record(answer=…, answered_by=…, statement=…,
+    file=…)` records it; `on_answered()` is the page when it was answered meanwhile."""
+    data_request = task.request
     form_class = answer_form_class(data_request.kind)
     if request.method == "POST":
         form = form_class(request.POST, request.FILES)
         if form.is_valid():
             try:
-                recipient_task_answer(
-                    task=task,
+                record(
                     answer=form.cleaned_data["answer"],
                     answered_by=form.cleaned_data["answered_by"],
                     statement=form.statement(),
-                    via=RecipientTask.Via.LINK,
                     file=form.file(),
                 )
             except AnswerRefused as refused:
                 if refused.code == "answered":
-                    return _recorded(request, link, language, status=409)
+                    return on_answered()
                 form.add_error(ERROR_FIELDS.get(refused.code), refused.messages)
             else:
                 messages.success(request, _("Thank you. Your answer has been recorded."))
@@ -216,10 +240,11 @@ def _answer_page(request: HttpRequest, link: AnswerLink, language: str) -> HttpR
             "data_request": data_request,
             "task": task,
             "student": data_request.student,
-            "employer_name": employer.display_name(language),
+            "employer_name": task.employer.display_name(language),
             "provisions": provisions,
             "provision_total": provision_total,
             "live_grant": bool((task.reasons or {}).get("live_grant")),
+            **(extra or {}),
         },
         status=200,
     )

@@ -6,10 +6,11 @@ lines) or an exception's message; the filter masks them before any handler write
 import logging
 import re
 
-# /r/<token>/ (answer links), /accounts/password/reset/key/<uid>-<key>/,
-# /accounts/confirm-email/<key>/: the secret part of each.
+# /r/<token>/ (answer links), /company/w/<token>/ (workspace links),
+# /accounts/password/reset/key/<uid>-<key>/, /accounts/confirm-email/<key>/: the secret part
+# of each.
 SECRET_PATHS = re.compile(
-    r"(?P<path>/r/|/accounts/password/reset/key/|/accounts/confirm-email/)(?P<secret>[^\s/?\"'<>]+)"
+    r"(?P<path>/r/|/company/w/|/accounts/password/reset/key/|/accounts/confirm-email/)(?P<secret>[^\s/?\"'<>]+)"
 )
 MASK = "[hidden]"
 

@@ -558,3 +558,24 @@ def test_an_answer_by_api_does_what_the_page_does_and_names_the_key(
         for page in PdfReader(io.BytesIO(bytes(certificate.content))).pages
     )
     assert "あおばHRシステム" in text
+
+
+def test_every_way_a_task_is_answered_is_a_documented_via():
+    """An answer by the workspace, the link, staff or a key is listed with its `via`: the
+    document's enum must name each (a new way of answering added without it would make the
+    list break its own schema)."""
+    from consent.api.openapi import OPENAPI
+
+    def vias(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("via"), dict) and "enum" in node["via"]:
+                yield set(node["via"]["enum"])
+            for value in node.values():
+                yield from vias(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from vias(value)
+
+    documented = list(vias(OPENAPI))
+    assert documented, "no `via` enum in the document"
+    assert all(enum == set(RecipientTask.Via.values) for enum in documented)

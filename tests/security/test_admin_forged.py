@@ -201,6 +201,9 @@ ADMIN_VIEWS: dict[str, str | None] = {
     "disclosure_datarequest_source_recall": "disclosure.resend_answer_link",
     "disclosure_datarequest_source_close": "disclosure.close_task",
     "portal_employer_resend_links": "disclosure.resend_answer_link",
+    # A data source's new signing secret: superusers only, no role may (tested in
+    # tests/security/test_secrets_at_rest.py).
+    "disclosure_datasource_new_secret": "superuser",
     "portal_user_reset_second_factor": "portal.reset_second_factor",
     # The second-factor gate's explanation: any staff member, before they have a factor.
     "mfa_required": None,

@@ -137,6 +137,24 @@ EXEMPT: dict[str, str] = {
     ),
     "disclosure:answer": "the company answer page, authorised by its token, not a session: "
     "tests/security/test_answer_tokens.py and tests/disclosure/test_answer_page.py",
+    "disclosure:answer_workspace_link": "emails a workspace link to the company of an answer "
+    "link's task, authorised by that token: tests/disclosure/test_workspace.py",
+    # A company's workspace: no student account; each page is authorised by the workspace
+    # link signed in to this session and answers only that company's tasks
+    # (tests/disclosure/test_workspace.py).
+    **dict.fromkeys(
+        (
+            "disclosure:workspace_request",
+            "disclosure:workspace_request_sent",
+            "disclosure:workspace_open",
+            "disclosure:workspace",
+            "disclosure:workspace_answer",
+            "disclosure:workspace_task",
+            "disclosure:workspace_sign_out",
+        ),
+        "a company's workspace, authorised by its emailed link (no student account): "
+        "tests/disclosure/test_workspace.py",
+    ),
 }
 
 
