@@ -20,6 +20,11 @@ urlpatterns = [
     path("company/w/<str:token>/", views.workspace_open, name="workspace_open"),
     path("company/workspace/", views.workspace, name="workspace"),
     path("company/workspace/answer/", views.workspace_answer, name="workspace_answer"),
+    path("company/workspace/csv/", views.workspace_csv, name="workspace_csv"),
+    path("company/workspace/csv/upload/", views.workspace_csv_upload, name="workspace_csv_upload"),
+    path(
+        "company/workspace/csv/confirm/", views.workspace_csv_confirm, name="workspace_csv_confirm"
+    ),
     path("company/workspace/tasks/<int:task_id>/", views.workspace_task, name="workspace_task"),
     path("company/workspace/sign-out/", views.workspace_sign_out, name="workspace_sign_out"),
     path("account/close/", views.account_close_view, name="account_close"),

@@ -107,3 +107,31 @@ class BulkAnswerForm(forms.Form):
                 "attestation", _("Tick the confirmation; the answer cannot be recorded without it.")
             )
         return cleaned
+
+
+class CsvUploadForm(forms.Form):
+    """A filled-in CSV of answers, with who answers; read by `csv_plan`."""
+
+    file = forms.FileField(
+        label=_("The CSV file with your answers"),
+        help_text=_(
+            "The file downloaded from this page, with the “answer” column filled in (and "
+            "“statement” for “cannot comply”). At most 2 MB, UTF-8 or Shift_JIS."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    attestation = forms.BooleanField(label=DELETION_ATTESTATION, required=False)
+    name = forms.CharField(label=_("Name of the person answering"), max_length=100)
+    role = forms.CharField(
+        label=_("Their role"), help_text=_("For example “HR manager”."), max_length=90
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("use_required_attribute", False)
+        kwargs.setdefault("prefix", "csv")
+        super().__init__(*args, **kwargs)
+        limits_said(self)
+        self.fields["file"].error_messages["required"] = _("Choose the CSV file to upload.")
+        self.fields["file"].error_messages["empty"] = _("The file is empty.")
+        self.fields["name"].error_messages["required"] = _("Give the name of the person answering.")
+        self.fields["role"].error_messages["required"] = _("Give their role.")

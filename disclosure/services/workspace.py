@@ -293,7 +293,24 @@ def workspace_answer_bulk(
         )
     answered_by = f"{name} ({role})"[:200]
     statement = str(DELETION_ATTESTATION) if answer == RecipientTask.Answer.DELETED else ""
-    wanted = sorted({int(pk) for pk in task_ids})
+    plan = {int(pk): (answer, statement) for pk in task_ids}
+    return workspace_answer_plan(
+        link=link, plan=plan, answered_by=answered_by, label=answer, request=request
+    )
+
+
+def workspace_answer_plan(
+    *,
+    link: WorkspaceLink,
+    plan: dict[int, tuple[str, str]],
+    answered_by: str,
+    label: str,
+    request: HttpRequest | None = None,
+) -> BulkResult:
+    """The batch path of the bulk answer and of a CSV's: `plan` maps each task id to its
+    (answer, statement); each task of the company is answered through
+    `recipient_task_answer`, BATCH_SIZE to a transaction, or skipped with why."""
+    wanted = sorted(plan)
     result = BulkResult()
     found = 0
     for start in range(0, len(wanted), BATCH_SIZE):
@@ -308,6 +325,7 @@ def workspace_answer_bulk(
             found += len(tasks)
             done = []
             for task in tasks:
+                answer, statement = plan[task.pk]
                 reason = _skip_reason(task, answer)
                 if reason is None:
                     try:
@@ -335,7 +353,7 @@ def workspace_answer_bulk(
                     employer_id=link.employer_id,
                     kind=WorkspaceEvent.Kind.ANSWERED,
                     ip=client_ip(request) if request is not None else None,
-                    detail=f"{answer}: {len(done)} · {answered_by}",
+                    detail=f"{label}: {len(done)} · {answered_by}",
                 )
                 event.tasks.add(*done)
                 _audit(
@@ -343,9 +361,10 @@ def workspace_answer_bulk(
                     link=link,
                     request=request,
                     changes={
-                        "answer": answer,
+                        "answer": label,
                         "answered_by": answered_by,
                         "tasks": [t.pk for t in done],
+                        **({"answers": {t.pk: t.answer for t in done}} if label == "csv" else {}),
                     },
                 )
             result.answered.extend(done)

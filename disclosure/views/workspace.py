@@ -6,6 +6,9 @@
                          holds the link's id, never the token) and redirects to
 /company/workspace/      the list, its filters and search, and one answer for many tasks
 /company/workspace/tasks/<id>/   one task's page: any answer, a refusal with its reason
+/company/workspace/csv/          the list's tasks as a CSV file to fill in
+/company/workspace/csv/upload/   a filled-in file read back: a preview, nothing recorded
+/company/workspace/csv/confirm/  the preview's answers recorded
 
 Every page re-reads the link from the session and stops working the moment it expires or
 staff revoke it. The pages use the answer page's head (never indexed; the address, a key,
@@ -33,7 +36,7 @@ from django.views.decorators.http import require_POST
 
 from consent.decorators import data_rights_page
 from consent.models import Provision
-from disclosure.models import RecipientTask, WorkspaceLink
+from disclosure.models import DELETION_ATTESTATION, RecipientTask, WorkspaceLink
 from disclosure.services import (
     AnswerRefused,
     link_lookup,
@@ -45,20 +48,36 @@ from disclosure.services import (
     workspace_sign_in,
     workspace_tasks,
 )
-from disclosure.services.workspace import OPEN
+from disclosure.services.workspace import OPEN, workspace_answer_plan
+from disclosure.services.workspace_csv import (
+    CSV_MAX_BYTES,
+    CsvRefused,
+    csv_filename,
+    csv_lines,
+    csv_plan,
+)
 from disclosure.views.company import (
     _page_language,
     _rate_limited,
     _recorded,
     answer_form_page,
 )
-from disclosure.workspace_forms import BulkAnswerForm, TaskFilterForm, WorkspaceRequestForm
+from disclosure.workspace_forms import (
+    BulkAnswerForm,
+    CsvUploadForm,
+    TaskFilterForm,
+    WorkspaceRequestForm,
+)
 from portal.models import Language
+from portal.shared.files import attachment_response
 from portal.shared.http import client_ip, rate_limit_key
 
 logger = logging.getLogger(__name__)
 
 SESSION_KEY = "workspace_link_id"
+# Between a CSV's preview and its confirmation: the link, the file's SHA-256, who answers,
+# and only the rows that will be answered (task id, answer, statement).
+CSV_SESSION_KEY = "workspace_csv"
 PER_PAGE = 50
 # Asking for a link: per client address, and per address typed (beyond it nothing is sent,
 # and the page still answers the same).
@@ -298,6 +317,7 @@ def _list_page(
     filter_form: TaskFilterForm,
     *,
     bulk_form: BulkAnswerForm | None = None,
+    csv_form: CsvUploadForm | None = None,
     selected: set[int] = frozenset(),
     notice: str = "",
     status: int = 200,
@@ -337,6 +357,7 @@ def _list_page(
             ),
             "filter_form": filter_form,
             "bulk_form": bulk_form or BulkAnswerForm(),
+            "csv_form": csv_form or CsvUploadForm(),
             "page": page,
             "rows": _rows(list(page.object_list), link.employer_id),
             "query": query,
@@ -439,4 +460,114 @@ def workspace_task(
         ),
         on_answered=lambda: _recorded(request, task.pk, language, status=409, extra=back),
         extra=back,
+    )
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+
+@data_rights_page
+@never_cache
+@_signed_in
+def workspace_csv(request: HttpRequest, link: WorkspaceLink, language: str) -> HttpResponse:
+    """The list's tasks (its filter applied; waiting ones by default) as a CSV to fill in."""
+    filters = TaskFilterForm(request.GET).filters()
+    tasks = workspace_tasks(employer=link.employer, filters=filters)
+    return attachment_response(
+        content=csv_lines(employer_id=link.employer_id, tasks=tasks),
+        filename=csv_filename(),
+        content_type="text/csv",
+    )
+
+
+@data_rights_page
+@never_cache
+@csrf_protect
+@require_POST
+@_signed_in
+def workspace_csv_upload(request: HttpRequest, link: WorkspaceLink, language: str) -> HttpResponse:
+    """Read a filled-in CSV and show what it would change. Nothing is recorded; the rows
+    that will be answered wait in the session for the confirmation."""
+    request.session.pop(CSV_SESSION_KEY, None)
+    form = CsvUploadForm(request.POST, request.FILES)
+    filter_form = TaskFilterForm(QueryDict(""))
+    plan = None
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            if upload.size > CSV_MAX_BYTES:
+                raise CsvRefused(
+                    _("The file is larger than %(size)s MB. Split it into smaller files.")
+                    % {"size": CSV_MAX_BYTES // (1024 * 1024)}
+                )
+            content = upload.read()
+            plan = csv_plan(employer_id=link.employer_id, content=content)
+        except CsvRefused as refused:
+            form.add_error("file", str(refused))
+    if plan is not None:
+        deleted = any(row.answer == RecipientTask.Answer.DELETED for row in plan.good)
+        if deleted and not form.cleaned_data["attestation"]:
+            form.add_error(
+                "attestation", _("Tick the confirmation; the answer cannot be recorded without it.")
+            )
+    if not form.is_valid():
+        notice = _("The file was not read; nothing was answered. See below why.")
+        return _list_page(request, link, filter_form, csv_form=form, notice=notice, status=400)
+    name = " ".join(form.cleaned_data["name"].split())
+    role = " ".join(form.cleaned_data["role"].split())
+    digest = hashlib.sha256(content).hexdigest()
+    good = plan.good
+    if good:
+        request.session[CSV_SESSION_KEY] = {
+            "link": link.pk,
+            "digest": digest,
+            "answered_by": f"{name} ({role})"[:200],
+            "rows": [[row.task.pk, row.answer, row.statement] for row in good],
+        }
+    labels = dict(RecipientTask.Answer.choices)
+    return render(
+        request,
+        "disclosure/workspace_csv_preview.html",
+        {
+            "good": [(row, labels[row.answer]) for row in good],
+            "bad": plan.bad,
+            "digest": digest,
+            "answered_by": f"{name} ({role})",
+            "back_url": reverse("disclosure:workspace"),
+        },
+    )
+
+
+@data_rights_page
+@never_cache
+@csrf_protect
+@require_POST
+@_signed_in
+def workspace_csv_confirm(request: HttpRequest, link: WorkspaceLink, language: str) -> HttpResponse:
+    """Record the answers of the preview this session was shown, once: the session's rows
+    are taken out first, so confirming again finds nothing to do."""
+    kept = request.session.pop(CSV_SESSION_KEY, None)
+    if (
+        not isinstance(kept, dict)
+        or kept.get("link") != link.pk
+        or kept.get("digest") != request.POST.get("digest", "")
+    ):
+        return render(
+            request,
+            "disclosure/workspace_csv_result.html",
+            {"result": None, "back_url": reverse("disclosure:workspace")},
+            status=409,
+        )
+    plan = {}
+    for task_id, answer, statement in kept["rows"]:
+        if answer == RecipientTask.Answer.DELETED:
+            statement = "\n".join(filter(None, [str(DELETION_ATTESTATION), statement]))
+        plan[int(task_id)] = (answer, statement)
+    result = workspace_answer_plan(
+        link=link, plan=plan, answered_by=kept["answered_by"], label="csv", request=request
+    )
+    return render(
+        request,
+        "disclosure/workspace_csv_result.html",
+        {"result": result, "back_url": reverse("disclosure:workspace")},
     )
