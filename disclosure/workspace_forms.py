@@ -4,7 +4,12 @@ search, and one answer for many tasks. Recording is `disclosure.services.workspa
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from disclosure.models import DELETION_ATTESTATION, DataRequest, RecipientTask
+from disclosure.models import (
+    CESSATION_ATTESTATION,
+    DELETION_ATTESTATION,
+    DataRequest,
+    RecipientTask,
+)
 from disclosure.services.workspace import TaskFilter
 from portal.shared.forms import limits_said
 
@@ -120,7 +125,9 @@ class CsvUploadForm(forms.Form):
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
+    # As on each answer page: "deleted" and "stopped" are recorded with what was confirmed.
     attestation = forms.BooleanField(label=DELETION_ATTESTATION, required=False)
+    attestation_stopped = forms.BooleanField(label=CESSATION_ATTESTATION, required=False)
     name = forms.CharField(label=_("Name of the person answering"), max_length=100)
     role = forms.CharField(
         label=_("Their role"), help_text=_("For example “HR manager”."), max_length=90

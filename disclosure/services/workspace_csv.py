@@ -34,6 +34,8 @@ from portal.shared.spreadsheets import csv_safe
 CSV_MAX_BYTES = 2 * 1024 * 1024
 CSV_MAX_ROWS = 10_000
 CSV_CHUNK = 2000
+# The longest statement each answer page takes: a reason, the data held.
+STATEMENT_MAX = {"refused": 4000, "disclosed": 20000}
 
 # (machine name, header label): the download's columns; an upload finds its columns by
 # either, in Japanese or English.
@@ -298,5 +300,15 @@ def csv_plan(*, employer_id: int, content: bytes) -> CsvPlan:
             continue
         if value == RecipientTask.Answer.REFUSED and not row.statement:
             row.reason = _("“cannot comply” needs a statement of why")
+            continue
+        if value == RecipientTask.Answer.DISCLOSED and not row.statement:
+            row.reason = _("“disclosed” needs a statement of the data you hold")
+            continue
+        if value not in STATEMENT_MAX:
+            row.statement = ""  # recorded as on the answer page: the attestation, or nothing
+        elif len(row.statement) > STATEMENT_MAX[value]:
+            row.reason = _("the statement is longer than %(count)s characters") % {
+                "count": f"{STATEMENT_MAX[value]:,}"
+            }
             continue
     return plan

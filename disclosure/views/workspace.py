@@ -36,7 +36,12 @@ from django.views.decorators.http import require_POST
 
 from consent.decorators import data_rights_page
 from consent.models import Provision
-from disclosure.models import DELETION_ATTESTATION, RecipientTask, WorkspaceLink
+from disclosure.models import (
+    CESSATION_ATTESTATION,
+    DELETION_ATTESTATION,
+    RecipientTask,
+    WorkspaceLink,
+)
 from disclosure.services import (
     AnswerRefused,
     link_lookup,
@@ -505,11 +510,15 @@ def workspace_csv_upload(request: HttpRequest, link: WorkspaceLink, language: st
         except CsvRefused as refused:
             form.add_error("file", str(refused))
     if plan is not None:
-        deleted = any(row.answer == RecipientTask.Answer.DELETED for row in plan.good)
-        if deleted and not form.cleaned_data["attestation"]:
-            form.add_error(
-                "attestation", _("Tick the confirmation; the answer cannot be recorded without it.")
-            )
+        answers = {row.answer for row in plan.good}
+        for answer, tick in (
+            (RecipientTask.Answer.DELETED, "attestation"),
+            (RecipientTask.Answer.STOPPED, "attestation_stopped"),
+        ):
+            if answer in answers and not form.cleaned_data[tick]:
+                form.add_error(
+                    tick, _("Tick the confirmation; the answer cannot be recorded without it.")
+                )
     if not form.is_valid():
         notice = _("The file was not read; nothing was answered. See below why.")
         return _list_page(request, link, filter_form, csv_form=form, notice=notice, status=400)
@@ -560,8 +569,11 @@ def workspace_csv_confirm(request: HttpRequest, link: WorkspaceLink, language: s
         )
     plan = {}
     for task_id, answer, statement in kept["rows"]:
+        # What each answer page records: the attestation ticked, else what was written.
         if answer == RecipientTask.Answer.DELETED:
-            statement = "\n".join(filter(None, [str(DELETION_ATTESTATION), statement]))
+            statement = str(DELETION_ATTESTATION)
+        elif answer == RecipientTask.Answer.STOPPED:
+            statement = str(CESSATION_ATTESTATION)
         plan[int(task_id)] = (answer, statement)
     result = workspace_answer_plan(
         link=link, plan=plan, answered_by=kept["answered_by"], label="csv", request=request

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from disclosure.models import DataRequest, RecipientTask, WorkspaceEvent
 from disclosure.services.workspace_csv import CSV_MAX_BYTES
+from disclosure.views.workspace import CSV_SESSION_KEY
 from tests.disclosure import test_workspace
 from tests.factories import EmployerFactory, UserFactory
 from tests.security.test_downloads import assert_safe_download, body
@@ -48,6 +49,7 @@ def upload(client, text: str, *, encoding="utf-8", name="answers.csv", attestati
     }
     if attestation:
         data["csv-attestation"] = "on"
+        data["csv-attestation_stopped"] = "on"
     return client.post(UPLOAD, data)
 
 
@@ -215,6 +217,8 @@ def test_confirm_answers_the_good_rows_once_and_the_same_file_again_changes_noth
     assert by_name["good_refused"].statement == "法令上の保存義務があるため"
     assert by_name["duplicate"].answer == "held_none"  # the first row counts
     assert by_name["good_deleted"].answered_via == "workspace"
+    assert by_name["good_deleted"].statement.startswith("I confirm that every copy")
+    assert by_name["good_label"].statement.startswith("I confirm that we have stopped")
     assert by_name["good_deleted"].answered_by == "鈴木 一郎 (人事部長)"
     told = {m.to[0] for m in mailoutbox}
     assert tasks["good_deleted"].request.student.email in told
@@ -248,11 +252,24 @@ def test_a_shift_jis_file_from_excel_is_read(client, tasks, django_capture_on_co
     assert RecipientTask.objects.get(pk=tasks["good_held"].pk).answer == "held_none"
 
 
-def test_a_deletion_needs_the_attestation(client, tasks):
-    text = HEADER + f"{tasks['good_deleted'].request.reference},deleted,\n"
+def test_a_deletion_or_cessation_needs_its_attestation(client, tasks):
+    text = (
+        HEADER
+        + f"{tasks['good_deleted'].request.reference},deleted,\n"
+        + f"{tasks['good_label'].request.reference},stopped,\n"
+    )
     response = upload(client, text, attestation=False)
     assert response.status_code == 400
-    assert response.context["csv_form"].errors["attestation"]
+    errors = response.context["csv_form"].errors
+    assert errors["attestation"] and errors["attestation_stopped"]
+    assert CSV_SESSION_KEY not in client.session
+
+
+def test_a_disclosure_needs_what_is_held(client, tasks, settings):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    text = HEADER + f"{tasks['good_held'].request.reference},disclosed,\n"
+    (row,) = upload(client, text).context["bad"]
+    assert row.reason == "“disclosed” needs a statement of the data you hold"
 
 
 @pytest.mark.parametrize(
