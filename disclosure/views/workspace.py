@@ -145,6 +145,7 @@ def _signed_in(view):
         )
         if link is None or not link.works():
             request.session.pop(SESSION_KEY, None)
+            request.session.pop(CSV_SESSION_KEY, None)
             return _gone(request, link, status=403 if link is None else 410)
         return _in_language(view)(request, link, *args, **kwargs)
 
@@ -269,6 +270,7 @@ def workspace_open(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 def workspace_sign_out(request: HttpRequest) -> HttpResponse:
     request.session.pop(SESSION_KEY, None)
+    request.session.pop(CSV_SESSION_KEY, None)
     request.session.cycle_key()
     return redirect("disclosure:workspace_request")
 

@@ -305,3 +305,12 @@ def test_the_list_offers_the_download_and_the_upload(client, tasks):
     html = client.get(LIST, {"kind": "deletion"}).content.decode()
     assert f"{DOWNLOAD}?kind=deletion" in html
     assert UPLOAD in html and 'enctype="multipart/form-data"' in html
+
+
+def test_signing_out_forgets_a_preview(client, tasks):
+    text = HEADER + f"{tasks['good_held'].request.reference},held_none,\n"
+    upload(client, text)
+    kept = client.session[CSV_SESSION_KEY]
+    assert kept["rows"] == [[tasks["good_held"].pk, "held_none", ""]]  # nothing more
+    client.post(reverse("disclosure:workspace_sign_out"))
+    assert CSV_SESSION_KEY not in client.session
