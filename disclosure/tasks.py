@@ -40,6 +40,18 @@ def source_call(self, source_task_id: int) -> str:
     return outcome
 
 
+@shared_task(bind=True, acks_late=True, max_retries=None, **RETRY)
+def webhook_deliver(self, delivery_id: int) -> str:
+    outcome = services.webhook_deliver(delivery_id=delivery_id)
+    if outcome == "retry":
+        # The service put the delivery back in QUEUED with queued_at set (the retry message
+        # is in the queue); the next attempt claims it again. Backoff 2, 4, 8, 16, 32 s; the
+        # service stops at WEBHOOK_MAX_ATTEMPTS.
+        attempts = services.WebhookDelivery.objects.get(pk=delivery_id).attempts
+        raise self.retry(countdown=services.webhook_backoff(attempts), max_retries=None)
+    return outcome
+
+
 @shared_task
 def requests_sweep() -> dict:
     return services.requests_sweep()
