@@ -23,7 +23,9 @@ from disclosure.services.webhooks import EVENT_HEADER, webhook_backoff
 from portal.shared.queueing import lease
 from portal.shared.sealing import SEALED_PREFIX
 from tests.disclosure.test_dispatch import student_with_recipients
+from tests.disclosure.test_worker_flow import smtp, wait_until, worker  # noqa: F401 - fixtures
 from tests.factories import EmployerFactory, StaffFactory
+from tests.workers import REAL_WORKER_MARKS
 
 pytestmark = pytest.mark.django_db
 
@@ -35,8 +37,9 @@ class Receiver:
     with the shared secret (401 if wrong), drops an event id it has seen (200, not acted on
     again), and otherwise answers `status` after sleeping `delay` seconds."""
 
-    def __init__(self, secret=SECRET, *, status=200, delay=0.0):
+    def __init__(self, secret=SECRET, *, status=200, delay=0.0, fail_first=0):
         self.secret, self.status, self.delay = secret, status, delay
+        self.fail_first = fail_first  # answer 503 to this many signed, new events first
         self.posts: list[dict] = []  # every POST that reached it
         self.events: list[dict] = []  # the events it acted on (signed, new)
         self.seen: set[str] = set()
@@ -76,6 +79,9 @@ class Receiver:
             return 400
         if event["id"] in self.seen:
             return 200  # a duplicate: taken, not acted on again
+        if self.fail_first:
+            self.fail_first -= 1
+            return 503
         if self.status >= 300:
             return self.status
         self.seen.add(event["id"])
@@ -428,3 +434,31 @@ def test_another_employers_task_never_goes_to_this_webhook(
     theirs = WebhookDelivery.objects.get(webhook__employer=other)
     assert mine.task.employer == company and theirs.task.employer == other
     assert r.events[0]["id"] != other_r.events[0]["id"]
+
+
+# With a real worker and broker (the PostgreSQL + Redis pass) -------------------------------------
+def _with_a_real_worker(test):
+    for mark in REAL_WORKER_MARKS:
+        test = mark(test)
+    return test
+
+
+@_with_a_real_worker
+def test_a_real_worker_delivers_after_a_503_with_a_real_backoff(worker, receiver):  # noqa: F811
+    """Filed in a committed transaction, sent by a real worker, whose first POST gets a 503:
+    the retry comes after the backoff (2 s), signed afresh, with the same event id."""
+    r = receiver(fail_first=1)
+    student, (company,) = student_with_recipients(("ja",))
+    webhook_for(company, r.url)
+    request_file(student=student, kind=DataRequest.Kind.DELETION)
+    wait_until(
+        lambda: WebhookDelivery.objects.filter(status=WebhookDelivery.Status.SENT).exists(),
+        "the webhook delivery sent",
+        worker=worker,
+    )
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.attempts == 2 and delivery.last_status == 200
+    assert len(r.posts) == 2 and len(r.events) == 1
+    first, second = (post["headers"] for post in r.posts)
+    assert first[EVENT_HEADER] == second[EVENT_HEADER] == str(delivery.event_id)
+    assert int(second[signing.TIMESTAMP_HEADER]) - int(first[signing.TIMESTAMP_HEADER]) >= 1
