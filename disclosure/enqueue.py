@@ -7,7 +7,7 @@ broker cannot take the message, the row's `queued_at` is cleared and the next sw
 it (services.requests_sweep).
 """
 
-from disclosure.models import DataRequest, RecipientTask, SourceTask
+from disclosure.models import DataRequest, RecipientTask, SourceTask, WebhookDelivery
 from portal.shared.queueing import on_commit_publish, publish_rows
 
 SEND = "disclosure.tasks.recipient_task_send"
@@ -15,6 +15,7 @@ REMIND = "disclosure.tasks.recipient_task_remind"
 REPORT = "disclosure.tasks.disclosure_build_report"
 FINISH = "disclosure.tasks.request_finish"
 SOURCE_CALL = "disclosure.tasks.source_call"
+WEBHOOK_DELIVER = "disclosure.tasks.webhook_deliver"
 
 
 def task_send(task_id: int) -> None:
@@ -23,6 +24,10 @@ def task_send(task_id: int) -> None:
 
 def source_call(source_task_id: int) -> None:
     on_commit_publish(SOURCE_CALL, SourceTask, source_task_id)
+
+
+def webhook_deliver(delivery_id: int) -> None:
+    on_commit_publish(WEBHOOK_DELIVER, WebhookDelivery, delivery_id)
 
 
 def report_build(request_id: int) -> None:
@@ -54,3 +59,7 @@ def requests_finish(request_ids: list[int]) -> int:
 
 def sources_call(source_task_ids: list[int]) -> int:
     return publish_rows(SOURCE_CALL, SourceTask, source_task_ids)
+
+
+def webhooks_deliver(delivery_ids: list[int]) -> int:
+    return publish_rows(WEBHOOK_DELIVER, WebhookDelivery, delivery_ids)

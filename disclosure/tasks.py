@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from disclosure import services
 from portal.tasks import DATABASE_DOWN
@@ -37,6 +38,20 @@ def source_call(self, source_task_id: int) -> str:
         # in the queue); the next attempt claims it again. Backoff 2, 4, 8, 16 s.
         attempts = services.SourceTask.objects.get(pk=source_task_id).attempts
         raise self.retry(countdown=2**attempts, max_retries=services.SOURCE_MAX_ATTEMPTS)
+    return outcome
+
+
+@shared_task(bind=True, acks_late=True, max_retries=10, **RETRY)
+def webhook_deliver(self, delivery_id: int) -> str:
+    outcome = services.webhook_deliver(delivery_id=delivery_id)
+    if outcome == "retry":
+        # The service put the delivery back in QUEUED with queued_at set (the retry message
+        # is in the queue); the next attempt claims it again. Backoff 2, 4, 8, 16, 32 s; the
+        # service stops at WEBHOOK_MAX_ATTEMPTS.
+        attempts = services.WebhookDelivery.objects.get(pk=delivery_id).attempts
+        raise self.retry(
+            countdown=services.webhook_backoff(attempts), max_retries=settings.WEBHOOK_MAX_ATTEMPTS
+        )
     return outcome
 
 

@@ -482,6 +482,10 @@ PORTAL_OPERATOR = {
 REQUEST_DUE_DAYS = env_int("REQUEST_DUE_DAYS", 14)
 # How long the portal waits for one of the site's own systems (DataSource) to take a call.
 SOURCE_TIMEOUT_SECONDS = env_int("SOURCE_TIMEOUT_SECONDS", 10)
+# A company's webhook (docs/api.md, "Webhooks"): seconds to wait for its answer, and how many
+# attempts (timeouts, connection errors, 5xx, 408, 429) before a delivery fails for staff.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_MAX_ATTEMPTS = env_positive_int("WEBHOOK_MAX_ATTEMPTS", 6)
 try:
     REQUEST_REMINDER_DAYS = sorted(int(d) for d in env_list("REQUEST_REMINDER_DAYS", "3,7"))
 except ValueError:

@@ -2,6 +2,8 @@
 the answer links it was sent; the actions on a task are on its request's page."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from audit.reads import RecordsStudentReads
@@ -89,6 +91,7 @@ class RecipientTaskAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
         "answered_client",
         "evidence",
         "reasons",
+        "webhook_delivery",
         "staff_actions",
     ]
 
@@ -124,6 +127,24 @@ class RecipientTaskAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
     @admin.display(description=_("due"), ordering="request__due_at")
     def due(self, obj):
         return "—" if obj.is_done else _days_left_html(obj.request)
+
+    @admin.display(description=_("webhook delivery"))
+    def webhook_delivery(self, obj):
+        """The push to the company's webhook, if it has one: its state and last error."""
+        delivery = obj.webhook_deliveries.order_by("-created_at").first()
+        if delivery is None:
+            return "—"
+        text = _("%(status)s, %(attempts)d attempt(s)") % {
+            "status": delivery.get_status_display(),
+            "attempts": delivery.attempts,
+        }
+        if delivery.last_error:
+            text = f"{text}: {delivery.last_error}"
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:disclosure_webhookdelivery_change", args=[delivery.pk]),
+            text,
+        )
 
     @admin.display(description=_("staff actions"))
     def staff_actions(self, obj):

@@ -6,7 +6,7 @@ page, the admin's actions and the Celery tasks alike. Work for Celery is queued 
 which import it); each task claims its row with a conditional UPDATE.
 """
 
-from disclosure.models import DataRequest, SourceTask
+from disclosure.models import DataRequest, SourceTask, WebhookDelivery
 from disclosure.services._common import Kind
 from disclosure.services.companies import (
     ANSWERS_BY_KIND,
@@ -46,6 +46,13 @@ from disclosure.services.sources import (
     source_task_recall,
 )
 from disclosure.services.sweep import CERTIFICATE_RETRY_DAYS, SWEEP_LIMIT, requests_sweep
+from disclosure.services.webhooks import (
+    WebhookError,
+    webhook_backoff,
+    webhook_body,
+    webhook_deliver,
+    webhook_delivery_retry,
+)
 from disclosure.services.workspace import (
     BULK_ANSWERS,
     BulkResult,
@@ -70,10 +77,11 @@ __all__ = [
     "SOURCE_WAITING",
     "SWEEP_LIMIT",
     "AnswerRefused",
-    # disclosure.tasks reads these three as services.DataRequest, .SourceTask and .Kind.
+    # disclosure.tasks reads these as services.DataRequest, .SourceTask, .WebhookDelivery, .Kind.
     "DataRequest",
     "Kind",
     "SourceTask",
+    "WebhookDelivery",
     "Recipient",
     "RequestRefused",
     "SourceAnswerRefused",
@@ -110,4 +118,9 @@ __all__ = [
     "workspace_links_request",
     "workspace_sign_in",
     "workspace_tasks",
+    "WebhookError",
+    "webhook_backoff",
+    "webhook_body",
+    "webhook_deliver",
+    "webhook_delivery_retry",
 ]

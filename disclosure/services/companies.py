@@ -16,6 +16,7 @@ from consent.models import ApiClient
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile, token_hash
 from disclosure.services._common import Actor, Event, Kind, _email_student, _event, _store_file
 from disclosure.services.filing import _complete_if_done
+from disclosure.services.webhooks import webhook_delivery_queue
 from portal.models import EmailMessage, Employer, User
 from portal.shared.emails import email_queue_to_company
 
@@ -91,6 +92,14 @@ def recipient_task_send(*, task_id: int) -> bool:
             _event(
                 task.request, Event.SENT, actor=Actor.SYSTEM, task=task, detail=task.employer.name
             )
+        # The company's webhook hears of the task here, not at filing: this claim succeeds
+        # once per task (sent_at=None) and only for a request still open, so "each new task"
+        # is pushed exactly once, when the company is told of it by email too. A task made
+        # at filing may yet be closed by a cancellation before it is sent (it would push a
+        # task the company is never asked about), and resends and reminders do not come
+        # through here. The delivery commits with the claim and is queued on commit; it is
+        # unique per (webhook, task), as a belt.
+        webhook_delivery_queue(task, now=now)
     return True
 
 

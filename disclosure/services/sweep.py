@@ -9,9 +9,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from disclosure import enqueue
-from disclosure.models import DataRequest, RecipientTask, RequestFile, SourceTask
+from disclosure.models import DataRequest, RecipientTask, RequestFile, SourceTask, WebhookDelivery
 from disclosure.services._common import Actor, Event, Kind, Status, _event
 from disclosure.services.sources import SOURCE_WAITING
+from disclosure.services.webhooks import webhook_deliveries_unstick
 from portal.shared.emails import email_queue_template
 from portal.shared.queueing import claim_due
 
@@ -45,6 +46,15 @@ def requests_sweep(*, now: datetime | None = None) -> dict:
         limit=SWEEP_LIMIT,
     )
     enqueue.sources_call(source_calls)
+    # Companies' webhooks: a delivery whose message was lost (queued, unclaimed past the
+    # lease), or whose worker died during the POST, is queued again.
+    webhook_deliveries_unstick(now=now)
+    deliveries = claim_due(
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.QUEUED),
+        now=now,
+        limit=SWEEP_LIMIT,
+    )
+    enqueue.webhooks_deliver(deliveries)
     reminders = []
     previous_days = 0
     for number, days in enumerate(settings.REQUEST_REMINDER_DAYS, start=1):
@@ -113,6 +123,7 @@ def requests_sweep(*, now: datetime | None = None) -> dict:
     escalated_sources = _sources_overdue(now)
     return {
         "source_calls": source_calls,
+        "webhook_deliveries": deliveries,
         "sources_overdue": escalated_sources,
         "unsent": unsent,
         "reminders": reminders,

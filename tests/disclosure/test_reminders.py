@@ -30,6 +30,7 @@ NOTHING = {
     "certificates": [],
     "source_calls": [],
     "sources_overdue": [],
+    "webhook_deliveries": [],
 }
 
 START = datetime(2026, 4, 1, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))

@@ -204,6 +204,8 @@ ADMIN_VIEWS: dict[str, str | None] = {
     # A data source's new signing secret: superusers only, no role may (tested in
     # tests/security/test_secrets_at_rest.py).
     "disclosure_datasource_new_secret": "superuser",
+    # A company webhook's new signing secret: whoever may change webhooks (no role holds it).
+    "disclosure_webhook_new_secret": "disclosure.change_webhook",
     "portal_user_reset_second_factor": "portal.reset_second_factor",
     # The second-factor gate's explanation: any staff member, before they have a factor.
     "mfa_required": None,
