@@ -3,13 +3,10 @@ generated, kept sealed and shown once; each webhook's recent deliveries; every d
 a "failed" filter and "deliver again" (audited)."""
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponseNotAllowed
-from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -18,7 +15,8 @@ from audit.log import audit_record
 from audit.mixins import AuditedModelAdmin
 from audit.models import AuditEntry
 from disclosure.admin.common import _request_link
-from disclosure.models import Webhook, WebhookDelivery, _source_secret
+from disclosure.admin.signing_secrets import SecretShownOnceMixin
+from disclosure.models import Webhook, WebhookDelivery
 from disclosure.services.webhooks import webhook_delivery_retry
 from portal.shared.admin import ReadOnlyAdminMixin
 
@@ -31,10 +29,13 @@ def _deliveries_url(webhook: Webhook, **filters) -> str:
 
 
 @admin.register(Webhook)
-class WebhookAdmin(AuditedModelAdmin):
+class WebhookAdmin(SecretShownOnceMixin, AuditedModelAdmin):
     """A company's endpoint for its new tasks. The signing secret is generated, never typed,
     kept sealed, and shown once: to the staff member who registers the webhook, or who makes
     a new secret for it (then given to the company)."""
+
+    shown_once_as = "webhook"
+    new_one_audited_as = "disclosure.new_webhook_secret"
 
     list_display = ["employer", "endpoint", "active", "created_at", "failed_deliveries"]
     list_filter = ["active"]
@@ -54,13 +55,6 @@ class WebhookAdmin(AuditedModelAdmin):
         readonly = ["created_at", "signing_secret", "recent_deliveries"]
         # The company is fixed once registered: a new company gets a webhook of its own.
         return ["employer", *readonly] if obj is not None else readonly
-
-    def get_urls(self):
-        new_secret = self.admin_site.admin_view(self.new_secret_view)
-        return [
-            path("<int:pk>/new-secret/", new_secret, name="disclosure_webhook_new_secret"),
-            *super().get_urls(),
-        ]
 
     def get_form(self, request, obj=None, **kwargs):
         self._may_change = self.has_change_permission(request, obj)
@@ -141,45 +135,8 @@ class WebhookAdmin(AuditedModelAdmin):
             _("Its failed deliveries"),
         )
 
-    def response_add(self, request, obj, post_url_continue=None):
-        return self._show_once(request, obj, made=True)
-
-    def new_secret_view(self, request: HttpRequest, pk: int):
-        """GET: what a new secret means; POST: make it, record it, show it once."""
-        webhook = get_object_or_404(Webhook, pk=pk)
-        if not self.has_change_permission(request, webhook):
-            raise PermissionDenied
-        if request.method == "GET":
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "webhook": webhook,
-            }
-            return TemplateResponse(request, "admin/disclosure/webhook/new_secret.html", context)
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["GET", "POST"])
-        with transaction.atomic():
-            webhook.secret = _source_secret()
-            webhook.save(update_fields=["secret"])
-            audit_record(
-                action=AuditEntry.Action.ACTION,
-                name="disclosure.new_webhook_secret",
-                request=request,
-                target=webhook,
-            )
-        return self._show_once(request, webhook, made=False)
-
-    def _show_once(self, request, webhook: Webhook, *, made: bool):
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "webhook": webhook,
-            "secret": webhook.secret,
-            "made": made,
-        }
-        response = TemplateResponse(request, "admin/disclosure/webhook/secret.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+    def may_make_secret(self, request, obj) -> bool:
+        return self.has_change_permission(request, obj)
 
 
 @admin.register(WebhookDelivery)
