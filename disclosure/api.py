@@ -8,7 +8,6 @@
   (disclosure/views/company.py), never seeing another company's.
 """
 
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from django.core import signing
@@ -26,7 +25,7 @@ from consent.api.payloads import (
     idempotency_key,
     requests_query,
 )
-from consent.models import ApiClient, Provision
+from consent.models import ApiClient
 from disclosure.activity import REFUSED, activity_receive
 from disclosure.models import (
     CESSATION_ATTESTATION,
@@ -35,8 +34,7 @@ from disclosure.models import (
     RecipientTask,
 )
 from disclosure.services import ANSWERS_BY_KIND, AnswerRefused, recipient_task_answer
-from disclosure.views.company import PROVISION_ROWS
-from portal.models import Language
+from disclosure.services.task_items import OPEN_STATUSES, task_item, task_items_provisions
 
 
 @api_endpoint("POST", scope=ApiClient.Scope.ACTIVITY_WRITE)
@@ -67,16 +65,11 @@ CURSOR_SALT = "api.requests.cursor"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # The task's status as the company sees it.
-OPEN_STATUSES = (RecipientTask.Status.QUEUED, RecipientTask.Status.SENT)
 STATUS_FILTERS = {
     "open": Q(status__in=OPEN_STATUSES),
     "answered": Q(status=RecipientTask.Status.ANSWERED),
     "all": Q(),
 }
-
-
-def _company_status(task: RecipientTask) -> str:
-    return "open" if task.status in OPEN_STATUSES else task.status
 
 
 def _employer_of(client: ApiClient) -> int:
@@ -105,77 +98,6 @@ def _cursor_loads(client: ApiClient, cursor: str) -> tuple[datetime, int]:
         ) from None
 
 
-def _language() -> str:
-    return Language.EN if (translation.get_language() or "").startswith("en") else Language.JA
-
-
-def _provisions(tasks: list[RecipientTask]) -> dict[tuple[int, int], list[dict]]:
-    """What each company received about each student, newest first, at most as many rows
-    as the answer page lists: one query for the page."""
-    if not tasks:
-        return {}
-    language = _language()
-    rows: dict[tuple[int, int], list[dict]] = defaultdict(list)
-    provisions = (
-        Provision.objects.filter(
-            employer_id=tasks[0].employer_id,
-            student_id__in={task.request.student_id for task in tasks},
-        )
-        .select_related("purpose")
-        .order_by("-provided_at", "-id")
-    )
-    for p in provisions:
-        found = rows[(p.student_id, p.employer_id)]
-        if len(found) < PROVISION_ROWS:
-            found.append(
-                {
-                    "purpose": p.purpose.code,
-                    "purpose_title": p.purpose.title(language),
-                    "data_items": p.data_items,
-                    "provided_at": p.provided_at,
-                    "first_provided_at": p.first_provided_at,
-                }
-            )
-    return rows
-
-
-def _answer_json(task: RecipientTask) -> dict | None:
-    if task.status != RecipientTask.Status.ANSWERED:
-        return None
-    return {
-        "answer": task.answer,
-        "answered_at": task.answered_at,
-        "answered_by": task.answered_by,
-        "statement": task.statement,
-        "via": task.answered_via,
-    }
-
-
-def _task_json(task: RecipientTask, provisions: list[dict]) -> dict:
-    """What the answer page shows the company (templates/disclosure/answer.html),
-    and no more: the request, the student's name and registered email, the dates, what the
-    company received, and its answer."""
-    data_request = task.request
-    student = data_request.student
-    return {
-        "reference": data_request.reference,
-        "kind": data_request.kind,
-        # The page's two cases: data the company received (listed), or none but a consent
-        # to receive it, which is why the request came.
-        "scope": "received_data"
-        if provisions or not (task.reasons or {}).get("live_grant")
-        else "consent_only",
-        "status": _company_status(task),
-        "filed_at": data_request.submitted_at,
-        "due_at": data_request.due_at,
-        "reminders_sent": task.reminders_sent,
-        "student": {"name": student.display_name, "email": student.email},
-        "provisions": provisions,
-        "answer": _answer_json(task),
-        "changed_at": task.changed_at,
-    }
-
-
 def _tasks(employer_id: int):
     return RecipientTask.objects.filter(employer_id=employer_id).select_related("request__student")
 
@@ -195,11 +117,11 @@ def requests_list(request: HttpRequest) -> JsonResponse:
         tasks = tasks.filter(Q(changed_at__gt=at) | Q(changed_at=at, pk__gt=pk))
     rows = list(tasks.order_by("changed_at", "pk")[: query.limit + 1])
     page = rows[: query.limit]
-    provisions = _provisions(page)
+    provisions = task_items_provisions(page)
     return JsonResponse(
         {
             "requests": [
-                _task_json(task, provisions.get((task.request.student_id, employer_id), []))
+                task_item(task, provisions.get((task.request.student_id, employer_id), []))
                 for task in page
             ],
             "next": _cursor_dumps(client, page[-1]) if page else query.cursor,
@@ -278,8 +200,8 @@ def _task_for(client: ApiClient, reference: str) -> RecipientTask:
 
 
 def _one(task: RecipientTask, *, status: int = 200, error: dict | None = None) -> JsonResponse:
-    provisions = _provisions([task]).get((task.request.student_id, task.employer_id), [])
-    body = {"request": _task_json(task, provisions)}
+    provisions = task_items_provisions([task]).get((task.request.student_id, task.employer_id), [])
+    body = {"request": task_item(task, provisions)}
     if error is not None:
         body = {"error": error, **body}
     return JsonResponse(body, status=status)

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from disclosure import enqueue, signing
 from disclosure.models import RecipientTask, Webhook, WebhookDelivery
+from disclosure.services.task_items import task_item, task_items_provisions
 from portal.shared.queueing import lease
 
 EVENT_HEADER = "X-Portal-Event-Id"
@@ -51,12 +52,12 @@ def webhook_delivery_queue(task: RecipientTask, *, now: datetime) -> WebhookDeli
 def webhook_body(delivery: WebhookDelivery) -> bytes:
     """The event: its id, its type and the task as `GET /api/v1/requests` lists it (the
     task as it is when the POST is made), in the company's language."""
-    from disclosure.api import _provisions, _task_json
-
     task = delivery.task
     with translation.override(task.employer.message_language):
-        provisions = _provisions([task]).get((task.request.student_id, task.employer_id), [])
-        item = _task_json(task, provisions)
+        provisions = task_items_provisions([task]).get(
+            (task.request.student_id, task.employer_id), []
+        )
+        item = task_item(task, provisions)
     return json.dumps(
         {"id": str(delivery.event_id), "event": EVENT_TYPE, "request": item},
         cls=DjangoJSONEncoder,

@@ -25,13 +25,13 @@ from consent.models import Provision
 from disclosure.forms import answer_form_class
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile
 from disclosure.services import AnswerRefused, link_lookup, recipient_task_answer
+from disclosure.services.task_items import PROVISION_ROWS
 from portal.models import Language
 from portal.shared.http import client_ip, rate_limit_key
 
 logger = logging.getLogger(__name__)
 
 # A page lists at most this many provision rows (a bulk record is one row however often).
-PROVISION_ROWS = 500
 
 # Where an error of the service (AnswerRefused.code) belongs on the form.
 ERROR_FIELDS = {"answer": "answer", "answered_by": "answered_by", "statement": "reason"}

@@ -170,7 +170,7 @@ def test_a_new_task_is_delivered_once_signed_with_the_api_item(
 
 
 def test_the_body_is_the_same_item_the_api_lists(receiver, django_capture_on_commit_callbacks):
-    from disclosure.api import _provisions, _task_json
+    from disclosure.services.task_items import task_item, task_items_provisions
 
     r = receiver()
     student, (company,) = student_with_recipients(("ja",))
@@ -180,7 +180,7 @@ def test_the_body_is_the_same_item_the_api_lists(receiver, django_capture_on_com
     # The body is written in the company's language, whatever language this thread is in
     # (an earlier test on the same worker may have left English active).
     with translation.override(company.message_language):
-        expected = _task_json(task, _provisions([task])[(student.pk, company.pk)])
+        expected = task_item(task, task_items_provisions([task])[(student.pk, company.pk)])
     assert r.events[0]["request"] == json.loads(json.dumps(expected, cls=DjangoJSONEncoder))
 
 
