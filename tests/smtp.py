@@ -10,7 +10,6 @@ message (a 4xx "try later" or a 5xx "no such user"); once empty, it accepts agai
 
 import email
 import email.policy
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -18,14 +17,9 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
+from tests.ports import free_port  # aiosmtpd cannot start on port 0
+
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (aiosmtpd cannot be started on port 0)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 class SmtpServer:

@@ -7,7 +7,6 @@ import importlib.util
 import io
 import json
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from disclosure.services import (
 from portal.models import ActivityRecord
 from tests.disclosure.test_dispatch import student_with_recipients
 from tests.factories import StaffFactory
+from tests.ports import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -45,12 +45,6 @@ _spec.loader.exec_module(reference_source)
 
 def pdf_text(content) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(bytes(content))).pages)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SilentSource(reference_source.Source):
@@ -258,7 +252,8 @@ def reference_sources(live_server, settings):
         ("応募管理システム / Applications", "応募履歴", "secret-a"),
         ("閲覧履歴基盤 / Browsing history", "閲覧履歴", "secret-b"),
     ):
-        port = free_port()
+        # Port 0: the source binds a free port itself and says which, so no other server
+        # started meanwhile can take it (see tests/ports.py).
         # --delay: the answer comes after the filing page is done; on SQLite (one shared
         # in-memory database) a callback writing while the filing still writes is refused.
         proc = subprocess.Popen(
@@ -266,7 +261,7 @@ def reference_sources(live_server, settings):
                 sys.executable,
                 str(SCRIPT),
                 "--port",
-                str(port),
+                "0",
                 "--secret",
                 secret,
                 "--name",
@@ -280,8 +275,13 @@ def reference_sources(live_server, settings):
             stderr=subprocess.STDOUT,
             text=True,
         )
-        proc.stdout.readline()  # "listening on ..."
         started.append(proc)
+        said = proc.stdout.readline()
+        listening = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", said)
+        if not listening:
+            proc.wait(10)
+            pytest.fail(f"the reference source did not start: {said}{proc.stdout.read()}")
+        port = int(listening.group(1))
         DataSource.objects.create(
             name=name, holds=holds, endpoint=f"http://127.0.0.1:{port}/", secret=secret
         )

@@ -26,7 +26,8 @@ from kombu import pools
 
 from portal.celery import app
 from portal.shared import queueing
-from tests.smtp import SmtpServer, free_port
+from tests.ports import free_port
+from tests.smtp import SmtpServer
 from tests.workers import BASE_DIR, LogFile, database_url
 
 HOST = "127.0.0.1"

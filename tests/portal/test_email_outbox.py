@@ -22,7 +22,8 @@ from portal.shared.emails import email_queue_message, email_queue_template
 from portal.shared.queueing import lease
 from portal.tasks import MAX_ATTEMPTS, STALE_CLAIM, email_send, email_sweep
 from tests.factories import PASSWORD
-from tests.smtp import free_port, html_of, text_of
+from tests.ports import free_port
+from tests.smtp import html_of, text_of
 
 pytestmark = pytest.mark.django_db
 

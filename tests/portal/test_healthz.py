@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 
 from portal.health import BROKER_TIMEOUT
-from tests.smtp import free_port
+from tests.ports import free_port
 
 # The request's own time, measured in the process: a check that waited on a dead part would
 # take far longer. Not the process's start-up, which a loaded machine stretches (CI runs

@@ -6,7 +6,6 @@ HTTP calls the portal makes itself."""
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +19,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings as django_settings
 
+from tests.ports import free_port
+
 CLIENT_ID = "student-data-portal"
 CLIENT_SECRET = secrets.token_urlsafe(32)
 PROVIDER_ID = "jobsite"
 PASSWORD = "job-site-pass-2026"
 CALLBACK = f"/accounts/oidc/{PROVIDER_ID}/login/callback/"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -87,7 +82,7 @@ class Provider:
 @pytest.fixture(scope="session")
 def oidc_provider(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("job-site")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
