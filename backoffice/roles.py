@@ -23,6 +23,9 @@ _SUPPORT_READS = (
     "disclosure.view_datasource",  # the list of systems; the signing secret is superuser-only
     "disclosure.view_workspacelink",  # companies' workspace links: never a token (issue 19)
     "disclosure.view_workspaceevent",  # what was done with each
+    "disclosure.view_webhook",  # companies' webhooks: never the signing secret
+    "disclosure.view_webhookdelivery",  # each task pushed, its attempts and last error
+    "disclosure.view_companydigest",  # the digests companies were sent
     "portal.view_user",
     "consent.view_policyacceptance",
     "consent.view_consentevent",
@@ -57,6 +60,9 @@ _PRIVACY_OFFICER_EXTRA = (
     "portal.add_privacycontact",
     "portal.change_privacycontact",
     "portal.delete_privacycontact",
+    # Companies' webhooks: switch one off or on, make a new signing secret (shown once to
+    # them, audited), deliver a failed push again. Registering a new one stays with superusers.
+    "disclosure.change_webhook",
     # Ending a request or a company's task.
     "disclosure.cancel_request",
     "disclosure.close_task",

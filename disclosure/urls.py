@@ -25,6 +25,7 @@ urlpatterns = [
     path(
         "company/workspace/csv/confirm/", views.workspace_csv_confirm, name="workspace_csv_confirm"
     ),
+    path("company/workspace/delivery/", views.workspace_delivery, name="workspace_delivery"),
     path("company/workspace/tasks/<int:task_id>/", views.workspace_task, name="workspace_task"),
     path("company/workspace/sign-out/", views.workspace_sign_out, name="workspace_sign_out"),
     path("account/close/", views.account_close_view, name="account_close"),

@@ -11,6 +11,7 @@ from disclosure.models import (
     RecipientTask,
 )
 from disclosure.services.workspace import TaskFilter
+from portal.models import Employer
 from portal.shared.forms import limits_said
 
 
@@ -142,3 +143,12 @@ class CsvUploadForm(forms.Form):
         self.fields["file"].error_messages["empty"] = _("The file is empty.")
         self.fields["name"].error_messages["required"] = _("Give the name of the person answering.")
         self.fields["role"].error_messages["required"] = _("Give their role.")
+
+
+class DeliveryForm(forms.Form):
+    delivery = forms.ChoiceField(
+        label=_("How your company is told of new requests"),
+        choices=Employer.Delivery.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose one."), "invalid_choice": _("Choose one.")},
+    )

@@ -323,8 +323,15 @@ class EmployerAdmin(AuditedModelAdmin):
 
     form = EmployerForm
     inlines = [PrivacyContactInline]
-    list_display = ["name", "corporate_number", "primary_contact", "language", "is_active"]
-    list_filter = ["is_active", PrimaryLanguageFilter]
+    list_display = [
+        "name",
+        "corporate_number",
+        "primary_contact",
+        "language",
+        "request_delivery",
+        "is_active",
+    ]
+    list_filter = ["is_active", PrimaryLanguageFilter, "request_delivery"]
     search_fields = ["name", "name_en", "corporate_number", "contacts__email"]
     readonly_fields = ["created_at"]
 

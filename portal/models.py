@@ -123,6 +123,14 @@ def validate_corporate_number(value: str) -> None:
 class Employer(models.Model):
     """A client company of the job site: a possible recipient of a student's data."""
 
+    class Delivery(models.TextChoices):
+        """How the company is told of the requests passed to it (disclosure/services/digests.py)."""
+
+        EACH = "each", _("each request by its own email")
+        HOURLY = "hourly", _("an hourly digest")
+        DAILY = "daily", _("a daily digest at 09:00 Japan time")
+        API = "api", _("API or webhook only (an email only when a request goes overdue)")
+
     name = models.CharField(_("name (Japanese)"), max_length=200)
     corporate_number = models.CharField(
         _("corporate number"),
@@ -143,6 +151,17 @@ class Employer(models.Model):
         help_text=_(
             "An inactive company can no longer receive consents. It is still sent requests "
             "and notices about the data it already received."
+        ),
+    )
+    request_delivery = models.CharField(
+        _("how requests are delivered"),
+        max_length=8,
+        choices=Delivery.choices,
+        default=Delivery.EACH,
+        help_text=_(
+            "A digest is one email per period listing every new request, reminder and overdue "
+            "request, with one link to the company's workspace. The company's contacts can "
+            "change this in their workspace."
         ),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)

@@ -493,6 +493,9 @@ except ValueError:
 ANSWER_LINK_DAYS = env_int("ANSWER_LINK_DAYS", 30)
 # How long a link to a company's workspace (all its tasks, issue 19) works.
 WORKSPACE_LINK_DAYS = env_positive_int("WORKSPACE_LINK_DAYS", 7)
+# The length of an "hour" for the companies on an hourly digest (disclosure/services/
+# digests.py): an hour in production; tests of faults make it a few seconds.
+DIGEST_HOUR_SECONDS = env_positive_int("DIGEST_HOUR_SECONDS", 3600)
 COMPANY_FILE_MAX_BYTES = env_int("COMPANY_FILE_MAX_BYTES", 5 * 1024 * 1024)
 COMPANY_FILE_TYPES = [
     "application/pdf",

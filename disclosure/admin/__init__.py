@@ -9,7 +9,8 @@ a role in backoffice/roles.py: without it the action is neither shown nor allowe
 One module per part: requests (the list and each request's page, with its inlines), actions
 (the staff actions on that page), tasks (every company's task and its answer links), timeline,
 sources (the site's own systems), workspace (companies' workspace links, revocable), webhooks
-(the companies' webhooks and their deliveries), employers (the employer admin's question about
+(the companies' webhooks and their deliveries), digests (what companies on a digest were
+sent), employers (the employer admin's question about
 open requests); and the filters, forms and displays they share (filters, forms, common).
 """
 
@@ -22,6 +23,7 @@ from disclosure.admin import timeline  # noqa: F401
 from disclosure.admin import sources  # noqa: F401
 from disclosure.admin import workspace  # noqa: F401
 from disclosure.admin import webhooks  # noqa: F401
+from disclosure.admin import digests  # noqa: F401
 from disclosure.admin import employers  # noqa: F401
 # isort: on
 

@@ -67,8 +67,15 @@ def _email_company(task: RecipientTask, *, template: str, token: str) -> EmailMe
     return message
 
 
+# Companies told of their new requests by a digest (disclosure/services/digests.py).
+DIGESTED = (Employer.Delivery.HOURLY, Employer.Delivery.DAILY)
+
+
 def recipient_task_send(*, task_id: int) -> bool:
-    """Send the request to the company, once: claim the task, make its link, queue the email.
+    """Pass the request to the company, once: claim the task, then tell the company the way
+    it chose (`Employer.request_delivery`): by its own email (a link and an email row),
+    by the API alone (the task is listed there; no email), or by its next digest (sent_at
+    stays empty until the digest goes).
 
     The claim, the link and the email row commit together, so a worker that dies before the
     commit leaves the task unclaimed (redelivered or swept), and one that dies after has
@@ -76,25 +83,30 @@ def recipient_task_send(*, task_id: int) -> bool:
     """
     now = timezone.now()
     with transaction.atomic():
+        task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
+        digested = task.employer.request_delivery in DIGESTED
         claimed = RecipientTask.objects.filter(
             pk=task_id, status=RecipientTask.Status.QUEUED, sent_at=None
-        ).update(status=RecipientTask.Status.SENT, sent_at=now, queued_at=None, changed_at=now)
+        ).update(
+            status=RecipientTask.Status.SENT,
+            sent_at=None if digested else now,
+            queued_at=None,
+            changed_at=now,
+        )
         if not claimed:
             return False
-        task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
         if not task.request.is_open:
             RecipientTask.objects.filter(pk=task_id).update(
                 status=RecipientTask.Status.CLOSED, changed_at=timezone.now()
             )
             return False
-        token = _new_link(task, now=now)
-        if not _email_company(task, template="company_request", token=token).failed:
-            _event(
-                task.request, Event.SENT, actor=Actor.SYSTEM, task=task, detail=task.employer.name
-            )
+        task.status = RecipientTask.Status.SENT
+        if not digested:
+            task.sent_at = now
+            _tell(task, now=now)
         # The company's webhook hears of the task here, not at filing: this claim succeeds
         # once per task (sent_at=None) and only for a request still open, so "each new task"
-        # is pushed exactly once, when the company is told of it by email too. A task made
+        # is pushed exactly once, whichever way the company is told by email. A task made
         # at filing may yet be closed by a cancellation before it is sent (it would push a
         # task the company is never asked about), and resends and reminders do not come
         # through here. The delivery commits with the claim and is queued on commit; it is
@@ -103,12 +115,49 @@ def recipient_task_send(*, task_id: int) -> bool:
     return True
 
 
+def _tell(task: RecipientTask, *, now: datetime) -> None:
+    """The company hears of its new task now: by its own email and link, or (API only) by
+    the API's list, which already shows it."""
+    if task.employer.request_delivery == Employer.Delivery.API:
+        _event(
+            task.request,
+            Event.SENT,
+            actor=Actor.SYSTEM,
+            task=task,
+            detail=f"{task.employer.name} (API)",
+        )
+        return
+    token = _new_link(task, now=now)
+    if not _email_company(task, template="company_request", token=token).failed:
+        _event(task.request, Event.SENT, actor=Actor.SYSTEM, task=task, detail=task.employer.name)
+
+
+def recipient_task_tell(*, task_id: int, now: datetime) -> bool:
+    """A task claimed for a digest whose company has since chosen its own emails or the API
+    alone: told now, once (its sent_at claims it)."""
+    with transaction.atomic():
+        task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
+        if task.employer.request_delivery in DIGESTED:
+            return False
+        if not RecipientTask.objects.filter(
+            pk=task_id, status=RecipientTask.Status.SENT, sent_at=None
+        ).update(sent_at=now, changed_at=now):
+            return False
+        task.sent_at = now
+        _tell(task, now=now)
+    return True
+
+
 def recipient_task_remind(*, task_id: int, number: int) -> bool:
     """Send reminder `number` (1 for 3 days, 2 for 7 days) if it is still due."""
     now = timezone.now()
     with transaction.atomic():
         claimed = RecipientTask.objects.filter(
-            pk=task_id, status=RecipientTask.Status.SENT, reminders_sent=number - 1
+            pk=task_id,
+            status=RecipientTask.Status.SENT,
+            reminders_sent=number - 1,
+            # Queued before the company chose a digest or the API: not sent one by one.
+            employer__request_delivery=Employer.Delivery.EACH,
         ).update(reminders_sent=number, last_reminder_at=now, queued_at=None, changed_at=now)
         if not claimed:
             return False
@@ -151,7 +200,8 @@ def recipient_task_resend(*, task: RecipientTask, by: User, reason: str) -> None
         _primary_contact_required(task.employer)
         AnswerLink.objects.filter(task=task, revoked_at=None).update(revoked_at=now)
         task.changed_at = now
-        if task.status == RecipientTask.Status.QUEUED:
+        if task.status == RecipientTask.Status.QUEUED or task.sent_at is None:
+            # Not sent yet, or waiting for the company's digest: this email tells it.
             task.sent_at = now
             task.status = RecipientTask.Status.SENT
             task.queued_at = None

@@ -11,8 +11,10 @@ from django.utils import timezone
 from disclosure import enqueue
 from disclosure.models import DataRequest, RecipientTask, RequestFile, SourceTask, WebhookDelivery
 from disclosure.services._common import Actor, Event, Kind, Status, _event
+from disclosure.services.digests import digests_send, overdue_escalate_gathered, tasks_not_told_send
 from disclosure.services.sources import SOURCE_WAITING
 from disclosure.services.webhooks import webhook_deliveries_unstick
+from portal.models import Employer
 from portal.shared.emails import email_queue_template
 from portal.shared.queueing import claim_due
 
@@ -58,7 +60,9 @@ def requests_sweep(*, now: datetime | None = None) -> dict:
     reminders = []
     previous_days = 0
     for number, days in enumerate(settings.REQUEST_REMINDER_DAYS, start=1):
+        # Companies on a digest are reminded in it, API-only ones not by email at all.
         due = RecipientTask.objects.filter(
+            employer__request_delivery=Employer.Delivery.EACH,
             status=RecipientTask.Status.SENT,
             reminders_sent=number - 1,
             sent_at__lte=now - timedelta(days=days),
@@ -88,8 +92,9 @@ def requests_sweep(*, now: datetime | None = None) -> dict:
         limit=SWEEP_LIMIT,
     )
     enqueue.requests_finish(certificates)
-    escalated = []
+    escalated = _escalate_gathered(now)
     for task in RecipientTask.objects.filter(
+        employer__request_delivery=Employer.Delivery.EACH,
         status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
         overdue=False,
         request__due_at__lt=now,
@@ -120,6 +125,9 @@ def requests_sweep(*, now: datetime | None = None) -> dict:
                     language="ja",
                 )
                 escalated.append(task.pk)
+    # After the escalation, so a digest lists what went overdue in this sweep.
+    told_alone = tasks_not_told_send(now=now)
+    digests = digests_send(now=now)
     escalated_sources = _sources_overdue(now)
     return {
         "source_calls": source_calls,
@@ -130,7 +138,34 @@ def requests_sweep(*, now: datetime | None = None) -> dict:
         "escalated": escalated,
         "reports": reports,
         "certificates": certificates,
+        "told_alone": told_alone,
+        "digests": digests,
     }
+
+
+def _escalate_gathered(now: datetime) -> list[int]:
+    """Overdue tasks of companies on a digest or on the API alone: staff get one email per
+    company and sweep listing them (a wave makes thousands at once), not one each."""
+    overdue = (
+        RecipientTask.objects.filter(
+            status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
+            overdue=False,
+            request__due_at__lt=now,
+            request__status__in=DataRequest.OPEN,
+        )
+        .exclude(employer__request_delivery=Employer.Delivery.EACH)
+        .values_list("employer_id", "pk")
+        .order_by("employer_id", "pk")[:SWEEP_LIMIT]
+    )
+    by_employer: dict[int, list[int]] = {}
+    for employer_id, pk in overdue:
+        by_employer.setdefault(employer_id, []).append(pk)
+    escalated = []
+    for employer in Employer.objects.filter(pk__in=by_employer).order_by("pk"):
+        escalated += overdue_escalate_gathered(
+            employer=employer, task_ids=by_employer[employer.pk], now=now
+        )
+    return escalated
 
 
 def _sources_overdue(now: datetime) -> list[int]:

@@ -42,7 +42,7 @@ BATCH_SIZE = 500
 OPEN = (RecipientTask.Status.QUEUED, RecipientTask.Status.SENT)
 
 
-def _workspace_url(token: str) -> str:
+def workspace_url(token: str) -> str:
     return settings.SITE_URL + reverse("disclosure:workspace_open", args=[token])
 
 
@@ -57,22 +57,31 @@ def _audit(*, name: str, link: WorkspaceLink, request: HttpRequest | None, **kwa
     )
 
 
+def workspace_link_make(
+    *, employer: Employer, contact: PrivacyContact, now: datetime
+) -> tuple[WorkspaceLink, str]:
+    """A new link to the company's workspace for `contact`: the row holds the token's
+    SHA-256; the token is returned for the one email that carries it (sealed)."""
+    token = secrets.token_urlsafe(32)  # 256 bits
+    link = WorkspaceLink.objects.create(
+        employer=employer,
+        contact=contact,
+        email=contact.email,
+        token_sha256=token_hash(token),
+        created_at=now,
+        expires_at=now + timedelta(days=settings.WORKSPACE_LINK_DAYS),
+    )
+    return link, token
+
+
 def workspace_link_send(
     *, employer: Employer, contact: PrivacyContact, request: HttpRequest | None = None
 ) -> WorkspaceLink:
     """Make a link to the company's workspace and email it to `contact` (one of its
     privacy contacts), in the contact's language."""
     now = timezone.now()
-    token = secrets.token_urlsafe(32)  # 256 bits
     with transaction.atomic():
-        link = WorkspaceLink.objects.create(
-            employer=employer,
-            contact=contact,
-            email=contact.email,
-            token_sha256=token_hash(token),
-            created_at=now,
-            expires_at=now + timedelta(days=settings.WORKSPACE_LINK_DAYS),
-        )
+        link, token = workspace_link_make(employer=employer, contact=contact, now=now)
         email_queue_template(
             to=contact.email,
             template="company_workspace_link",
@@ -80,7 +89,7 @@ def workspace_link_send(
                 "employer": employer,
                 "employer_name": employer.display_name(contact.language),
                 "contact_name": contact.name,
-                "workspace_url": _workspace_url(token),
+                "workspace_url": workspace_url(token),
                 "link_days": settings.WORKSPACE_LINK_DAYS,
             },
             kind=f"company_workspace_link:{employer.pk}",
@@ -410,3 +419,38 @@ def workspace_answer_one(
             changes={"answer": answer, "answered_by": answered_by, "tasks": [task.pk]},
         )
     return task
+
+
+# --- how the company is told ----------------------------------------------------------------
+
+
+def workspace_delivery_change(
+    *, link: WorkspaceLink, delivery: str, request: HttpRequest | None = None
+) -> bool:
+    """The contact chooses how the company is told of new requests (each by email, an
+    hourly or daily digest, the API alone). Recorded under the company and in the audit
+    log; returns whether it changed."""
+    if delivery not in Employer.Delivery.values:
+        raise ValueError(delivery)
+    with transaction.atomic():
+        employer = Employer.objects.select_for_update().get(pk=link.employer_id)
+        before = employer.request_delivery
+        if before == delivery:
+            return False
+        employer.request_delivery = delivery
+        employer.save(update_fields=["request_delivery"])
+        WorkspaceEvent.objects.create(
+            link=link,
+            employer=employer,
+            kind=WorkspaceEvent.Kind.DELIVERY,
+            ip=client_ip(request) if request is not None else None,
+            detail=f"{before} → {delivery}",
+        )
+        _audit(
+            name="disclosure.workspace_delivery",
+            link=link,
+            request=request,
+            changes={"request_delivery": [before, delivery]},
+        )
+    link.employer.request_delivery = delivery
+    return True

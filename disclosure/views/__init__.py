@@ -20,6 +20,7 @@ from disclosure.views.workspace import (
     workspace_sign_out,
     workspace_task,
 )
+from disclosure.views.workspace_delivery import workspace_delivery
 
 __all__ = [
     "account_close_view",
@@ -30,6 +31,7 @@ __all__ = [
     "workspace_csv",
     "workspace_csv_confirm",
     "workspace_csv_upload",
+    "workspace_delivery",
     "workspace_open",
     "workspace_request",
     "workspace_request_sent",

@@ -181,6 +181,8 @@ def _task_state(task: RecipientTask) -> tuple[str, str, str]:
         )
     if task.status == TaskStatus.QUEUED:
         return "○", _("Waiting to be sent"), "waiting"
+    if task.sent_at is None:  # the company is told in a digest (disclosure/services/digests.py)
+        return "○", _("To be sent in the company's next summary email"), "waiting"
     return "…", _("Sent; waiting for the company's answer"), "waiting"
 
 

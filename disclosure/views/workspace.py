@@ -9,6 +9,7 @@
 /company/workspace/csv/          the list's tasks as a CSV file to fill in
 /company/workspace/csv/upload/   a filled-in file read back: a preview, nothing recorded
 /company/workspace/csv/confirm/  the preview's answers recorded
+/company/workspace/delivery/     how the company is told of new requests (workspace_delivery.py)
 
 Every page re-reads the link from the session and stops working the moment it expires or
 staff revoke it. The pages use the answer page's head (never indexed; the address, a key,
@@ -70,6 +71,7 @@ from disclosure.views.company import (
 from disclosure.workspace_forms import (
     BulkAnswerForm,
     CsvUploadForm,
+    DeliveryForm,
     TaskFilterForm,
     WorkspaceRequestForm,
 )
@@ -325,6 +327,7 @@ def _list_page(
     *,
     bulk_form: BulkAnswerForm | None = None,
     csv_form: CsvUploadForm | None = None,
+    delivery_form: DeliveryForm | None = None,
     selected: set[int] = frozenset(),
     notice: str = "",
     status: int = 200,
@@ -365,6 +368,8 @@ def _list_page(
             "filter_form": filter_form,
             "bulk_form": bulk_form or BulkAnswerForm(),
             "csv_form": csv_form or CsvUploadForm(),
+            "delivery_form": delivery_form
+            or DeliveryForm(initial={"delivery": link.employer.request_delivery}),
             "page": page,
             "rows": _rows(list(page.object_list), link.employer_id),
             "query": query,

@@ -257,11 +257,34 @@ def _reset_second_factor(admin_client, client, world):
     )
 
 
+def _webhook(world):
+    """The company's webhook: made once per test, active."""
+    from disclosure.models import Webhook
+
+    if not hasattr(world, "webhook"):
+        world.webhook = Webhook.objects.create(
+            employer=world.employer, endpoint="https://hooks.aoba.example/portal"
+        )
+    return world.webhook
+
+
+def _switch_webhook_off(admin_client, client, world):
+    url = reverse("admin:disclosure_webhook_change", args=[_webhook(world).pk])
+    data = _superuser_form(admin_client, url)
+    data.pop("active", None)  # the box unticked
+    return client.post(url, data)
+
+
+def _webhook_active(world):
+    return type(_webhook(world)).objects.get(pk=_webhook(world).pk).active
+
+
 def _task_state(world):
     return RecipientTask.objects.filter(pk=world.task.pk).values_list("status", "answer").get()
 
 
 CASES: dict[str, Case] = {
+    "disclosure.change_webhook": Case(_switch_webhook_off, _webhook_active),
     "disclosure.extend_due_date": Case(
         lambda a, c, w: c.post(
             action_url("extend", w.filed.request), {"days": "7", "reason": "Waiting for a letter"}

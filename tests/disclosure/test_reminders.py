@@ -31,6 +31,8 @@ NOTHING = {
     "source_calls": [],
     "sources_overdue": [],
     "webhook_deliveries": [],
+    "told_alone": 0,
+    "digests": [],
 }
 
 START = datetime(2026, 4, 1, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))

@@ -124,6 +124,17 @@ def _close_company_and_source(a, c, w):
     return source
 
 
+def _webhook_off_and_new_secret(a, c, w):
+    """Changing a company's webhook: switching it off, and making it a new signing secret."""
+    from tests.backoffice.test_roles import _webhook
+
+    changed = CASES["disclosure.change_webhook"].perform(a, c, w)
+    url = reverse("admin:disclosure_webhook_new_secret", args=[_webhook(w).pk])
+    renewed = c.post(url)
+    assert (changed.status_code == 403) == (renewed.status_code == 403), (changed, renewed)
+    return renewed if renewed.status_code == 403 else changed
+
+
 def _from_roles(dotted: str, *urls: str) -> Forged:
     return Forged(CASES[dotted].perform, urls)
 
@@ -149,6 +160,9 @@ FORGED: dict[str, Forged] = {
     ),
     "disclosure.cancel_request": _from_roles(
         "disclosure.cancel_request", "disclosure_datarequest_cancel"
+    ),
+    "disclosure.change_webhook": Forged(
+        _webhook_off_and_new_secret, ("disclosure_webhook_change", "disclosure_webhook_new_secret")
     ),
     "disclosure.close_task": Forged(
         _close_company_and_source,
@@ -204,7 +218,7 @@ ADMIN_VIEWS: dict[str, str | None] = {
     # A data source's new signing secret: superusers only, no role may (tested in
     # tests/security/test_secrets_at_rest.py).
     "disclosure_datasource_new_secret": "superuser",
-    # A company webhook's new signing secret: whoever may change webhooks (no role holds it).
+    # A company webhook's new signing secret: whoever may change webhooks (Privacy officers).
     "disclosure_webhook_new_secret": "disclosure.change_webhook",
     "portal_user_reset_second_factor": "portal.reset_second_factor",
     # The second-factor gate's explanation: any staff member, before they have a factor.

@@ -152,6 +152,7 @@ EXEMPT: dict[str, str] = {
             "disclosure:workspace_csv",
             "disclosure:workspace_csv_upload",
             "disclosure:workspace_csv_confirm",
+            "disclosure:workspace_delivery",
             "disclosure:workspace_task",
             "disclosure:workspace_sign_out",
         ),
