@@ -55,6 +55,12 @@ def webhook_deliver(self, delivery_id: int) -> str:
     return outcome
 
 
+@shared_task(acks_late=True, max_retries=10, **RETRY)
+def workspace_links_send(email: str, ip: str | None) -> None:
+    # Returns nothing: whether the address belongs to a contact must not reach the logs.
+    services.workspace_links_request(email=email, ip=ip)
+
+
 @shared_task
 def requests_sweep() -> dict:
     return services.requests_sweep()

@@ -75,7 +75,11 @@ def workspace_link_make(
 
 
 def workspace_link_send(
-    *, employer: Employer, contact: PrivacyContact, request: HttpRequest | None = None
+    *,
+    employer: Employer,
+    contact: PrivacyContact,
+    request: HttpRequest | None = None,
+    ip: str | None = None,
 ) -> WorkspaceLink:
     """Make a link to the company's workspace and email it to `contact` (one of its
     privacy contacts), in the contact's language."""
@@ -101,15 +105,19 @@ def workspace_link_send(
             employer=employer,
             kind=WorkspaceEvent.Kind.SENT,
             at=now,
-            ip=client_ip(request) if request is not None else None,
+            ip=client_ip(request) if request is not None else ip,
         )
         _audit(name="disclosure.workspace_link_sent", link=link, request=request)
     return link
 
 
-def workspace_links_request(*, email: str, request: HttpRequest | None = None) -> int:
+def workspace_links_request(
+    *, email: str, request: HttpRequest | None = None, ip: str | None = None
+) -> int:
     """Someone typed `email` on the public page: send one link per company it is a current
-    privacy contact of. Returns how many were sent (the page never says)."""
+    privacy contact of. Returns how many were sent (the page never says). The page queues
+    this (disclosure.tasks.workspace_links_send), so it answers in the same time whatever
+    was typed; `ip` is then the asker's address, recorded with each link."""
     contacts = (
         PrivacyContact.objects.filter(email__iexact=email.strip())
         .select_related("employer")
@@ -121,7 +129,7 @@ def workspace_links_request(*, email: str, request: HttpRequest | None = None) -
         if contact.employer_id in seen:
             continue
         seen.add(contact.employer_id)
-        workspace_link_send(employer=contact.employer, contact=contact, request=request)
+        workspace_link_send(employer=contact.employer, contact=contact, request=request, ip=ip)
         sent += 1
     return sent
 

@@ -78,6 +78,7 @@ from disclosure.workspace_forms import (
 from portal.models import Language
 from portal.shared.files import attachment_response
 from portal.shared.http import client_ip, rate_limit_key
+from portal.shared.queueing import publish
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +169,7 @@ def _gone(request: HttpRequest, link: WorkspaceLink | None, *, status: int) -> H
 
 
 # --- asking for a link ---------------------------------------------------------------------
+LINKS_SEND = "disclosure.tasks.workspace_links_send"
 
 
 @data_rights_page
@@ -186,7 +188,12 @@ def workspace_request(request: HttpRequest) -> HttpResponse:
             email = form.cleaned_data["email"].strip().lower()
             digest = hashlib.sha256(email.encode()).hexdigest()
             if not _over_limit("workspace-ask-email", digest, REQUESTS_PER_EMAIL_PER_HOUR):
-                workspace_links_request(email=email, request=request)
+                # Queued: the page does the same work whether or not the address is a
+                # contact's, so its answer time does not tell. Sent here only if the broker
+                # cannot take it (the contact would otherwise wait for nothing).
+                ip = client_ip(request)
+                if not publish(LINKS_SEND, email, ip):
+                    workspace_links_request(email=email, ip=ip)
             return redirect("disclosure:workspace_request_sent")
     else:
         form = WorkspaceRequestForm()

@@ -106,6 +106,35 @@ def test_the_request_page_answers_the_same_and_sends_only_to_contacts(client, as
     assert WorkspaceEvent.objects.filter(kind="sent").count() == 1
 
 
+def test_the_request_page_does_the_same_work_whatever_is_typed(
+    client, monkeypatch, django_assert_num_queries, mailoutbox
+):
+    """The links are sent by a queued task: a known address and an unknown one cost the page
+    the same queries (none: only the cache's rate limits), so its answer time does not tell
+    an address of a contact from another."""
+    import sys
+
+    from disclosure import tasks
+
+    views = sys.modules["disclosure.views.workspace"]  # the module, not the view of that name
+
+    EmployerFactory(contact_email="dpo@acme.example.jp")
+    queued = []
+    monkeypatch.setattr(views, "publish", lambda name, *args: queued.append((name, args)) or True)
+    for email in ("dpo@acme.example.jp", "nobody@else.example.jp"):
+        with django_assert_num_queries(0):
+            response = client.post(ASK, {"email": email})
+        assert response.status_code == 302
+    assert [args[0] for _name, args in queued] == ["dpo@acme.example.jp", "nobody@else.example.jp"]
+    assert not WorkspaceLink.objects.exists()
+    for name, args in queued:  # the worker's part
+        assert name == "disclosure.tasks.workspace_links_send"
+        assert tasks.workspace_links_send(*args) is None
+    link = WorkspaceLink.objects.get()
+    assert link.email == "dpo@acme.example.jp"
+    assert link.events.get().ip == "127.0.0.1"
+
+
 def test_a_contact_of_two_companies_gets_one_link_each(ask):
     first = EmployerFactory(contact_email="shared@group.example.jp")
     second = EmployerFactory()
