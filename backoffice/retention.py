@@ -31,6 +31,7 @@ from consent.models import (
 )
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile
 from portal.models import ActivityRecord, User
+from portal.shared.emails import emails_erase
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,8 @@ def retention_run(*, now: datetime | None = None) -> dict[str, int]:
         "request_files": files,
         "idempotency_keys": idempotency_keys_expire(now=now),
         "closed_accounts": closed_accounts_expire(now=now),
+        # Not a period: the emails that were still to go when their account closed.
+        "closed_accounts_emails": emails_erase(),
     }
     log.info("retention: deleted %s", ", ".join(f"{n} {name}" for name, n in counts.items()))
     if any(counts.values()):

@@ -11,7 +11,10 @@ Every consent receipt says the consent "ends when you delete your account". Clos
   (`backoffice.retention.closed_accounts_expire`);
 - optionally files, in the same step, a deletion request to every company that received the
   student's data, which goes on as any request does;
-- emails a confirmation to the address before it goes.
+- emails a confirmation to the address before it goes; the emails already sent to it keep
+  what they were (kind, time, state) but lose the address and the text, and those still to
+  go (the confirmation, the deletion request's receipt) lose them once sent
+  (`portal.shared.emails.emails_erase`).
 
 Signing in afterwards fails exactly as for an address that never had an account.
 """
@@ -30,7 +33,7 @@ from consent.services import consent_withdraw_all
 from disclosure.models import DataRequest
 from disclosure.services import request_file, request_recipients
 from portal.models import User
-from portal.shared.emails import email_queue_template
+from portal.shared.emails import email_queue_template, emails_to_closed_address
 from portal.shared.locking import student_lock
 
 # An address no one can receive mail at (RFC 2606 `.invalid`), unique per account.
@@ -60,6 +63,9 @@ def account_close(*, student: User, delete_at_companies: bool, language: str) ->
             },
             kind="account_closed",
             language=language,
+        )
+        emails_to_closed_address(
+            address=student.email, closed=CLOSED_EMAIL.format(public_id=student.public_id)
         )
         EmailAddress.objects.filter(user=student).delete()
         SocialAccount.objects.filter(user=student).delete()

@@ -327,6 +327,9 @@ class EmailMessage(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
+    # To an account closed before it went (disclosure/closing.py): its address and bodies
+    # are erased once it is sent or has failed (backoffice.retention).
+    erase_when_done = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
     # When a task to send it was last put in the queue (portal/shared/queueing.py); NULL: none is.

@@ -120,3 +120,39 @@ def email_queue_to_company(
             **fields,
         )
     return email_queue_message(to=contact.email, **fields)
+
+
+# Where an erased email "went": an address no one can receive mail at (RFC 2606).
+ERASED_ADDRESS = "erased@closed.invalid"
+
+
+def _erased(closed: str) -> dict:
+    return {
+        "to": closed,
+        "subject": "-",
+        "body_text": "",
+        "body_html": "",
+        "sealed_secrets": "",
+        "erase_when_done": False,
+    }
+
+
+def emails_to_closed_address(*, address: str, closed: str) -> int:
+    """A student closed their account: the emails to `address` keep what they were (kind,
+    times, state, for staff) but not the address or the text; those still to go are erased
+    once sent or failed (`emails_erase`). Returns how many were erased now."""
+    rows = EmailMessage.objects.filter(to__iexact=address)
+    rows.filter(status__in=[EmailMessage.Status.QUEUED, EmailMessage.Status.SENDING]).update(
+        erase_when_done=True
+    )
+    done = [EmailMessage.Status.SENT, EmailMessage.Status.FAILED]
+    return rows.filter(status__in=done).update(**_erased(closed))
+
+
+def emails_erase() -> int:
+    """The emails of closed accounts that were still to go when the account closed, once
+    they went (or failed): their address and text erased (backoffice.retention)."""
+    done = [EmailMessage.Status.SENT, EmailMessage.Status.FAILED]
+    return EmailMessage.objects.filter(erase_when_done=True, status__in=done).update(
+        **_erased(ERASED_ADDRESS)
+    )

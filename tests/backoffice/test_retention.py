@@ -353,6 +353,7 @@ def test_a_run_deletes_each_kind_logs_the_counts_and_writes_one_audit_entry(
         "request_files": 4,
         "idempotency_keys": 0,
         "closed_accounts": 0,  # tests/disclosure/test_account_close.py
+        "closed_accounts_emails": 0,  # likewise
     }
     assert "retention: deleted 1 activity_records, 0 provisions, 4 answer_links" in caplog.text
     (entry,) = AuditEntry.objects.filter(name="backoffice.retention")

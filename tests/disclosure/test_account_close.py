@@ -145,6 +145,38 @@ def test_no_more_emails_reach_the_erased_address(
     assert EmailMessage.objects.count() == before  # no "answered", no "completed" mail
 
 
+def test_the_emails_to_the_closed_address_keep_what_they_were_but_not_the_address(
+    client, student, django_capture_on_commit_callbacks
+):
+    from backoffice.retention import retention_run
+
+    sent_before = EmailMessage.objects.filter(to="closing@example.jp")
+    sent_before.update(status="sent")  # the consents' receipts, sent long ago
+    assert sent_before.exists()
+    kinds = sorted(sent_before.values_list("kind", flat=True))
+    signed_in(client, student)
+    # Closed with the broker away: the confirmation and the request's receipt still to go.
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(CLOSE, {"understood": "on", "delete_at_companies": "on"})
+    to_go = EmailMessage.objects.filter(to="closing@example.jp")
+    assert set(to_go.values_list("status", flat=True)) == {"queued"}
+    assert "account_closed" in set(to_go.values_list("kind", flat=True))
+    # What was sent before keeps its kind and times, not the address or the text.
+    erased = EmailMessage.objects.filter(to__endswith="@closed.invalid", status="sent")
+    assert sorted(erased.values_list("kind", flat=True)) == kinds
+    assert set(erased.values_list("body_text", "body_html")) == {("", "")}
+
+    from portal.tasks import email_send
+
+    for message in to_go:
+        email_send(message.pk)  # the broker is back: they go to the address
+    assert not EmailMessage.objects.filter(status="queued").exists()
+    retention_run()
+    assert not EmailMessage.objects.filter(to__iexact="closing@example.jp").exists()
+    for row in EmailMessage.objects.values():
+        assert "closing@example.jp" not in str(row), row
+
+
 def test_the_retention_job_removes_the_rest_when_its_period_ends(
     client, student, django_capture_on_commit_callbacks
 ):
