@@ -12,7 +12,7 @@ Times in the JSON and the CSV are ISO 8601 with their offset (Asia/Tokyo); the P
 them in the student's language, in Japan time.
 """
 
-from disclosure.reports.activity import PDF_LATEST_RECORDS
+from disclosure.reports.activity import ACTIVITY_CHUNK, PDF_LATEST_RECORDS
 from disclosure.reports.certificate import CERTIFICATE_TEMPLATE, certificate_pdf
 from disclosure.reports.data import REPORT_FORMAT, disclosure_report_data
 from disclosure.reports.files import (
@@ -24,6 +24,7 @@ from disclosure.reports.files import (
 from disclosure.reports.pdf import REPORT_TEMPLATE, SOURCE_PDF_LINES, source_data_lines
 
 __all__ = [
+    "ACTIVITY_CHUNK",
     "CERTIFICATE_TEMPLATE",
     "PDF_LATEST_RECORDS",
     "REPORT_FORMAT",

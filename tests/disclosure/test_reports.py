@@ -18,6 +18,7 @@ from pypdf import PdfReader
 from consent.services import consent_grant, consent_withdraw, provision_record
 from disclosure.models import DataRequest, RecipientTask, RequestFile
 from disclosure.reports import (
+    ACTIVITY_CHUNK,
     PDF_LATEST_RECORDS,
     REPORT_FORMAT,
     certificate_pdf,
@@ -598,6 +599,27 @@ def test_building_the_files_runs_the_same_number_of_queries_for_3000_records(
     with django_assert_max_num_queries(FILES_QUERIES):
         files = disclosure_report_files(request_id=request.pk)
     assert json.loads(files[1][3])["counts"]["activity_records"] == 3002
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_files_are_built_outside_a_transaction_as_a_worker_builds_them(story):
+    # A worker runs in autocommit: on PostgreSQL the records' server-side cursor must then
+    # outlive the statement's transaction (Django declares it WITH HOLD).
+    from django.db import connection
+
+    assert not connection.in_atomic_block
+    count = ACTIVITY_CHUNK + 500
+    many_records(story["student"], [story["mirai"]], count)
+    request = request_file(student=story["student"], kind="disclosure", delivery_format="json")
+
+    [(_kind, _name, _type, content)] = disclosure_report_files(request_id=request.pk)
+
+    report = json.loads(content)
+    assert len(report["activity_records"]) == count + 2
+    assert [r["detail"] for r in report["activity_records"][:2]] == [
+        "求人閲覧: 記録0000",
+        "求人閲覧: 記録0001",
+    ]
 
 
 def test_the_students_downloads_the_pdf_json_and_csv_from_the_request_page(
