@@ -27,7 +27,7 @@ Format = DataRequest.Format
 # The CSV goes with every PDF: the PDF lists only the latest records and points to it.
 WITH_PDF = (Format.PDF_JSON, Format.PDF)
 WITH_JSON = (Format.PDF_JSON, Format.JSON)
-# As the JSON was written before its records were streamed: UTF-8, not \u escapes.
+# The JSON's layout, as before its records were streamed: UTF-8 (no \u escapes), indented.
 JSON_LAYOUT = {"ensure_ascii": False, "indent": 2}
 CSV_HEADER = (
     _("Record id"),
