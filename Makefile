@@ -71,6 +71,7 @@ clean:
 
 # Page timings on a large data set. BENCH_STUDENTS=100000 for the full size; set
 # DATABASE_URL=postgres://... to measure on PostgreSQL (default: var/bench.sqlite3).
+# BENCH_REPORTS_ARGS="--records 10000" measures the heavy disclosure report at one size.
 BENCH_STUDENTS ?= 10000
 bench: install sysdeps messages
 	@mkdir -p var
@@ -80,6 +81,8 @@ bench: install sysdeps messages
 		$(BIN)/python scripts/bench_api.py --students $(BENCH_STUDENTS)
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
 		$(BIN)/python scripts/bench_requests.py
+	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
+		$(BIN)/python scripts/bench_reports.py $(BENCH_REPORTS_ARGS)
 
 # The scale benchmark (issue 11): loads 100,000 students, 30,000 employers, 1,000,000
 # consent events and activity records, 100,000 requests into PostgreSQL by COPY (once; a

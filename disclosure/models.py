@@ -346,8 +346,12 @@ class RequestFile(models.Model):
     class Kind(models.TextChoices):
         REPORT_PDF = "report_pdf", _("disclosure report (PDF)")
         REPORT_JSON = "report_json", _("disclosure report (JSON)")
+        REPORT_CSV = "report_csv", _("disclosure report: every activity record (CSV)")
         CERTIFICATE_PDF = "certificate_pdf", _("completion certificate (PDF)")
         COMPANY_FILE = "company_file", _("file sent by a company")
+
+    # The portal's own report of a disclosure: made together, replaced together.
+    REPORT_KINDS = (Kind.REPORT_PDF, Kind.REPORT_JSON, Kind.REPORT_CSV)
 
     request = models.ForeignKey(
         DataRequest, on_delete=models.CASCADE, related_name="files", verbose_name=_("request")

@@ -1,6 +1,7 @@
 """The disclosure report's data: everything the portal holds about a student, as plain
 values, in a fixed number of queries."""
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +13,9 @@ from audit.models import StaffRead
 from consent.models import Consent, ConsentEvent, PolicyAcceptance, Provision
 from disclosure.models import DataRequest
 from disclosure.reports._common import _PURPOSE_FIELDS, _Employers, _Purposes
+from disclosure.reports.activity import ActivitySummary, activity_chunks, activity_record
 from disclosure.reports.request_data import _requests, _sources
-from portal.models import ActivityRecord, Language, User
+from portal.models import Language, User
 
 # Bumped when a key is renamed or removed; adding keys keeps the version.
 REPORT_FORMAT = "student-data-portal/disclosure-report/1.0"
@@ -213,36 +215,6 @@ def _recipients(provisions: list[dict]) -> list[dict]:
     return sorted(by_employer.values(), key=lambda e: (e["employer"], e["employer_id"]))
 
 
-def _activity(student: User, employers: _Employers) -> list[dict]:
-    rows = (
-        ActivityRecord.objects.filter(student=student)
-        .order_by("occurred_at", "id")
-        .values_list(
-            "id",
-            "occurred_at",
-            "kind",
-            "employer_id",
-            "employer__name",
-            "employer__name_en",
-            "detail",
-        )
-    )
-    records = []
-    for pk, occurred_at, kind, employer_id, name, name_en, detail in rows:
-        employers.add(employer_id, name, name_en)
-        records.append(
-            {
-                "id": pk,
-                "occurred_at": occurred_at,
-                "kind": kind,
-                "employer_id": employer_id,
-                "employer": name,
-                "detail": detail,
-            }
-        )
-    return records
-
-
 def _staff_looks(student: User) -> list[dict]:
     """Each staff look at the student's data (audit.StaffRead): role, when, what, why."""
     return [
@@ -258,8 +230,42 @@ def _staff_looks(student: User) -> list[dict]:
     ]
 
 
-def _gather(student: User, *, request: DataRequest | None = None) -> dict:
-    """The report with datetime values (the PDF formats them; the JSON writes them ISO)."""
+@dataclass
+class _Report:
+    """A report being made. `data` holds the JSON's keys in their order: every section is
+    gathered at once, but for the activity records, which a pass over the student's rows
+    hands to `data` (a list) or to the files; `close` then fills the keys that depend on
+    them (their summary, the counts, the companies named)."""
+
+    data: dict
+    employers: _Employers
+    purposes: _Purposes
+    activity: ActivitySummary = field(default_factory=ActivitySummary)
+
+    def close(self) -> None:
+        data = self.data
+        for employer_id, name, name_en in self.activity.employers():
+            self.employers.add(employer_id, name, name_en)
+        data["activity_summary"] = self.activity.as_data()
+        data["counts"] = {
+            key: self.activity.records if key == "activity_records" else len(data[key])
+            for key in (
+                "policy_acceptances",
+                "consent_events",
+                "consents",
+                "provisions",
+                "activity_records",
+                "requests",
+                "staff_looks",
+            )
+        }
+        data["employers"] = self.employers.listed()
+        data["purposes"] = self.purposes.listed()
+
+
+def _gather(student: User, *, request: DataRequest | None = None) -> _Report:
+    """The report with datetime values (the PDF formats them; the JSON writes them ISO), its
+    activity records not yet read."""
     employers, purposes = _Employers(), _Purposes()
     addresses = list(
         EmailAddress.objects.filter(user=student)
@@ -268,7 +274,6 @@ def _gather(student: User, *, request: DataRequest | None = None) -> dict:
     )
     consent_events = _consent_events(student, employers, purposes)
     provisions = _provisions(student, employers, purposes)
-    activity = _activity(student, employers)
     data = {
         "format": REPORT_FORMAT,
         "generated_at": timezone.localtime(),
@@ -287,26 +292,16 @@ def _gather(student: User, *, request: DataRequest | None = None) -> dict:
         "consents": _consents(student, employers, purposes),
         "provisions": provisions,
         "recipients": _recipients(provisions),
-        "activity_records": activity,
+        "activity_records": None,  # the pass's
+        "activity_summary": None,  # filled by close()
         "requests": _requests(student, employers),
         "sources": [] if request is None else _sources(request),
         "staff_looks": _staff_looks(student),
+        "counts": None,
+        "employers": None,
+        "purposes": None,
     }
-    data["counts"] = {
-        key: len(data[key])
-        for key in (
-            "policy_acceptances",
-            "consent_events",
-            "consents",
-            "provisions",
-            "activity_records",
-            "requests",
-            "staff_looks",
-        )
-    }
-    data["employers"] = employers.listed()
-    data["purposes"] = purposes.listed()
-    return data
+    return _Report(data=data, employers=employers, purposes=purposes)
 
 
 def _jsonable(value: Any) -> Any:
@@ -323,5 +318,13 @@ def _jsonable(value: Any) -> Any:
 
 def disclosure_report_data(student: User, *, request: DataRequest | None = None) -> dict:
     """Everything the portal holds about `student`, JSON-serialisable, in a fixed number of
-    queries. With `request`, the report says which request it answers."""
-    return _jsonable(_gather(student, request=request))
+    queries. With `request`, the report says which request it answers. Every activity record
+    is in the dictionary: the files stream them instead (`disclosure_report_files`)."""
+    report = _gather(student, request=request)
+    records = []
+    for chunk in activity_chunks(student):
+        report.activity.add(chunk)
+        records.extend(activity_record(row) for row in chunk)
+    report.data["activity_records"] = records
+    report.close()
+    return _jsonable(report.data)

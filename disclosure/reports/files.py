@@ -1,41 +1,204 @@
-"""The report's files for a request, in its delivery format: the PDF and/or the JSON, from
-one gathering."""
+"""The report's files for a request, from one gathering and one pass over the activity
+records: the PDF (a summary of the records and the latest of them) and, in the delivery
+format's turn, the JSON and the CSV, which hold every record.
 
+The records are never a list: each chunk the pass reads is written to the JSON's array and
+the CSV's rows, counted into the summary, and dropped. The JSON is written around its array:
+the keys before it first, the records one a line, then the keys after it, which depend on
+the records (their summary, the counts, every company named)."""
+
+import csv
+import io
 import json
+import secrets
+
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from disclosure.models import DataRequest
 from disclosure.reports._common import Kind
-from disclosure.reports.data import _gather, _jsonable
-from disclosure.reports.pdf import _report_pdf
+from disclosure.reports.activity import Row, activity_chunks, activity_record
+from disclosure.reports.data import _gather, _jsonable, _Report
+from disclosure.reports.pdf import _report_html, _report_pdf
+from portal.models import ActivityRecord, Language
+from portal.shared.spreadsheets import csv_safe
+
+Format = DataRequest.Format
+# The CSV goes with every PDF: the PDF lists only the latest records and points to it.
+WITH_PDF = (Format.PDF_JSON, Format.PDF)
+WITH_JSON = (Format.PDF_JSON, Format.JSON)
+# The JSON's layout, as before its records were streamed: UTF-8 (no \u escapes), indented.
+JSON_LAYOUT = {"ensure_ascii": False, "indent": 2}
+CSV_HEADER = (
+    _("Record id"),
+    _("When (Japan time)"),
+    _("Kind"),
+    _("Company"),
+    _("Detail"),
+)
 
 
-def _report_json(data: dict) -> bytes:
-    return json.dumps(_jsonable(data), ensure_ascii=False, indent=2).encode("utf-8")
+def report_file_names(reference: str) -> dict[str, str]:
+    return {
+        Kind.REPORT_PDF: f"{reference}-report.pdf",
+        Kind.REPORT_JSON: f"{reference}-report.json",
+        Kind.REPORT_CSV: f"{reference}-activity.csv",
+    }
+
+
+def report_file_kinds(delivery_format: str) -> list[str]:
+    """The files a report in `delivery_format` is made of, in the order they are listed."""
+    kinds = []
+    if delivery_format in WITH_PDF:
+        kinds.append(Kind.REPORT_PDF)
+    if delivery_format in WITH_JSON:
+        kinds.append(Kind.REPORT_JSON)
+    if delivery_format in WITH_PDF:
+        kinds.append(Kind.REPORT_CSV)
+    return kinds
+
+
+class _JsonFile:
+    """The JSON, as `json.dumps(data, indent=2)` would write it, but for the records' array:
+    one record a line. The keys before the array are written first; those after it once
+    the records have passed (`close`)."""
+
+    def __init__(self, report: _Report) -> None:
+        self.buffer = io.BytesIO()
+        self.first = True
+        self.buffer.write(self._around(report.data, before=True).encode())
+
+    @staticmethod
+    def _around(data: dict, *, before: bool) -> str:
+        """The JSON text before (or after) the value of "activity_records"."""
+        token = f"activity-records-{secrets.token_hex(16)}"
+        keys = list(data)
+        at = keys.index("activity_records")
+        part = {key: data[key] for key in (keys[:at] if before else keys[at + 1 :])}
+        # The token is the last value written before and the first after, where nothing
+        # people typed can be mistaken for it.
+        if before:
+            text = json.dumps(_jsonable({**part, "activity_records": token}), **JSON_LAYOUT)
+            return text.rpartition(f'"{token}"')[0]
+        text = json.dumps(_jsonable({"activity_records": token, **part}), **JSON_LAYOUT)
+        return text.partition(f'"{token}"')[2]
+
+    def add(self, chunk: list[Row]) -> None:
+        separator = ",\n    "
+        lines = separator.join(
+            json.dumps(activity_record(row), ensure_ascii=False) for row in chunk
+        )
+        self.buffer.write(("[\n    " if self.first else separator).encode())
+        self.buffer.write(lines.encode())
+        self.first = False
+
+    def close(self, report: _Report) -> bytes:
+        self.buffer.write(b"[]" if self.first else b"\n  ]")
+        self.buffer.write(self._around(report.data, before=False).encode())
+        return self.buffer.getvalue()
+
+
+class _Echo:
+    """csv.writer writes each row here and gets the line back."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value) -> str:
+    # A detail is whatever the job site sent, a company's name what staff typed: neither may
+    # run in a spreadsheet.
+    return "" if value is None else csv_safe(str(value))
+
+
+class _CsvFile:
+    """Every activity record, a row each, in the request's language: UTF-8 with a byte-order
+    mark (so that Excel in Japan reads it), every cell through `csv_safe`."""
+
+    def __init__(self, language: str) -> None:
+        self.english = language == Language.EN
+        self.buffer = io.BytesIO()
+        self.writer = csv.writer(_Echo())
+        with translation.override(language):
+            self.kinds = {value: str(label) for value, label in ActivityRecord.Kind.choices}
+            header = [str(label) for label in CSV_HEADER]
+        self.buffer.write(("\ufeff" + self.writer.writerow([_cell(h) for h in header])).encode())
+
+    def add(self, chunk: list[Row]) -> None:
+        kinds, english, writerow = self.kinds, self.english, self.writer.writerow
+        self.buffer.write(
+            "".join(
+                writerow(
+                    [
+                        pk,
+                        at.isoformat(timespec="seconds"),
+                        _cell(kinds.get(kind, kind)),
+                        _cell(name_en if english and name_en else name),
+                        _cell(detail),
+                    ]
+                )
+                for pk, at, kind, _employer_id, name, name_en, detail in chunk
+            ).encode()
+        )
+
+    def close(self) -> bytes:
+        return self.buffer.getvalue()
+
+
+def _made(
+    request: DataRequest, kinds: list[str]
+) -> tuple[_Report, _JsonFile | None, _CsvFile | None]:
+    """The report gathered, and its activity records passed once into the files among
+    `kinds` that hold them."""
+    report = _gather(request.student, request=request)
+    json_file = _JsonFile(report) if Kind.REPORT_JSON in kinds else None
+    csv_file = _CsvFile(request.language) if Kind.REPORT_CSV in kinds else None
+    for chunk in activity_chunks(request.student):
+        report.activity.add(chunk)
+        if json_file:
+            json_file.add(chunk)
+        if csv_file:
+            csv_file.add(chunk)
+    report.close()
+    return report, json_file, csv_file
+
+
+def _full_files(request: DataRequest, kinds: list[str]) -> list[tuple[str, str]]:
+    """(name, kind) of the files that come with the PDF and hold every record."""
+    names = report_file_names(request.reference)
+    return [(names[kind], kind) for kind in (Kind.REPORT_JSON, Kind.REPORT_CSV) if kind in kinds]
+
+
+CONTENT_TYPES = {
+    Kind.REPORT_PDF: "application/pdf",
+    Kind.REPORT_JSON: "application/json",
+    Kind.REPORT_CSV: "text/csv",
+}
 
 
 def disclosure_report_files(*, request_id: int) -> list[tuple[str, str, str, bytes]]:
     """[(RequestFile.Kind, file name, content type, bytes)] in the request's delivery format:
-    `<reference>-report.pdf` and/or `<reference>-report.json`, from one gathering."""
+    `<reference>-report.pdf` with `<reference>-activity.csv`, and/or
+    `<reference>-report.json`, from one gathering and one pass over the activity records."""
     request = DataRequest.objects.select_related("student").get(pk=request_id)
-    data = _gather(request.student, request=request)
-    fmt = request.delivery_format
-    files = []
-    if fmt in (DataRequest.Format.PDF_JSON, DataRequest.Format.PDF):
-        files.append(
-            (
-                Kind.REPORT_PDF,
-                f"{request.reference}-report.pdf",
-                "application/pdf",
-                _report_pdf(data, request=request),
-            )
+    kinds = report_file_kinds(request.delivery_format)
+    report, json_file, csv_file = _made(request, kinds)
+    contents = {}
+    if Kind.REPORT_PDF in kinds:
+        contents[Kind.REPORT_PDF] = _report_pdf(
+            report, request=request, full_files=_full_files(request, kinds)
         )
-    if fmt in (DataRequest.Format.PDF_JSON, DataRequest.Format.JSON):
-        files.append(
-            (
-                Kind.REPORT_JSON,
-                f"{request.reference}-report.json",
-                "application/json",
-                _report_json(data),
-            )
-        )
-    return files
+    if json_file:
+        contents[Kind.REPORT_JSON] = json_file.close(report)
+    if csv_file:
+        contents[Kind.REPORT_CSV] = csv_file.close()
+    names = report_file_names(request.reference)
+    return [(kind, names[kind], CONTENT_TYPES[kind], contents[kind]) for kind in kinds]
+
+
+def disclosure_report_html(*, request_id: int) -> str:
+    """The PDF's HTML as `pdf_render` gives it to WeasyPrint (for the benchmark's yardstick)."""
+    request = DataRequest.objects.select_related("student").get(pk=request_id)
+    kinds = report_file_kinds(request.delivery_format)
+    report, _json, _csv = _made(request, [Kind.REPORT_PDF])
+    return _report_html(report, request=request, full_files=_full_files(request, kinds))

@@ -1,7 +1,9 @@
 """The disclosure report as PDF (and the HTML WeasyPrint renders): the data's rows with
-labels in the request's language."""
+labels in the request's language; of the activity records, a summary and the latest rows."""
 
 import json
+from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from django.utils import translation
@@ -16,7 +18,8 @@ from disclosure.models import (
     SourceTask,
     reader_statement,
 )
-from disclosure.reports.data import _gather
+from disclosure.reports.activity import Row
+from disclosure.reports.data import _Report
 from portal.models import ActivityRecord, Language
 from portal.shared.pdf import pdf_html, pdf_render
 
@@ -27,9 +30,10 @@ def _label(choices) -> dict:
     return {value: str(label) for value, label in choices}
 
 
-def _report_context(data: dict, language: str) -> dict:
+def _report_context(data: dict, language: str, latest: Iterable[Row]) -> dict:
     """What the template shows: the report's rows with labels in `language` (call inside
-    translation.override). Company and purpose names in the language where there is one."""
+    translation.override). Company and purpose names in the language where there is one.
+    Of the activity records, their summary and the `latest` rows (oldest first)."""
     names = {
         e["id"]: (e["name_en"] if language == Language.EN and e["name_en"] else e["name"])
         for e in data["employers"]
@@ -111,15 +115,9 @@ def _report_context(data: dict, language: str) -> dict:
             {**p, "company": company(p), "purpose_title": purpose(p["purpose"], company(p))}
             for p in data["provisions"]
         ],
-        "activity": [
-            (
-                a["occurred_at"],
-                activity_kinds.get(a["kind"], a["kind"]),
-                names.get(a["employer_id"], "") if a["employer_id"] else "",
-                a["detail"],
-            )
-            for a in data["activity_records"]
-        ],
+        "activity": _activity_context(
+            data["activity_summary"], latest, names=names, kinds=activity_kinds
+        ),
         "staff_looks": [
             {
                 **look,
@@ -200,21 +198,69 @@ def _short(value: Any) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def _report_pdf(data: dict, *, request: DataRequest) -> bytes:
-    language = request.language
-    with translation.override(language):
-        context = _report_context(data, language)
+def _activity_context(
+    summary: dict, latest: Iterable[Row], *, names: dict[int, str], kinds: dict[str, str]
+) -> dict:
+    """The activity records' section: the summary by company and by month and kind (the
+    kinds that occur, as columns), and the latest records, newest first."""
+    present = [k["kind"] for k in summary["by_kind"]]
+    rows = [
+        (
+            at,
+            kinds.get(kind, kind),
+            names.get(employer_id, name or "") if employer_id else "",
+            detail,
+        )
+        for _pk, at, kind, employer_id, name, _name_en, detail in reversed(list(latest))
+    ]
+    return {
+        "records": summary["records"],
+        "first_at": summary["first_at"],
+        "last_at": summary["last_at"],
+        "by_company": [
+            {**c, "company": names.get(c["employer_id"], c["employer"] or "")}
+            for c in summary["by_company"]
+        ],
+        "kinds": [kinds.get(kind, kind) for kind in present],
+        "kind_totals": [k["records"] for k in summary["by_kind"]],
+        "by_month": [
+            {
+                "month": date.fromisoformat(f"{m['month']}-01"),
+                "cells": [m["kinds"].get(kind, 0) for kind in present],
+                "records": m["records"],
+            }
+            for m in summary["by_month"]
+        ],
+        "latest": rows,
+        "shown": len(rows),
+    }
+
+
+def _pdf_context(
+    report: _Report, *, request: DataRequest, full_files: list[tuple[str, str]]
+) -> dict:
+    """What the template is given for a closed report (its activity records passed);
+    `full_files` are (name, kind) of the files that come with the PDF and hold every record."""
+    with translation.override(request.language):
+        context = _report_context(report.data, request.language, report.activity.latest)
+    return {**context, "request": request, "full_files": full_files}
+
+
+def _report_pdf(
+    report: _Report, *, request: DataRequest, full_files: list[tuple[str, str]]
+) -> bytes:
     return pdf_render(
-        template=REPORT_TEMPLATE, context={**context, "request": request}, language=language
+        template=REPORT_TEMPLATE,
+        context=_pdf_context(report, request=request, full_files=full_files),
+        language=request.language,
     )
 
 
-def disclosure_report_html(*, request_id: int) -> str:
-    """The report's HTML as `pdf_render` gives it to WeasyPrint (for the benchmark's yardstick)."""
-    request = DataRequest.objects.select_related("student").get(pk=request_id)
-    data = _gather(request.student, request=request)
-    with translation.override(request.language):
-        context = _report_context(data, request.language)
+def _report_html(
+    report: _Report, *, request: DataRequest, full_files: list[tuple[str, str]]
+) -> str:
     return pdf_html(
-        template=REPORT_TEMPLATE, context={**context, "request": request}, language=request.language
+        template=REPORT_TEMPLATE,
+        context=_pdf_context(report, request=request, full_files=full_files),
+        language=request.language,
     )

@@ -298,10 +298,9 @@ def request_report_store(*, request_id: int, files: list[tuple[str, str, str, by
 def request_report_replace(*, request_id: int, files: list[tuple[str, str, str, bytes]]) -> None:
     """Rebuild a completed disclosure's report so it includes every company's answer."""
 
-    kinds = [RequestFile.Kind.REPORT_PDF, RequestFile.Kind.REPORT_JSON]
     with transaction.atomic():
         request = DataRequest.objects.select_for_update().get(pk=request_id)
-        request.files.filter(kind__in=kinds).delete()
+        request.files.filter(kind__in=RequestFile.REPORT_KINDS).delete()
         for kind, name, content_type, content in files:
             _store_file(request, kind=kind, name=name, content_type=content_type, content=content)
 

@@ -268,9 +268,7 @@ def request_detail(request: HttpRequest, reference: str) -> HttpResponse:
     for f in files:
         if f.kind == RequestFile.Kind.COMPANY_FILE and f.task_id:
             company_files.setdefault(f.task_id, []).append(f)
-    reports = [
-        f for f in files if f.kind in (RequestFile.Kind.REPORT_PDF, RequestFile.Kind.REPORT_JSON)
-    ]
+    reports = [f for f in files if f.kind in RequestFile.REPORT_KINDS]
     certificate = next((f for f in files if f.kind == RequestFile.Kind.CERTIFICATE_PDF), None)
 
     companies = []

@@ -1,6 +1,7 @@
 """Disclosure reports (JSON and PDF) and completion certificates, built by the tasks that
 filing and answering queue (run in-process here)."""
 
+import csv
 import hashlib
 import io
 import json
@@ -17,6 +18,8 @@ from pypdf import PdfReader
 from consent.services import consent_grant, consent_withdraw, provision_record
 from disclosure.models import DataRequest, RecipientTask, RequestFile
 from disclosure.reports import (
+    ACTIVITY_CHUNK,
+    PDF_LATEST_RECORDS,
     REPORT_FORMAT,
     certificate_pdf,
     disclosure_report_data,
@@ -48,6 +51,8 @@ DATA_ITEMS = "行動履歴の分析結果（関心度スコア）"
 # One more with a request: what the site's own systems (SourceTask) disclosed; one for the
 # staff looks at the student's data (audit.StaffRead).
 REPORT_QUERIES = 13
+# The files: the request, then the report's queries.
+FILES_QUERIES = REPORT_QUERIES + 1
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -99,6 +104,32 @@ def rendered_pages_are_not_blank(
 
 def files_of(request: DataRequest) -> dict[str, RequestFile]:
     return {f.kind: f for f in RequestFile.objects.filter(request=request)}
+
+
+def csv_rows(content: bytes) -> list[list[str]]:
+    """The CSV's rows; it starts with a byte-order mark, for Excel."""
+    assert content.startswith("\ufeff".encode())
+    return list(csv.reader(io.StringIO(content.decode("utf-8-sig"), newline="")))
+
+
+def gettext_in(language: str, msgid: str) -> str:
+    return labels(language, msgid)[0]
+
+
+def many_records(student, employers, count: int) -> None:
+    """`count` records, an hour apart from 400 days ago ("求人閲覧: 記録0000" the oldest):
+    every third about no company, the others about `employers` in turn."""
+    start = timezone.now() - timedelta(days=400)
+    ActivityRecord.objects.bulk_create(
+        ActivityRecord(
+            student=student,
+            employer=None if n % 3 == 0 else employers[n // 3 % len(employers)],
+            kind=ActivityRecord.Kind.JOB_VIEW,
+            detail=f"求人閲覧: 記録{n:04d}",
+            occurred_at=start + timedelta(hours=n),
+        )
+        for n in range(count)
+    )
 
 
 @pytest.fixture
@@ -158,16 +189,22 @@ def file_disclosure(capture, student, **kwargs) -> DataRequest:
 # --- the JSON report --------------------------------------------------------------------
 
 
-def test_filing_a_disclosure_builds_the_json_and_pdf_reports(
+def test_filing_a_disclosure_builds_the_pdf_json_and_csv_reports(
     django_capture_on_commit_callbacks, story
 ):
     request = file_disclosure(django_capture_on_commit_callbacks, story["student"])
 
     files = files_of(request)
-    assert set(files) == {RequestFile.Kind.REPORT_PDF, RequestFile.Kind.REPORT_JSON}
+    assert set(files) == {
+        RequestFile.Kind.REPORT_PDF,
+        RequestFile.Kind.REPORT_JSON,
+        RequestFile.Kind.REPORT_CSV,
+    }
     assert files["report_pdf"].name == f"{request.reference}-report.pdf"
     assert files["report_json"].name == f"{request.reference}-report.json"
+    assert files["report_csv"].name == f"{request.reference}-activity.csv"
     assert files["report_json"].content_type == "application/json"
+    assert files["report_csv"].content_type == "text/csv"
     assert bytes(files["report_pdf"].content).startswith(b"%PDF")
     assert request.portal_done_at is not None
 
@@ -312,6 +349,7 @@ def test_a_companys_disclosed_answer_and_file_appear_by_name_and_hash(
     assert {f["name"] for f in filed["files"]} == {
         f"{request.reference}-report.pdf",
         f"{request.reference}-report.json",
+        f"{request.reference}-activity.csv",
     }
     assert all(set(f) == {"kind", "name", "content_type", "size", "sha256"} for f in filed["files"])
 
@@ -343,9 +381,10 @@ def test_when_a_disclosure_completes_its_stored_report_includes_the_companies_an
 @pytest.mark.parametrize(
     ("fmt", "kinds"),
     [
-        ("pdf_json", {"report_pdf", "report_json"}),
-        ("pdf", {"report_pdf"}),
-        ("json", {"report_json"}),
+        ("pdf_json", ["report_pdf", "report_json", "report_csv"]),
+        # The PDF lists only the latest records: the CSV of every one comes with it.
+        ("pdf", ["report_pdf", "report_csv"]),
+        ("json", ["report_json"]),
     ],
 )
 def test_the_files_follow_the_delivery_format(story, fmt, kinds):
@@ -353,14 +392,22 @@ def test_the_files_follow_the_delivery_format(story, fmt, kinds):
 
     files = disclosure_report_files(request_id=request.pk)
 
-    assert {kind for kind, *_rest in files} == kinds
+    assert [kind for kind, *_rest in files] == kinds
+    reference = request.reference
     for kind, name, content_type, content in files:
         if kind == "report_pdf":
-            assert (name, content_type) == (f"{request.reference}-report.pdf", "application/pdf")
+            assert (name, content_type) == (f"{reference}-report.pdf", "application/pdf")
             assert content.startswith(b"%PDF")
-        else:
-            assert (name, content_type) == (f"{request.reference}-report.json", "application/json")
+            text = flat("".join(pdf_text(content)[1]))
+            # The PDF names the files that hold every record, and no other.
+            assert (f"{reference}-report.json" in text) == ("report_json" in kinds)
+            assert f"{reference}-activity.csv" in text
+        elif kind == "report_json":
+            assert (name, content_type) == (f"{reference}-report.json", "application/json")
             assert json.loads(content)["profile"]["email"] == "hanako@example.jp"
+        else:
+            assert (name, content_type) == (f"{reference}-activity.csv", "text/csv")
+            assert len(csv_rows(content)) == 1 + 2
 
 
 # --- the PDF report ---------------------------------------------------------------------
@@ -428,50 +475,177 @@ def test_the_pdf_report_is_in_the_language_of_the_request(
     assert "<employer>" not in text
 
 
-def test_thousands_of_activity_records_make_a_multi_page_table_with_its_header_repeated(
-    story, tmp_path
-):
-    student = story["student"]
-    start = timezone.now() - timedelta(days=400)
-    ActivityRecord.objects.bulk_create(
-        ActivityRecord(
-            student=student,
-            employer=story["mirai"] if n % 3 == 0 else None,
-            kind=ActivityRecord.Kind.JOB_VIEW,
-            detail=f"求人閲覧: 記録{n:04d}",
-            occurred_at=start + timedelta(hours=n),
-        )
-        for n in range(2000)
+def test_a_table_running_over_pages_repeats_its_header_on_each(story, tmp_path):
+    # The latest records' table is the longest the PDF has: 200 rows run over several pages
+    # (the story's two records are the newest).
+    count = PDF_LATEST_RECORDS - 2
+    many_records(story["student"], [story["mirai"]], count)
+    request = request_file(student=story["student"], kind="disclosure", delivery_format="pdf")
+
+    [(_kind, _name, _type, content), _csv] = disclosure_report_files(request_id=request.pk)
+
+    reader, pages = pdf_text(content)
+    pages = [flat(page) for page in pages]
+    holding = [n for n, page in enumerate(pages) if "求人閲覧:記録" in page]
+    assert len(holding) >= 4
+    assert holding == list(range(holding[0], holding[-1] + 1))
+    header = [flat(word) for word in labels("ja", "When", "Kind", "Company", "Detail")]
+    for n in holding:
+        assert all(word in pages[n] for word in header), (n, pages[n][:200])
+    # Newest first: the last record made heads the table, the first ends it.
+    assert f"求人閲覧:記録{count - 1:04d}" in pages[holding[0]]
+    assert "求人閲覧:記録0000" in pages[holding[-1]]
+    assert any("IPAexGothic" in font for font in _embedded_fonts(reader))
+    assert rendered_pages_are_not_blank(content, tmp_path, first=holding[0] + 1) == (
+        len(pages) - holding[0]
     )
-    request = request_file(student=student, kind="disclosure", delivery_format="pdf")
+
+
+def test_thousands_of_activity_records_make_a_short_pdf_of_a_summary_and_the_latest_ones(
+    django_capture_on_commit_callbacks, story
+):
+    student, mirai, towa = story["student"], story["mirai"], story["towa"]
+    many_records(student, [mirai, towa], 3000)
+    request = file_disclosure(django_capture_on_commit_callbacks, student)
+    files = files_of(request)
+    newest_first = list(
+        ActivityRecord.objects.filter(student=student)
+        .order_by("-occurred_at", "-id")
+        .values_list("detail", flat=True)
+    )
+
+    reader, pages = pdf_text(bytes(files["report_pdf"].content))
+
+    assert len(pages) <= 15
+    text = flat("".join(pages))
+    # A summary by company, by month and kind ...
+    for heading in labels("ja", "By company", "By month and kind"):
+        assert flat(heading) in text
+    # (every third record is about no company, the rest alternate between the two)
+    assert flat(f"{COMPANY_JA}1,001") in text and flat(f"{OTHER_JA}1,000") in text
+    assert flat(f"{gettext_in('ja', 'Total')}") in text and "3,002" in text
+    # ... the latest records and no older one ...
+    shown = newest_first[:PDF_LATEST_RECORDS]
+    assert flat(shown[0]) in text and flat(shown[-1]) in text
+    assert flat(newest_first[PDF_LATEST_RECORDS]) not in text
+    assert "求人閲覧:記録0000" not in text
+    # ... and the files that hold every one.
+    assert f"{request.reference}-report.json" in text
+    assert f"{request.reference}-activity.csv" in text
+
+    report = json.loads(bytes(files["report_json"].content))
+    assert len(report["activity_records"]) == report["counts"]["activity_records"] == 3002
+    assert report["activity_records"][0]["detail"] == "求人閲覧: 記録0000"
+    assert report["activity_records"][1234]["employer"] == OTHER_JA
+    summary = report["activity_summary"]
+    assert summary["records"] == 3002
+    assert {c["employer"]: c["records"] for c in summary["by_company"]} == {
+        COMPANY_JA: 1001,
+        OTHER_JA: 1000,
+        None: 1001,
+    }
+    assert sum(m["records"] for m in summary["by_month"]) == 3002
+    rows = csv_rows(bytes(files["report_csv"].content))
+    header, *records = rows
+    assert header == labels("ja", "Record id", "When (Japan time)", "Kind", "Company", "Detail")
+    assert len(records) == 3002
+    first = ActivityRecord.objects.get(student=student, detail="求人閲覧: 記録1234")
+    assert records[1234] == [
+        str(first.pk),
+        timezone.localtime(first.occurred_at).isoformat(timespec="seconds"),
+        labels("ja", "job listing viewed")[0],
+        OTHER_JA,
+        "求人閲覧: 記録1234",
+    ]
+
+
+def test_the_json_file_holds_what_the_report_data_holds(story, purposes):
+    # Written as a stream around its records' array, it must read back as the dictionary.
+    student = story["student"]
+    many_records(student, [story["mirai"]], 50)
+    request = request_file(student=student, kind="disclosure", delivery_format="json")
 
     [(_kind, _name, _type, content)] = disclosure_report_files(request_id=request.pk)
 
-    reader = PdfReader(io.BytesIO(content))
-    count = len(reader.pages)
-    assert count > 20
-    # Text extraction of CJK pages is slow: read the first pages up to the start of the
-    # activity table, then pages in its middle and at its end.
-    text = {}
+    from_file = json.loads(content)
+    data = disclosure_report_data(student, request=request)
+    assert from_file.pop("generated_at") and data.pop("generated_at")
+    assert from_file == data
+    assert list(from_file) == list(data)
 
-    def page(n: int) -> str:
-        if n not in text:
-            text[n] = flat(reader.pages[n].extract_text())
-        return text[n]
 
-    first = next(n for n in range(count) if "求人閲覧:記録" in page(n))
-    last = next(n for n in reversed(range(count)) if "求人閲覧:記録" in page(n))
-    assert first <= 4 and last >= count - 3
-    assert "求人閲覧:記録0000" in page(first)
-    assert "求人閲覧:記録1999" in page(last)
-    header = [flat(word) for word in labels("ja", "When", "Kind", "Company", "Detail")]
-    for n in sorted({first, first + 1, (first + last) // 2, last - 1, last}):
-        assert "求人閲覧:記録" in page(n)
-        assert all(word in page(n) for word in header), (n, page(n)[:200])
-    assert any("IPAexGothic" in font for font in _embedded_fonts(reader))
-    assert rendered_pages_are_not_blank(content, tmp_path, first=count // 2, last=count) == (
-        count - count // 2 + 1
+def test_a_student_without_activity_records_gets_no_empty_tables(story):
+    ActivityRecord.objects.filter(student=story["student"]).delete()
+    request = request_file(student=story["student"], kind="disclosure")
+
+    files = {
+        kind: content for kind, _n, _t, content in disclosure_report_files(request_id=request.pk)
+    }
+
+    assert json.loads(files["report_json"])["activity_records"] == []
+    assert len(csv_rows(files["report_csv"])) == 1
+    text = flat("".join(pdf_text(files["report_pdf"])[1]))
+    assert flat(labels("ja", "By company")[0]) not in text
+
+
+def test_building_the_files_runs_the_same_number_of_queries_for_3000_records(
+    django_assert_max_num_queries, story
+):
+    request = request_file(student=story["student"], kind="disclosure")
+    with django_assert_max_num_queries(FILES_QUERIES):
+        disclosure_report_files(request_id=request.pk)
+
+    many_records(story["student"], [story["mirai"], story["towa"]], 3000)
+    with django_assert_max_num_queries(FILES_QUERIES):
+        files = disclosure_report_files(request_id=request.pk)
+    assert json.loads(files[1][3])["counts"]["activity_records"] == 3002
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_files_are_built_outside_a_transaction_as_a_worker_builds_them(story):
+    # A worker runs in autocommit: on PostgreSQL the records' server-side cursor must then
+    # outlive the statement's transaction (Django declares it WITH HOLD).
+    from django.db import connection
+
+    assert not connection.in_atomic_block
+    count = ACTIVITY_CHUNK + 500
+    many_records(story["student"], [story["mirai"]], count)
+    request = request_file(student=story["student"], kind="disclosure", delivery_format="json")
+
+    [(_kind, _name, _type, content)] = disclosure_report_files(request_id=request.pk)
+
+    report = json.loads(content)
+    assert len(report["activity_records"]) == count + 2
+    assert [r["detail"] for r in report["activity_records"][:2]] == [
+        "求人閲覧: 記録0000",
+        "求人閲覧: 記録0001",
+    ]
+
+
+def test_the_students_downloads_the_pdf_json_and_csv_from_the_request_page(
+    django_capture_on_commit_callbacks, story, client
+):
+    many_records(story["student"], [story["mirai"]], 300)
+    request = file_disclosure(django_capture_on_commit_callbacks, story["student"])
+    client.force_login(story["student"])
+
+    page = client.get(reverse("disclosure:request_detail", args=[request.reference]))
+
+    html = page.content.decode()
+    stored = files_of(request)
+    for kind in RequestFile.REPORT_KINDS:
+        assert reverse("disclosure:file", args=[request.reference, stored[kind].pk]) in html
+    with translation.override("ja"):
+        assert str(RequestFile.Kind.REPORT_CSV.label) in html
+    response = client.get(
+        reverse("disclosure:file", args=[request.reference, stored["report_csv"].pk])
     )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert f"{request.reference}-activity.csv" in response["Content-Disposition"]
+    assert response.content == bytes(stored["report_csv"].content)
+    assert response.content.startswith("\ufeff".encode())
+    assert len(csv_rows(response.content)) == 1 + 302
 
 
 # --- the certificate --------------------------------------------------------------------

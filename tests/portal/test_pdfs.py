@@ -167,7 +167,8 @@ def report_pdf(student, language: str, capture) -> tuple[bytes, str]:
         request = request_file(
             student=student, kind="disclosure", delivery_format="pdf", language=language
         )
-    [(_kind, _name, _type, content)] = disclosure_report_files(request_id=request.pk)
+    # With the PDF comes the CSV of the activity records.
+    [(_kind, _name, _type, content), _csv] = disclosure_report_files(request_id=request.pk)
     return content, request.reference
 
 

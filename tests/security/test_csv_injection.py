@@ -3,21 +3,32 @@
 Students choose their display names, and the staff's impact report exports them; each
 payload below is a name, the CSV is downloaded from the admin and read back with the csv
 module: the cell is the name with a leading apostrophe (OWASP's advice), and a name that
-only contains such a sign later is left as it is.
+only contains such a sign later is left as it is. The same for the activity records' CSV of
+a disclosure report (what the job site sent, the companies' names).
 """
 
 import csv
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from consent.reports import NEVER_ACCEPTED
+from disclosure.reports import disclosure_report_files
+from disclosure.services import request_file
 from portal.shared.spreadsheets import csv_safe
-from tests.factories import PurposeFactory, StaffFactory, UserFactory
+from tests.factories import (
+    ActivityRecordFactory,
+    EmployerFactory,
+    PurposeFactory,
+    StaffFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -68,10 +79,39 @@ def test_a_display_name_like_a_formula_is_written_as_text(client):
 
 @pytest.mark.parametrize("company", FORMULAS)
 def test_a_company_name_like_a_formula_is_made_text_by_the_same_rule(company):
-    # No CSV holds company names today; whichever does will write them through csv_safe
-    # (the scan below makes sure of it).
     assert csv_safe(company) == "'" + company
     assert csv_safe(f"株式会社{company}") == f"株式会社{company}"
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_the_disclosure_reports_csv_writes_details_and_company_names_as_text(language):
+    # The activity records' CSV that comes with a disclosure report: each detail is what the
+    # job site sent, each company's name (in the report's language) what staff typed.
+    student = UserFactory(language=language)
+    values = FORMULAS + HARMLESS
+    for number, value in enumerate(values):
+        ActivityRecordFactory(
+            student=student,
+            employer=EmployerFactory(name=value, name_en=value),
+            detail=value,
+            occurred_at=timezone.now() - timedelta(minutes=len(values) - number),
+        )
+    request = request_file(student=student, kind="disclosure", language=language)
+
+    [content] = [
+        c
+        for kind, _n, _t, c in disclosure_report_files(request_id=request.pk)
+        if kind == "report_csv"
+    ]
+
+    _header, *rows = csv.reader(io.StringIO(content.decode("utf-8-sig"), newline=""))
+    assert len(rows) == len(values)
+    for value, (_id, _when, _kind, company, detail) in zip(values, rows, strict=True):
+        expected = "'" + value if value in FORMULAS else value
+        assert (company, detail) == (expected, expected)
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), row
 
 
 def test_every_csv_writer_of_the_project_writes_through_csv_safe():

@@ -61,7 +61,8 @@ def assert_safe_download(response, *, name_ends: str) -> str:
 @pytest.fixture
 def history(django_capture_on_commit_callbacks):
     """A student with a receipt of each kind and a closed disclosure with every file: the
-    portal's report (PDF and JSON), a company's upload and the certificate."""
+    portal's report (PDF, JSON and the activity records' CSV), a company's upload and the
+    certificate."""
     analysis, provision = opt_in_purposes()
     student, _version = student_who_accepted(analysis, provision, display_name="山田 花子")
     company = EmployerFactory()
@@ -118,8 +119,8 @@ def test_every_download_is_a_nosniff_attachment_of_an_allowed_type(client, histo
         response = client.get(url)
         assert assert_safe_download(response, name_ends=".csv") == "text/csv", url
         assert body(response).startswith("\ufeff".encode())
-    # 4 receipts, 4 request files, 2 CSV sections: 10 download URLs swept.
-    assert len(urls) + 2 == 10
+    # 4 receipts, 5 request files, 2 CSV sections: 11 download URLs swept.
+    assert len(urls) + 2 == 11
 
 
 def _stored_company_file(history, *, name: str, content_type: str, content: bytes):

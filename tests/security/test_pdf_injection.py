@@ -189,7 +189,8 @@ def documents_with(payload: str, language: str, capture) -> dict[str, bytes]:
         second = request_file(
             student=student, kind="disclosure", delivery_format="pdf", language=language
         )
-    [(_kind, _file, _type, report)] = disclosure_report_files(request_id=second.pk)
+    # With the PDF comes the CSV of the activity records.
+    [(_kind, _file, _type, report), _csv] = disclosure_report_files(request_id=second.pk)
     return {
         "receipt": acceptance_receipt_pdf(acceptance),
         "consent-receipt": event_receipt_pdf(events[0]),
