@@ -24,7 +24,6 @@ import argparse
 import io
 import logging
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ django.setup()
 
 import benchlib  # noqa: E402
 from benchlib import (  # noqa: E402
+    REFERENCE,
     Sink,
     file_deletion,
     in_process_tasks,
@@ -280,9 +280,6 @@ def cancel_open(emails_like: str = "@" + BENCH_DOMAIN) -> int:
         request_cancel(request=request, reason=CANCEL_REASON)
         cancelled += 1
     return cancelled
-
-
-REFERENCE = re.compile(r"R-\d{6}-[0-9A-F]+")
 
 
 def wait_for_company_emails(

@@ -8,6 +8,7 @@ portal's models are imported inside the functions that use them.
 
 import contextlib
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -84,10 +85,8 @@ class Report:
         if ok is False:
             self.failed.append(name)
         if self.load:
-            print(
-                f"{name:<46} {figures:<30} {goal:<18} {verdict:<4}  load {os.getloadavg()[0]:.1f}",
-                flush=True,
-            )
+            load = os.getloadavg()[0]
+            print(f"{name:<44} {figures:<56} {goal:<32} {verdict:<4} load {load:.1f}", flush=True)
         else:
             print(f"{name:<46} {figures:<30} {goal:<18} {verdict}", flush=True)
 
@@ -280,6 +279,8 @@ def tail(log: Path, size: int = 3000) -> str:
 
 # --- filing -----------------------------------------------------------------------------------
 
+# A request's reference, as request_file makes it (R-<date>-<hex digits>).
+REFERENCE = re.compile(r"R-\d{6}-[0-9A-F]+")
 REFERENCE_COLLISIONS = 0
 
 
