@@ -57,7 +57,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -396,7 +396,7 @@ class Seed:
             batch_size=5000,
         )
 
-    def workspace_company(self, tasks: int, bulk: int):
+    def workspace_company(self, tasks: int, bulk: int) -> tuple[Employer, PrivacyContact, date]:
         """One company with `tasks` open tasks, one request (one student) each: `bulk`
         deletions filed yesterday (the bulk answer's filter), the rest of every kind filed 3,
         8, 16 and 20 days ago (the last two past due). Returns the company, its contact and
@@ -730,7 +730,7 @@ class Wave:
         self.report.line("lost", f"{lost:,} {why_lost}", "0", lost == 0)
         self.report.line("duplicated", f"{duplicated:,} {why_duplicated}", "0", duplicated == 0)
 
-    def digest_accounting(self, sink: WaveSink) -> tuple[int, int, str]:
+    def digest_accounting(self, sink: WaveSink) -> tuple[int, int, str, str]:
         """Every task in exactly one digest (its DigestItem), and told once by the email its
         company received: counted there (the email lists its first 100 rows, each of which
         must be one of the company's own, once)."""
