@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test test-fast e2e install sysdeps messages lint format bench bench-scale worker clean
+.PHONY: run test test-fast e2e install sysdeps messages lint format bench bench-scale bench-wave worker clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed (Django 5.2 LTS); set PYTHON=/path/to/python3.11")'
@@ -92,3 +92,12 @@ BENCH_SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench_scal
 bench-scale: install sysdeps messages
 	DATABASE_URL=$${DATABASE_URL:-$(BENCH_SCALE_DATABASE_URL)} \
 		$(BIN)/python scripts/bench_scale.py $(BENCH_SCALE_ARGS)
+
+# The 2019 wave from the companies' side (issues 19 and 20): BENCH_WAVE_ARGS="--students 100"
+# for a quick run (default 2,000 students x 38 companies). Needs PostgreSQL (a database of its
+# own, made afresh and dropped at the end: its name must contain "bench") and redis-server (a
+# private broker); starts a real prefork worker, beat and an SMTP sink. See docs/performance.md.
+BENCH_WAVE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_benchwave
+bench-wave: install sysdeps messages
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_WAVE_DATABASE_URL)} \
+		$(BIN)/python scripts/bench_wave.py $(BENCH_WAVE_ARGS)

@@ -21,11 +21,9 @@
 """
 
 import argparse
-import contextlib
 import io
 import logging
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -46,11 +44,20 @@ import django  # noqa: E402
 warnings.filterwarnings("ignore", "No directory at")
 django.setup()
 
+import benchlib  # noqa: E402
+from benchlib import (  # noqa: E402
+    REFERENCE,
+    Sink,
+    file_deletion,
+    in_process_tasks,
+    start_worker,
+    stop,
+    tail,
+)
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import IntegrityError, connection, transaction  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
-from django.test.utils import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from consent.models import (  # noqa: E402
@@ -64,18 +71,16 @@ from consent.models import (  # noqa: E402
 from consent.services import consent_grant, policy_accept, provision_record  # noqa: E402
 from disclosure.models import DataRequest  # noqa: E402
 from disclosure.reports import disclosure_report_files, disclosure_report_html  # noqa: E402
-from disclosure.services import request_cancel, request_file  # noqa: E402
+from disclosure.services import request_cancel  # noqa: E402
 from portal.celery import app  # noqa: E402
 from portal.models import ActivityRecord, Employer, PrivacyContact, User  # noqa: E402
 from portal.shared.pdf import STATIC_SCHEME, pdf_url_fetcher  # noqa: E402
-from tests.smtp import SmtpServer  # noqa: E402
 
 BENCH_DOMAIN = "bench.example.jp"
 DISPATCH_STUDENT = f"bench-dispatch@{BENCH_DOMAIN}"
 MANY_STUDENT = "bench-request-{:05d}@" + BENCH_DOMAIN
 COMPANY_EMAIL = "privacy-{:03d}@" + BENCH_DOMAIN
 CANCEL_REASON = "benchmark run finished (scripts/bench_requests.py)"
-WORKER_START_TIMEOUT = 60
 
 
 class Rollback(Exception):
@@ -207,41 +212,6 @@ def bench_report(repeat: int, large_records: int) -> None:
 # --- 2. dispatch ------------------------------------------------------------------------------
 
 
-class Sink(SmtpServer):
-    """The test SMTP server, noting when each message arrived."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrivals: list[tuple[float, str, str]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        reply = await super().handle_DATA(server, session, envelope)
-        if reply.startswith("250"):
-            with self._lock:
-                message = self.messages[-1]
-                self.arrivals.append(
-                    (time.perf_counter(), str(message["To"]), str(message["Subject"]))
-                )
-        return reply
-
-    def snapshot(self) -> list[tuple[float, str, str]]:
-        with self._lock:
-            return list(self.arrivals)
-
-
-@contextlib.contextmanager
-def in_process_tasks():
-    """Setup runs its tasks here, emails to nowhere: nothing reaches the broker before the
-    worker starts (the receipts of the bench grants are not what is measured)."""
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    try:
-        with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
-            yield
-    finally:
-        app.conf.task_always_eager = previous
-
-
 def bench_companies(count: int) -> list[Employer]:
     companies = []
     for n in range(1, count + 1):
@@ -298,23 +268,6 @@ def ensure_recipients(
             )
 
 
-REFERENCE_COLLISIONS = 0
-
-
-def file_deletion(student: User) -> DataRequest:
-    """request_file, filed again if the random reference collided with an earlier one
-    (R-<date>-<6 hex digits>: likely once a few thousand requests are filed in a day)."""
-    global REFERENCE_COLLISIONS
-    for attempt in range(3):
-        try:
-            return request_file(student=student, kind=DataRequest.Kind.DELETION)
-        except IntegrityError as exc:
-            if "reference" not in str(exc) or attempt == 2:
-                raise
-            REFERENCE_COLLISIONS += 1
-    raise AssertionError("unreachable")
-
-
 def bench_student(email: str) -> User:
     user = User.objects.filter(email=email).first()
     return user or User.objects.create_user(email=email, display_name="ベンチ 学生", language="ja")
@@ -328,66 +281,6 @@ def cancel_open(emails_like: str = "@" + BENCH_DOMAIN) -> int:
         request_cancel(request=request, reason=CANCEL_REASON)
         cancelled += 1
     return cancelled
-
-
-def start_worker(sink: Sink, log: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DATABASE_URL": settings.DATABASE_URL,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": sink.host,
-        "EMAIL_PORT": str(sink.port),
-        "EMAIL_USE_TLS": "0",
-        "EMAIL_USE_SSL": "0",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONWARNINGS": "ignore:No directory at",
-    }
-    command = [
-        str(Path(sys.executable).parent / "celery"),
-        "-A",
-        "portal",
-        "worker",
-        "--pool=solo",
-        "-l",
-        "info",
-        "--without-mingle",
-        "--without-gossip",
-        "--without-heartbeat",
-        "-n",
-        f"bench-{uuid.uuid4().hex[:8]}@%h",
-    ]
-    with log.open("wb") as output:
-        worker = subprocess.Popen(  # noqa: S603 - our own venv's celery
-            command, cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + WORKER_START_TIMEOUT
-    while " ready." not in log.read_text(errors="replace"):
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited ({worker.returncode}):\n{tail(log)}")
-        if time.monotonic() > deadline:
-            stop(worker)
-            raise RuntimeError(f"the worker was not ready within {WORKER_START_TIMEOUT} s")
-        time.sleep(0.2)
-    return worker
-
-
-def stop(worker: subprocess.Popen) -> None:
-    if worker.poll() is None:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
-
-
-def tail(log: Path, size: int = 3000) -> str:
-    return log.read_text(errors="replace")[-size:]
-
-
-REFERENCE = re.compile(r"R-\d{6}-[0-9A-F]+")
 
 
 def wait_for_company_emails(
@@ -537,9 +430,9 @@ def bench_dispatch(
                 f"  {count:,} requests: only {len(times):,} company emails within "
                 f"{many_timeout:.0f} s"
             )
-    if REFERENCE_COLLISIONS:
+    if collisions := benchlib.REFERENCE_COLLISIONS:
         print(
-            f"  WARNING: {REFERENCE_COLLISIONS} request reference(s) collided with an earlier "
+            f"  WARNING: {collisions} request reference(s) collided with an earlier "
             "one (unique constraint) and the request was filed again"
         )
     print(f"  cancelled the {cancelled:,} bench requests so that the next run can file again")

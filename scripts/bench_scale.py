@@ -25,7 +25,6 @@ import io
 import json
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -45,35 +44,11 @@ if not os.environ["DATABASE_URL"].startswith(("postgres://", "postgresql://")):
         f"got {os.environ['DATABASE_URL'].split(':')[0]}:"
     )
 
-import dj_database_url  # noqa: E402
-import psycopg  # noqa: E402
+from benchlib import Report, as_web_process, database_ensure  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-
-def _database_ensure(url: str, *, drop: bool) -> None:
-    """Create the benchmark's database if it is missing (or drop it first with --reload)."""
-    config = dj_database_url.parse(url)
-    name = config["NAME"]
-    admin = psycopg.connect(
-        host=config["HOST"] or None,
-        port=config["PORT"] or None,
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    with admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and drop:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-            exists = None
-        if not exists:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}", file=sys.stderr)
-
-
 if __name__ == "__main__":
-    _database_ensure(os.environ["DATABASE_URL"], drop="--reload" in sys.argv)
+    database_ensure(os.environ["DATABASE_URL"], drop="--reload" in sys.argv)
 
 import django  # noqa: E402
 
@@ -83,9 +58,8 @@ django.setup()
 from allauth.account.models import EmailAddress  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
-from django.core import signals  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import close_old_connections, connection, reset_queries  # noqa: E402
+from django.db import connection, reset_queries  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
@@ -114,7 +88,6 @@ DEMO = load_demo()  # the demo data (demo/data/): its password, names, words, st
 SEED = 2026
 HEAVY_EMAIL = "heavy@example.jp"
 BENCH_EMPLOYER = "ベンチ企業 {:05d}"
-SLOW_QUERY = 0.100  # seconds: any query over this is printed with its plan
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -813,7 +786,7 @@ def load(args) -> float:
         if counts["students"]:
             print(f"partial or different data ({counts}): starting over", file=sys.stderr)
             connection.close()
-            _database_ensure(settings.DATABASE_URL, drop=True)
+            database_ensure(settings.DATABASE_URL, drop=True)
             call_command("migrate", verbosity=0)
         call_command("seed_demo", stdout=io.StringIO())
         loader = Loader(args)
@@ -837,49 +810,6 @@ def load(args) -> float:
 
 
 # --- measuring ------------------------------------------------------------------------------
-
-
-class Report:
-    """Prints each figure with its goal and ok/FAIL, and the plan of every slow query."""
-
-    def __init__(self):
-        self.failed: list[str] = []
-        self.explained: set[str] = set()
-        self.slow: list[tuple[str, float, str]] = []
-
-    def line(self, name: str, figures: str, goal: str, ok: bool | None) -> None:
-        verdict = "" if ok is None else ("ok" if ok else "FAIL")
-        if ok is False:
-            self.failed.append(name)
-        print(f"{name:<46} {figures:<30} {goal:<18} {verdict}", flush=True)
-
-    def timing(self, name: str, timings: list[float], goal_ms: float | None, extra: str = ""):
-        ordered = sorted(timings)
-        p50 = statistics.median(ordered) * 1000
-        p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000
-        figures = f"p50 {p50:>6.0f} ms  p95 {p95:>6.0f} ms {extra}"
-        goal = f"goal < {goal_ms:,.0f} ms" if goal_ms else ""
-        self.line(name, figures, goal, None if goal_ms is None else p95 < goal_ms)
-
-    def capture(self, name: str, queries: list[dict]) -> None:
-        for query in queries:
-            seconds = float(query["time"])
-            if seconds > SLOW_QUERY:
-                self.slow.append((name, seconds, query["sql"]))
-
-    def explain_slow(self) -> None:
-        for name, seconds, statement in self.slow:
-            key = statement[:2000]
-            if key in self.explained:
-                continue
-            self.explained.add(key)
-            print(f"\n-- {name}: a query took {seconds * 1000:.0f} ms:\n{statement[:1500]}")
-            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
-                continue
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement)
-                print("\n".join(row[0] for row in cursor.fetchall()))
-        self.slow.clear()
 
 
 def _page(report: Report, client: Client, name: str, url: str, *, repeat: int, goal_ms=500):
@@ -1191,17 +1121,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     settings.EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
-    settings.ALLOWED_HOSTS.append("testserver")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    as_web_process()
     loaded = load(args)
-    # One connection for the whole run, as a web process with CONN_MAX_AGE keeps it, and a
-    # query log that a request's start does not empty (CaptureQueriesContext reads it).
-    signals.request_started.disconnect(reset_queries)
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
     with open("/proc/loadavg") as loadavg:
         machine = f"load average {' '.join(loadavg.read().split()[:3])}, {os.cpu_count()} CPUs"
     sizes = {
