@@ -13,9 +13,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import ApiClient
-from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile, token_hash
+from disclosure.models import (
+    AnswerLink,
+    DataRequest,
+    RecipientTask,
+    RequestEvent,
+    RequestFile,
+    token_hash,
+)
 from disclosure.services._common import Actor, Event, Kind, _email_student, _event, _store_file
-from disclosure.services.filing import _complete_if_done
+from disclosure.services.filing import _complete_if_done, _complete_if_done_many
 from disclosure.services.webhooks import webhook_delivery_queue
 from portal.models import EmailMessage, Employer, User
 from portal.shared.emails import email_queue_to_company
@@ -353,6 +360,77 @@ def recipient_task_answer(
         _email_student(task.request, "request_answered", task=task)
         _complete_if_done(task.request)
     return task
+
+
+def recipient_tasks_answer(
+    *, tasks: list[RecipientTask], plan: dict[int, tuple[str, str]], answered_by: str, via: str
+) -> tuple[list[RecipientTask], list[RecipientTask]]:
+    """Many answers of one company at once (its workspace's bulk answer and CSV), in the
+    caller's transaction: each task recorded exactly as `recipient_task_answer` records it
+    (the answer, its links spent, a timeline event, the student's email, the request
+    completed when it was the last), with a few set-based queries instead of ~18 a task.
+
+    `tasks` are the company's, loaded with their request, student and employer, and checked
+    by the caller (open, the answer fits, a refusal has its statement); `plan` maps each id
+    to its (answer, statement). Returns (answered, taken meanwhile by another answer)."""
+    if not tasks:
+        return [], []
+    now = timezone.now()
+    answered_by = answered_by.strip()[:200]
+    by_answer: dict[tuple[str, str], list[int]] = {}
+    for task in tasks:
+        answer, statement = plan[task.pk]
+        by_answer.setdefault((answer, statement.strip()), []).append(task.pk)
+    for (answer, statement), ids in by_answer.items():
+        RecipientTask.objects.filter(
+            pk__in=ids,
+            answered_at=None,
+            status__in=[RecipientTask.Status.QUEUED, RecipientTask.Status.SENT],
+        ).update(
+            status=RecipientTask.Status.ANSWERED,
+            answer=answer,
+            answered_at=now,
+            answered_by=answered_by,
+            statement=statement,
+            answered_via=via,
+            changed_at=now,
+        )
+    # Which claims this call won (another answer may have come in between its read and its
+    # update: that task keeps the other answer).
+    won = set(
+        RecipientTask.objects.filter(
+            pk__in=[t.pk for t in tasks],
+            answered_at=now,
+            answered_via=via,
+            answered_by=answered_by,
+        ).values_list("pk", flat=True)
+    )
+    answered = [t for t in tasks if t.pk in won]
+    taken = [t for t in tasks if t.pk not in won]
+    if not answered:
+        return answered, taken
+    AnswerLink.objects.filter(task__in=answered, revoked_at=None).update(revoked_at=now)
+    events = []
+    for task in answered:
+        task.answer, task.statement = plan[task.pk][0], plan[task.pk][1].strip()
+        task.status, task.answered_at = RecipientTask.Status.ANSWERED, now
+        task.answered_by, task.answered_via, task.changed_at = answered_by, via, now
+        events.append(
+            RequestEvent(
+                request_id=task.request_id,
+                task=task,
+                kind=Event.ANSWERED,
+                actor=Actor.COMPANY,
+                detail=f"{task.employer.name}: {task.get_answer_display()}",
+                at=now,
+            )
+        )
+    RequestEvent.objects.bulk_create(events, batch_size=500)
+    for task in answered:
+        _email_student(task.request, "request_answered", task=task)
+    # The requests this completed: those with no company or source left waiting.
+    _complete_if_done_many({t.request_id for t in answered})
+    return answered, taken
 
 
 def recipient_task_close(*, task: RecipientTask, by: User, reason: str) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -20,6 +20,7 @@ from disclosure.models import (
     DataRequest,
     DataSource,
     RecipientTask,
+    RequestEvent,
     RequestFile,
     SourceTask,
 )
@@ -255,6 +256,57 @@ def _complete_if_done(request: DataRequest) -> None:
     if request.kind == Kind.DISCLOSURE and request.portal_done_at is None:
         return  # completes when the report is ready
     _complete(request)
+
+
+_OPEN_TASK = [RecipientTask.Status.QUEUED, RecipientTask.Status.SENT]
+_SOURCE_DONE = [SourceTask.Status.ANSWERED, SourceTask.Status.CLOSED]
+
+
+def _complete_if_done_many(request_ids: set[int]) -> list[int]:
+    """`_complete_if_done` for many requests at once (a company's answers in bulk), in a few
+    queries: each request still open with no company or source waiting, and for a
+    disclosure its report ready, completes (partially if a company was closed or refused,
+    or a source closed), gets its timeline event and its certificate queued. Returns them."""
+    done = (
+        DataRequest.objects.select_for_update()
+        .filter(pk__in=request_ids, status__in=DataRequest.OPEN)
+        .exclude(tasks__status__in=_OPEN_TASK)
+        .exclude(
+            source_tasks__status__in=[s for s in SourceTask.Status.values if s not in _SOURCE_DONE]
+        )
+        .exclude(kind=Kind.DISCLOSURE, portal_done_at=None)
+        .order_by("pk")
+    )
+    ids = list(done.values_list("pk", flat=True))
+    if not ids:
+        return []
+    partial = set(
+        DataRequest.objects.filter(pk__in=ids)
+        .filter(
+            Q(tasks__status=RecipientTask.Status.CLOSED)
+            | Q(tasks__answer=RecipientTask.Answer.REFUSED)
+            | Q(source_tasks__status=SourceTask.Status.CLOSED)
+        )
+        .values_list("pk", flat=True)
+    )
+    now = timezone.now()
+    finished = []
+    for status, chosen in (
+        (Status.PARTIALLY_COMPLETED, [pk for pk in ids if pk in partial]),
+        (Status.COMPLETED, [pk for pk in ids if pk not in partial]),
+    ):
+        if chosen:
+            DataRequest.objects.filter(pk__in=chosen, status__in=DataRequest.OPEN).update(
+                status=status, completed_at=now, queued_at=now
+            )
+            finished += chosen
+    RequestEvent.objects.bulk_create(
+        RequestEvent(request_id=pk, kind=Event.COMPLETED, actor=Actor.SYSTEM, at=now)
+        for pk in finished
+    )
+    for pk in finished:
+        enqueue.request_finish(pk)
+    return finished
 
 
 def _complete(request: DataRequest) -> None:

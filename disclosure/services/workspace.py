@@ -30,7 +30,12 @@ from disclosure.models import (
     WorkspaceLink,
     token_hash,
 )
-from disclosure.services.companies import ANSWERS_BY_KIND, AnswerRefused, recipient_task_answer
+from disclosure.services.companies import (
+    ANSWERS_BY_KIND,
+    AnswerRefused,
+    recipient_task_answer,
+    recipient_tasks_answer,
+)
 from portal.models import Employer, PrivacyContact, User
 from portal.shared.emails import email_queue_template
 from portal.shared.http import client_ip
@@ -325,45 +330,38 @@ def workspace_answer_plan(
     request: HttpRequest | None = None,
 ) -> BulkResult:
     """The batch path of the bulk answer and of a CSV's: `plan` maps each task id to its
-    (answer, statement); each task of the company is answered through
-    `recipient_task_answer`, BATCH_SIZE to a transaction, or skipped with why."""
+    (answer, statement); the company's tasks are answered BATCH_SIZE to a transaction by
+    `recipient_tasks_answer` (each recorded as `recipient_task_answer` records one), or
+    skipped with why."""
     wanted = sorted(plan)
     result = BulkResult()
     found = 0
     for start in range(0, len(wanted), BATCH_SIZE):
         chunk = wanted[start : start + BATCH_SIZE]
         with transaction.atomic():
-            # In (request, task) order: each answer locks its task, then its request.
+            # In (request, task) order: the requests completed are locked in that order.
             tasks = list(
                 RecipientTask.objects.filter(employer_id=link.employer_id, pk__in=chunk)
                 .select_related("request__student", "employer")
                 .order_by("request_id", "pk")
             )
             found += len(tasks)
-            done = []
+            ready = []
             for task in tasks:
                 answer, statement = plan[task.pk]
                 reason = _skip_reason(task, answer)
+                if reason is None and answer == RecipientTask.Answer.REFUSED:
+                    if not statement.strip():
+                        reason = _("Say why you cannot comply.")
                 if reason is None:
-                    try:
-                        with transaction.atomic():
-                            done.append(
-                                recipient_task_answer(
-                                    task=task,
-                                    answer=answer,
-                                    answered_by=answered_by,
-                                    statement=statement,
-                                    via=RecipientTask.Via.WORKSPACE,
-                                )
-                            )
-                    except AnswerRefused as refused:
-                        reason = (
-                            _("already answered")
-                            if refused.code == "answered"
-                            else " ".join(refused.messages)
-                        )
-                if reason is not None:
+                    ready.append(task)
+                else:
                     result.skipped.append((task.request.reference, reason))
+            # Each recorded as the answer page records one, in a few queries for the batch.
+            done, taken = recipient_tasks_answer(
+                tasks=ready, plan=plan, answered_by=answered_by, via=RecipientTask.Via.WORKSPACE
+            )
+            result.skipped += [(t.request.reference, _("already answered")) for t in taken]
             if done:
                 event = WorkspaceEvent.objects.create(
                     link=link,

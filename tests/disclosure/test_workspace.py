@@ -271,6 +271,38 @@ def test_bulk_answer_answers_each_task_once_and_skips_the_rest(client, signed_in
     assert "already answered" in again.content.decode() or "回答済み" in again.content.decode()
 
 
+def test_a_bulk_answer_records_what_one_answer_does_in_a_few_queries_a_task(
+    client, signed_in, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    """The batch path (disclosure.services.recipient_tasks_answer) against the single one:
+    the same rows for each task, its links spent, each request completed once its last
+    company answered (a certificate queued), and one query a task (its student's email), not ~18."""
+    from disclosure.models import AnswerLink
+
+    employer, _link, _ = signed_in()
+    alone = [make_task(employer) for _ in range(60)]
+    shared = make_task(employer)  # a request another company has not answered yet
+    RecipientTask.objects.create(
+        request=shared.request, employer=EmployerFactory(), status="sent", sent_at=timezone.now()
+    )
+    for task in [*alone, shared]:
+        AnswerLink.objects.create(
+            task=task, token_sha256=f"{task.pk:064d}", expires_at=timezone.now() + timedelta(days=9)
+        )
+    with django_assert_max_num_queries(61 + 30), django_capture_on_commit_callbacks() as queued:
+        response = bulk(client, [t.pk for t in [*alone, shared]])
+    assert response.status_code == 200
+    assert RecipientTask.objects.filter(employer=employer, answer="deleted").count() == 61
+    assert RequestEvent.objects.filter(kind="answered", task__employer=employer).count() == 61
+    assert EmailMessage.objects.filter(kind__startswith="request_answered").count() == 61
+    assert not AnswerLink.objects.filter(task__employer=employer, revoked_at=None).exists()
+    completed = DataRequest.objects.filter(status="completed")
+    assert set(completed.values_list("pk", flat=True)) == {t.request_id for t in alone}
+    assert RequestEvent.objects.filter(kind="completed").count() == 60
+    assert DataRequest.objects.get(pk=shared.request_id).is_open
+    assert len(queued) >= 60  # the certificates (and the students' emails) queued on commit
+
+
 def test_held_none_fits_every_kind_and_deleted_needs_the_tick(client, signed_in):
     employer, _link, _ = signed_in()
     tasks = [make_task(employer, kind=k) for k in ("deletion", "cessation", "disclosure")]
