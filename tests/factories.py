@@ -1,6 +1,7 @@
 """Factories for every model. Published policy versions go through the service."""
 
 import time
+from datetime import timedelta
 
 import factory
 from allauth.account.models import EmailAddress
@@ -195,3 +196,39 @@ def student_who_accepted(*purposes, **kwargs):
     student = UserFactory(**kwargs)
     accept(student, version)
     return student, version
+
+
+def inference_model(
+    *, purpose=None, code="decline_likelihood", version="1.0", active=True, activated_at=None, **kw
+):
+    """A registered model of the 2019 kind (a number from 0 to 100), active (since
+    `activated_at`, default a year ago) unless told otherwise."""
+    from inferences.models import InferenceModel
+    from inferences.services import inference_model_activate
+
+    fields = {
+        "name_ja": "内定辞退率の予測",
+        "name_en": "Decline likelihood",
+        "predicts_ja": "この企業の内定をあなたが辞退する可能性",
+        "predicts_en": "How likely you are to decline this company's job offer",
+        "data_categories_ja": "閲覧履歴、検索履歴",
+        "data_categories_en": "Pages viewed, searches",
+        "use_ja": "連絡の優先順位づけにのみ",
+        "use_en": "Only to decide whom to contact first",
+        "never_ja": "合否の判断には決して使わない",
+        "never_en": "Never in a pass/fail decision",
+        "output_kind": "number",
+        "number_min": 0,
+        "number_max": 100,
+        "output_meaning_ja": "0〜100の数字。高いほど辞退の可能性が高い",
+        "output_meaning_en": "A number from 0 to 100: the higher, the likelier to decline",
+        "accountable": "データ分析部長 山本 / Head of Data Analytics",
+        **kw,
+    }
+    if purpose is None:
+        purpose = opt_in_purposes()[0]
+    model = InferenceModel.objects.create(code=code, version=version, purpose=purpose, **fields)
+    if active:
+        at = activated_at or timezone.now() - timedelta(days=365)
+        model = inference_model_activate(model=model, by=None, at=at)
+    return model
