@@ -14,8 +14,10 @@ from allauth.mfa.totp.internal.auth import (
 )
 from django.utils import timezone
 
+from consent.api.keys import api_key_create
 from consent.models import PolicyVersion, Purpose, Screen
 from consent.services import policy_accept, policy_publish
+from inferences.models import InferenceModel
 from portal.models import (
     ActivityRecord,
     Employer,
@@ -203,7 +205,6 @@ def inference_model(
 ):
     """A registered model of the 2019 kind (a number from 0 to 100), active (since
     `activated_at`, default a year ago) unless told otherwise."""
-    from inferences.models import InferenceModel
     from inferences.services import inference_model_activate
 
     fields = {
@@ -232,3 +233,29 @@ def inference_model(
         at = activated_at or timezone.now() - timedelta(days=365)
         model = inference_model_activate(model=model, by=None, at=at)
     return model
+
+
+class InferenceFactory(factory.django.DjangoModelFactory):
+    """A result written straight to the register, as a fixture (the pipeline's go through
+    `inferences_record`, which checks the grant): handed over to its employer."""
+
+    class Meta:
+        model = "inferences.Inference"
+
+    student = factory.SubFactory(UserFactory)
+    model = factory.LazyFunction(
+        lambda: (
+            InferenceModel.objects.filter(code="decline_likelihood", version="1.0").first()
+            or inference_model()
+        )
+    )
+    employer = factory.SubFactory(EmployerFactory)
+    output_number = 72.0
+    made_at = factory.LazyFunction(timezone.now)
+    input_from = factory.LazyAttribute(lambda o: o.made_at - timedelta(days=30))
+    input_to = factory.LazyAttribute(lambda o: o.made_at)
+    handed_over_at = factory.LazyAttribute(lambda o: o.made_at)
+    sender = factory.LazyFunction(
+        lambda: api_key_create(name="Analytics pipeline", scopes=["inferences:write"])[0]
+    )
+    source_id = factory.Sequence(lambda n: f"inf-{n}")
