@@ -77,7 +77,7 @@ def item(
     output=72,
     at=None,
     **extra,
-):  # noqa: E501
+):
     at = at or timezone.now() - timedelta(seconds=1)
     return {
         "id": id or f"inf-{uuid.uuid4()}",
@@ -261,7 +261,7 @@ def test_after_an_objection_the_next_result_by_any_version_is_refused_409(
     response = post(client, body, key)
 
     assert results(response) == [("refused", 409, "objected")] * 2
-    assert "objected" in response.json()["results"][0]["error"]["message"]
+    assert "異議" in response.json()["results"][0]["error"]["message"]
     assert not Inference.objects.exists()
 
 
@@ -369,7 +369,7 @@ def test_times_out_of_order_fail_the_batch(client, key, model, employer, granted
         (
             {"input_from": now.isoformat(), "input_to": (now - timedelta(1)).isoformat()},
             "input_from",
-        ),  # noqa: E501
+        ),
         ({"input_to": (now + timedelta(1)).isoformat()}, "input_to"),
     ]:
         response = post(
