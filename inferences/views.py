@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from consent.decorators import data_rights_page
+from consent.models import EMPLOYER_PLACEHOLDERS, Purpose
 from inferences.models import Inference, InferenceDispute, InferenceModel, InferenceObjection
 from inferences.services import DisputeRefused, inference_dispute, inference_model_object
 from inferences.services.disputes import MAX_STATEMENT
@@ -96,7 +97,7 @@ def _groups(student, language: str) -> list[dict]:
                 "name": model.name(language),
                 "predicts": model.predicts(language),
                 "data_categories": model.data_categories(language),
-                "purpose": model.purpose.title(language),
+                "purpose": _purpose_title(model.purpose, language),
                 "use": model.use(language),
                 "never": model.never(language),
                 "output_meaning": model.output_meaning(language),
@@ -106,6 +107,15 @@ def _groups(student, language: str) -> list[dict]:
         )
     result.sort(key=lambda group: group["results"][0]["inference"].made_at, reverse=True)
     return result
+
+
+def _purpose_title(purpose: Purpose, language: str) -> str:
+    """The purpose's title, its placeholder for the company in words: a model's card speaks
+    of every company it ran for."""
+    title = purpose.title(language)
+    for placeholder in EMPLOYER_PLACEHOLDERS:
+        title = title.replace(placeholder, _("the company you chose"))
+    return title
 
 
 @login_required
@@ -138,14 +148,20 @@ def model_object(request: HttpRequest, code: str) -> HttpResponse:
     )
     name = model.name(page_language())
     if created:
+        said = [
+            _("You objected to “%(model)s”: it makes nothing more about you, for any company.")
+            % {"model": name}
+        ]
         notified = objection.notices.count()
-        text = _("You objected to “%(model)s”: it makes nothing more about you, for any company.")
         if notified:
-            text += " " + _(
-                "The companies it was given to (%(count)d) are being told to stop using its "
-                "results."
-            ) % {"count": notified}
-        messages.success(request, text % {"model": name})
+            said.append(
+                _(
+                    "The companies it was given to (%(count)d) are being told to stop using "
+                    "its results."
+                )
+                % {"count": notified}
+            )
+        messages.success(request, " ".join(said))
     else:
         messages.info(request, _("You had already objected to this model; nothing changed."))
     return redirect(reverse("inferences:list") + f"#model-{model.code}")

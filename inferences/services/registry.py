@@ -29,8 +29,11 @@ def inference_model_activate(
     when its purpose does not need per-employer consent, or its output's form is unclear.
     `at` is for importing history (the demo)."""
     with transaction.atomic():
-        locked = InferenceModel.objects.select_for_update().select_related("purpose")
-        locked = locked.get(pk=model.pk)
+        locked = (
+            InferenceModel.objects.select_for_update(of=("self",))
+            .select_related("purpose")
+            .get(pk=model.pk)
+        )
         if locked.is_active:
             raise ActiveModelImmutable(locked)
         errors: dict[str, str] = {}

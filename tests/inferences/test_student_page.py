@@ -47,6 +47,17 @@ def test_each_model_is_described_in_plain_words_with_its_results_over_time(clien
     assert page.count("企業には渡していません") == 2
 
 
+def test_the_purpose_names_no_one_company_on_the_models_card(client, scored):
+    scored.analysis.title_ja = "このサイトでの閲覧履歴を〈企業〉のために分析すること"
+    scored.analysis.save(update_fields=["title_ja"])
+    client.force_login(scored.student)
+
+    page = client.get(PAGE).content.decode()
+
+    assert "このサイトでの閲覧履歴をあなたが選んだ企業のために分析すること" in page
+    assert "〈企業〉" not in page
+
+
 def test_the_page_is_in_english_for_an_english_reader(client, scored):
     client.force_login(scored.student)
     client.cookies["django_language"] = "en"
