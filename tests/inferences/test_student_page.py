@@ -208,6 +208,7 @@ def test_a_dispute_round_trip_student_staff_student(client, scored):
             reverse("admin:inferences_inferencedispute_change", args=[dispute.pk])
         ).content.decode()
     )
+    assert "第一志望です" in client.get(answer_url).content.decode()
     response = client.post(
         answer_url,
         {"outcome": "upheld", "answer": "閲覧履歴の集計に誤りがありました。この結果は使いません。"},
