@@ -6,8 +6,8 @@ The admin checks each permission where it is used (`request.user.has_perm(...)`)
 exactly the list below and nothing else.
 
 Nobody gets change or delete on a ledger (acceptances, consent events, consents, provisions,
-stop-use notices, request events, activity records, emails): those admins refuse them for
-everyone, superusers included.
+stop-use notices, request events, activity records, emails, inferences, objections and their
+notices, disputes): those admins refuse them for everyone, superusers included.
 """
 
 SUPPORT = "Support"
@@ -38,6 +38,13 @@ _SUPPORT_READS = (
     "portal.view_privacycontact",
     "consent.view_purpose",
     "consent.view_policyversion",
+    # What the site inferred about students (issue 21): the models, each result, the
+    # students' objections and the notices they sent, and the disputes.
+    "inferences.view_inferencemodel",
+    "inferences.view_inference",
+    "inferences.view_inferenceobjection",
+    "inferences.view_objectionnotice",
+    "inferences.view_inferencedispute",
 )
 
 # Acting on a request that is under way, and on a student's written instruction.
@@ -47,6 +54,8 @@ _SUPPORT_ACTIONS = (
     "disclosure.extend_due_date",
     # Record a grant or withdrawal the student asked for in writing (the student's admin page).
     "consent.add_consentevent",
+    # Answer a student's dispute of an inference, with the reason they read.
+    "inferences.answer_inferencedispute",
 )
 
 _PRIVACY_OFFICER_EXTRA = (
@@ -54,6 +63,10 @@ _PRIVACY_OFFICER_EXTRA = (
     "consent.add_policyversion",
     "consent.change_policyversion",
     "consent.publish_policyversion",
+    # Inference models: register drafts, activate them (then they never change).
+    "inferences.add_inferencemodel",
+    "inferences.change_inferencemodel",
+    "inferences.activate_inferencemodel",
     # Employers and their privacy contacts.
     "portal.add_employer",
     "portal.change_employer",

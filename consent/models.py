@@ -487,6 +487,7 @@ class ApiClient(models.Model):
         # provisions. Existing keys keep it (the field's default).
         CONSENTS = "consents", _("consents: check, changes, provisions")
         ACTIVITY_WRITE = "activity:write", _("activity:write: send the site's activity records")
+        INFERENCES_WRITE = "inferences:write", _("inferences:write: send the pipeline's inferences")
         # A company's own data-rights requests (GET /requests, POST /requests/…/answer).
         REQUESTS_READ = "requests:read", _("requests:read: list the company's requests")
         REQUESTS_ANSWER = "requests:answer", _("requests:answer: answer the company's requests")

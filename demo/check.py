@@ -3,13 +3,17 @@ language and student a file names, checked against the others and the apps' choi
 
 from collections import Counter
 
+from consent.api.openapi_inferences import REFUSALS
 from consent.models import Purpose, Screen
 from demo.specs import Demo, placeholders
 from disclosure.models import DataRequest, RecipientTask
+from inferences.models import InferenceModel
 from portal.models import ActivityRecord, Language
 
 CONSENT_ACTIONS = {"grant", "withdraw", "provide"}
 EXPECT = {"status", "overdue"}
+# What the portal may answer a story's result: recorded, or one of the API's refusals.
+INFERENCE_OUTCOMES = {"stored", *REFUSALS}
 
 
 def problems(demo: Demo) -> list[str]:
@@ -72,6 +76,17 @@ def problems(demo: Demo) -> list[str]:
             if len(drawn) > 1:
                 found.append(f"activity.toml: {name}: one word drawn at most, not {drawn}")
 
+    model_fields = {f.name for f in InferenceModel._meta.concrete_fields} - {"id"}
+    models = [model.code for model in demo.inference_models]
+    unique("inference model", [f"{m.code} {m.version}" for m in demo.inference_models])
+    for model in demo.inference_models:
+        where = f"inference_models.toml: {model.code}"
+        found.extend(
+            f"{where}: InferenceModel has no field {k!r}" for k in set(model.fields) - model_fields
+        )
+        known(where, "purpose", model.purpose, purposes)
+        known(where, "staff member", model.activated_by, staff)
+
     defined = [s.email for s in filler.students]
     defined += [story.email for story in demo.stories if story.student]
     unique("user", staff + defined)
@@ -91,6 +106,17 @@ def problems(demo: Demo) -> list[str]:
             known(where, "purpose", step.purpose, purposes)
             if (step.action == "provide") != bool(step.data_items):
                 found.append(f"{where}: data_items go with (only) a provide step")
+        for step in story.consents:
+            if step.days_ago < 0 or (step.days_ago and step.action == "provide"):
+                found.append(f"{where}: days_ago is for grants and withdrawals, 0 or more")
+        for result in story.inferences:
+            known(where, "inference model", result.model, models)
+            known(where, "company", result.company, companies)
+            known(where, "outcome", result.expect, INFERENCE_OUTCOMES)
+            if result.days_ago < 0:
+                found.append(f"{where}: days_ago is 0 or more")
+            if result.dispute and result.expect != "stored":
+                found.append(f"{where}: only a stored result can be disputed")
         for request in story.requests:
             known(where, "request kind", request.kind, DataRequest.Kind.values)
             for answer in request.answers:

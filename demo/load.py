@@ -28,6 +28,7 @@ from demo.specs import (
     Filler,
     FillerStudent,
     Group,
+    InferenceModelSpec,
     Kind,
     LaterAcceptance,
     Policy,
@@ -35,6 +36,7 @@ from demo.specs import (
     Source,
     Staff,
     Story,
+    StoryInference,
     StoryStudent,
     Version,
 )
@@ -176,7 +178,28 @@ def _read(root: Path) -> Demo:
         bulk=_bulk(_toml(root / "bulk.toml")),
         activity=_activity(_toml(root / "activity.toml")),
         stories=tuple(_story(path) for path in sorted((root / "stories").glob("*.toml"))),
+        inference_models=_inference_models(_toml(root / "inference_models.toml")),
     )
+
+
+def _inference_models(file: _Table) -> tuple[InferenceModelSpec, ...]:
+    models = []
+    for row in file.tables("model"):
+        named = ("code", "version", "purpose", "created_at", "activated_at", "activated_by")
+        models.append(
+            InferenceModelSpec(
+                code=row("code"),
+                version=str(row("version")),
+                purpose=row("purpose"),
+                created_at=_time(row("created_at")),
+                activated_at=_time(row("activated_at")),
+                activated_by=row("activated_by"),
+                fields={key: row(key) for key in row.data if key not in named},
+            )
+        )
+        row.done()
+    file.done()
+    return tuple(models)
 
 
 def _policy(folder: Path) -> Policy:
@@ -308,7 +331,27 @@ def _story(path: Path) -> Story:
     consents = []
     for row in file.tables("consent", []):
         consents.append(
-            ConsentStep(row("action"), row("company"), row("purpose"), row("data_items", ""))
+            ConsentStep(
+                row("action"),
+                row("company"),
+                row("purpose"),
+                row("data_items", ""),
+                row("days_ago", 0),
+            )
+        )
+        row.done()
+    inferences = []
+    for row in file.tables("inference", []):
+        inferences.append(
+            StoryInference(
+                model=row("model"),
+                company=row("company"),
+                output=row("output"),
+                days_ago=row("days_ago"),
+                handed_over=row("handed_over", False),
+                expect=row("expect", "stored"),
+                dispute=row("dispute", ""),
+            )
         )
         row.done()
     requests = []
@@ -329,6 +372,7 @@ def _story(path: Path) -> Story:
         acceptances=tuple(acceptances),
         consents=tuple(consents),
         requests=tuple(requests),
+        inferences=tuple(inferences),
     )
     file.done()
     return story

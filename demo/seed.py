@@ -3,7 +3,9 @@
 Policy versions are published with policy_publish and the students' acceptances made with
 policy_accept, at the historical time they happened; consents, provisions and requests go
 through consent's and disclosure's services, so ledgers, events and emails are made as the
-site makes them. Every row is looked up by its natural key (purpose code, version label,
+site makes them; inference models are activated by their officer, and the stories' results
+sent through the service behind POST /api/v1/inferences, which refuses what it would refuse
+the pipeline. Every row is looked up by its natural key (purpose code, version label,
 company name, user email) and only what is missing is created: running it again adds
 nothing. The caller holds the transactions (portal/management/commands/seed_demo.py).
 """
@@ -18,8 +20,18 @@ from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
-from consent.models import PolicyAcceptance, PolicyVersion, Purpose
+from consent.api.keys import api_key_create
+from consent.api.payloads import inference_items
+from consent.models import (
+    ApiClient,
+    Consent,
+    ConsentEvent,
+    PolicyAcceptance,
+    PolicyVersion,
+    Purpose,
+)
 from consent.services import (
     consent_grant,
     consent_withdraw,
@@ -30,8 +42,11 @@ from consent.services import (
 )
 from demo import generate
 from demo.specs import Demo, DemoDataError
+from disclosure.coverage import RequestCoverage
 from disclosure.models import DataRequest, DataSource, RecipientTask, RequestEvent
 from disclosure.services import recipient_task_answer, request_file, requests_sweep
+from inferences.models import Inference, InferenceModel
+from inferences.services import inference_dispute, inference_model_activate, inferences_record
 from portal.models import ActivityRecord, EmailMessage, Employer, PrivacyContact, User
 
 
@@ -44,6 +59,7 @@ class Seeder:
         self.purposes: dict[str, Purpose] = {}
         self.employers: list[Employer] = []
         self.versions: dict[str, PolicyVersion] = {}
+        self.inference_models: dict[str, InferenceModel] = {}  # code: its newest version
 
     def count(self, what: str, created: bool | int = True) -> None:
         self.created[what] = self.created.get(what, 0) + int(created)
@@ -61,6 +77,7 @@ class Seeder:
         self.seed_companies()
         self.seed_staff()
         self.seed_versions()
+        self.seed_inference_models()
         self.seed_students()
 
     def seed_purposes(self) -> None:
@@ -184,6 +201,29 @@ class Seeder:
             self.versions[spec.label] = policy_publish(version=version, by=by, at=spec.published_at)
             self.count("policy versions")
 
+    def seed_inference_models(self) -> None:
+        """The models the pipeline runs, each activated by its Privacy officer."""
+        for spec in self.demo.inference_models:
+            model = InferenceModel.objects.filter(code=spec.code, version=spec.version).first()
+            if model is None:
+                model = InferenceModel.objects.create(
+                    code=spec.code,
+                    version=spec.version,
+                    purpose=self.purposes[spec.purpose],
+                    created_at=spec.created_at,
+                    **spec.fields,
+                )
+                self.count("inference models")
+            if not model.is_active:
+                model = inference_model_activate(
+                    model=model,
+                    by=User.objects.get(email=spec.activated_by),
+                    at=spec.activated_at,
+                )
+            newest = self.inference_models.get(spec.code)
+            if newest is None or model.activated_at > newest.activated_at:
+                self.inference_models[spec.code] = model
+
     def seed_students(self) -> None:
         """The stories' students, then the filler ones, with acceptances and activity."""
         demo = self.demo
@@ -282,8 +322,74 @@ class Seeder:
                 provision_record(**what, data_items=step.data_items)
                 self.count("provisions")
             else:
-                (consent_grant if step.action == "grant" else consent_withdraw)(**what)
+                event = (consent_grant if step.action == "grant" else consent_withdraw)(**what)
                 self.count("consent events")
+                if step.days_ago:
+                    backdate_consent(event, timedelta(days=step.days_ago))
+
+    # --- the stories' inferences: what the pipeline sent, through the API's service ------
+
+    def inferences(self) -> None:
+        for story in self.demo.stories:
+            if story.inferences:
+                self.story_inferences(story)
+
+    def story_inferences(self, story) -> None:
+        """Send the story's results as the pipeline would, each answered as the story
+        expects (recorded, or refused: a demo that stopped saying what it says is an
+        error); then the student's disputes."""
+        student = User.objects.get(email=story.email)
+        if student.inferences.exists():
+            return
+        pipeline = self.pipeline()
+        employers = {e.name: e for e in self.employers}
+        now = timezone.now()
+        items = []
+        for n, spec in enumerate(story.inferences, 1):
+            model = self.inference_models[spec.model]
+            made = now - timedelta(days=spec.days_ago)
+            items.append(
+                {
+                    "id": f"{story.name}-{n}",
+                    "student": str(student.public_id),
+                    "model": model.code,
+                    "model_version": model.version,
+                    "employer": employers[spec.company].pk,
+                    "output": spec.output,
+                    "made_at": made.isoformat(),
+                    "input_from": (made - timedelta(days=30)).isoformat(),
+                    "input_to": made.isoformat(),
+                    "handed_over_at": (made + timedelta(hours=2)).isoformat()
+                    if spec.handed_over
+                    else None,
+                }
+            )
+        outcomes = inferences_record(
+            client=pipeline,
+            items=inference_items({"inferences": items}),
+            coverage_for=RequestCoverage.of_students,
+        )
+        for item, spec, outcome in zip(items, story.inferences, outcomes, strict=True):
+            answered = outcome.result if outcome.result == "stored" else outcome.code
+            if answered != spec.expect:
+                raise DemoDataError(
+                    f"stories/{story.name}.toml: result {item['id']} was answered "
+                    f"{answered!r}, not {spec.expect!r} ({outcome.message})"
+                )
+            self.count("inferences" if answered == "stored" else "inferences refused")
+            if spec.dispute:
+                inference = Inference.objects.get(sender=pipeline, source_id=item["id"])
+                inference_dispute(student=student, inference=inference, statement=spec.dispute)
+                self.count("disputes")
+
+    def pipeline(self) -> ApiClient:
+        """The demo's analytics pipeline: its key is made once and shown to nobody."""
+        client = ApiClient.objects.filter(name=DEMO_PIPELINE, revoked_at=None).first()
+        if client is None:
+            client = api_key_create(name=DEMO_PIPELINE, scopes=[ApiClient.Scope.INFERENCES_WRITE])[
+                0
+            ]
+        return client
 
     # --- the stories' requests ---------------------------------------------------------
 
@@ -332,6 +438,17 @@ class Seeder:
                 },
             )
             self.count("data sources", created)
+
+
+DEMO_PIPELINE = "分析パイプライン（デモ） / Analytics pipeline (demo)"
+
+
+def backdate_consent(event: ConsentEvent, back: timedelta) -> None:
+    """Move a fresh grant or withdrawal back, as if the student had made it `back` ago (the
+    ledger's rows are never changed by the site; this is the demo's history)."""
+    at = event.occurred_at - back
+    ConsentEvent.objects.filter(pk=event.pk).update(occurred_at=at)
+    Consent.objects.filter(event=event).update(updated_at=at)
 
 
 def backdate(request: DataRequest, back: timedelta) -> None:

@@ -185,6 +185,31 @@ class ConsentStep:
     company: str
     purpose: str
     data_items: str
+    days_ago: int = 0  # a grant or withdrawal made this long before the seeding
+
+
+@dataclass(frozen=True)
+class InferenceModelSpec:
+    code: str
+    version: str
+    purpose: str
+    created_at: datetime
+    activated_at: datetime
+    activated_by: str
+    fields: dict[str, Any]  # the rest of InferenceModel's fields, as the model names them
+
+
+@dataclass(frozen=True)
+class StoryInference:
+    """A result the pipeline sent about the story's student, and what the portal answered."""
+
+    model: str  # a code of inference_models.toml (its newest version)
+    company: str
+    output: float | str
+    days_ago: int
+    handed_over: bool
+    expect: str  # "stored", or the refusal's code
+    dispute: str  # what the student says is wrong with it, if she disputes it
 
 
 @dataclass(frozen=True)
@@ -212,6 +237,7 @@ class Story:
     acceptances: tuple[Acceptance, ...]
     consents: tuple[ConsentStep, ...]
     requests: tuple[Request, ...]
+    inferences: tuple[StoryInference, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -230,6 +256,7 @@ class Demo:
     bulk: Bulk
     activity: Activity
     stories: tuple[Story, ...]
+    inference_models: tuple[InferenceModelSpec, ...] = ()
 
     @property
     def superuser(self) -> Staff:

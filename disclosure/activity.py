@@ -5,19 +5,15 @@ once per sender and record id, and refuses what a student's deletion or cessatio
 covers. It lives here, not in consent, because the rule is the requests': a deletion erases
 the records it finds, and a record sent later must not bring back what it erased.
 
-The rules, per record (DESIGN.md "Request model"; REQUIREMENTS.md, APPI Art. 35):
+The rules, per record (DESIGN.md "Request model"; REQUIREMENTS.md, APPI Art. 35), are the
+requests' coverage (disclosure/coverage.py), which inferences share:
 - A request counts unless it was cancelled, from its `submitted_at`, over its scope: every
   record of the student for "every recipient", else only records naming a chosen company
   (exactly what the deletion itself erases).
-- Dated at or before a deletion or cessation: refused. The deletion erased what existed
-  then, and a late record must not slip in behind it; a cessation stopped the use of it.
-- Dated after a deletion: stored. A deletion erases what exists; it does not object to what
-  the student does next on the site (that is a cessation). It also withdrew the grants, so
-  nothing newer is analysed or given to a company without a fresh grant: the consent check
-  still governs processing.
-- Dated after a cessation: refused, nothing more is collected, unless the record names a
-  company that the student granted consent to again after the cessation, at or before the
-  record's time, and the grant still stands. A record naming no company stays refused.
+- Dated at or before a deletion or cessation: refused. Dated after a deletion: stored.
+  Dated after a cessation: refused, unless the record names a company that the student
+  granted consent to again after the cessation, at or before the record's time, and the
+  grant still stands. A record naming no company stays refused.
 - Also refused: an unknown student or company, a time in the future, or one older than the
   activity retention period (the daily job would delete it at once).
 
@@ -27,7 +23,6 @@ request_file also takes, so a deletion filed meanwhile either sees the batch's r
 erases them, or is seen by the batch.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,13 +32,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from consent.api.payloads import ActivityPayload
-from consent.models import ApiClient, Consent
+from consent.models import ApiClient
 from consent.services.provisions import CLOCK_SKEW
-from disclosure.models import DataRequest
+from disclosure.coverage import CEASED, CEASED_SINCE, DELETED, RequestCoverage
 from portal.models import ActivityRecord, Employer, User
 
 STORED, DUPLICATE, REFUSED = "stored", "duplicate", "refused"
-BLOCKING_KINDS = (DataRequest.Kind.DELETION, DataRequest.Kind.CESSATION)
 
 
 @dataclass(frozen=True)
@@ -55,16 +49,6 @@ class ActivityOutcome:
     status: int
     code: str = ""
     message: str = ""
-
-
-@dataclass(frozen=True)
-class _Blocking:
-    kind: str
-    submitted_at: datetime
-    employers: frozenset[int] | None  # None: every recipient
-
-    def covers(self, employer_id: int | None) -> bool:
-        return self.employers is None or employer_id in self.employers
 
 
 _STORED = ActivityOutcome(STORED, 201)
@@ -107,8 +91,7 @@ def activity_receive(*, client: ApiClient, records: list[ActivityPayload]) -> li
             if wanted_employers
             else set()
         )
-        blocking = _blocking_requests(set(students.values()))
-        regrants = _grants_after_cessation(blocking)
+        coverage = RequestCoverage.of_students(set(students.values()))
         existing = {
             row[0]: _content(*row[1:])
             for row in ActivityRecord.objects.filter(
@@ -128,9 +111,7 @@ def activity_receive(*, client: ApiClient, records: list[ActivityPayload]) -> li
             if record.id in existing:
                 outcomes.append(_DUPLICATE if existing[record.id] == content else _conflict())
                 continue
-            refusal = _refusal(
-                record, student_id, employers, blocking, regrants, now=now, oldest=oldest
-            )
+            refusal = _refusal(record, student_id, employers, coverage, now=now, oldest=oldest)
             if refusal is not None:
                 outcomes.append(refusal)
                 continue
@@ -178,8 +159,7 @@ def _refusal(
     record: ActivityPayload,
     student_id: int | None,
     employers: set[int],
-    blocking: dict[int, list[_Blocking]],
-    regrants: dict[tuple[int, int], list[datetime]],
+    coverage: RequestCoverage,
     *,
     now: datetime,
     oldest: datetime,
@@ -196,77 +176,28 @@ def _refusal(
             _("The record is older than the activity retention period (%(days)d days).")
             % {"days": settings.RETENTION_ACTIVITY_DAYS},
         )
-    for request in blocking.get(student_id, ()):
-        if not request.covers(record.employer):
-            continue
-        if record.occurred_at <= request.submitted_at:
-            if request.kind == DataRequest.Kind.DELETION:
-                return _refused(
-                    "erased_by_request",
-                    _(
-                        "The student asked for deletion after this record's time: "
-                        "it must not be stored."
-                    ),
-                )
-            return _refused(
-                "stopped_by_request",
-                _(
-                    "The student asked to stop the use of their data after this record's "
-                    "time: it must not be stored."
-                ),
-            )
-        if request.kind == DataRequest.Kind.CESSATION and not any(
-            request.submitted_at < granted_at <= record.occurred_at
-            for granted_at in regrants.get((student_id, record.employer), ())
-        ):
-            return _refused(
-                "stopped_by_request",
-                _(
-                    "The student asked to stop the use of their data: nothing more is "
-                    "collected unless they grant consent for this company again."
-                ),
-            )
-    return None
-
-
-def _blocking_requests(student_ids: set[int]) -> dict[int, list[_Blocking]]:
-    """The students' deletion and cessation requests that were not cancelled."""
-    if not student_ids:
-        return {}
-    rows = list(
-        DataRequest.objects.filter(student_id__in=student_ids, kind__in=BLOCKING_KINDS)
-        .exclude(status=DataRequest.Status.CANCELLED)
-        .values_list("pk", "student_id", "kind", "submitted_at", "all_recipients")
+    covered = coverage.refusal(
+        student_id=student_id, employer_id=record.employer, at=record.occurred_at
     )
-    chosen: dict[int, set[int]] = defaultdict(set)
-    scoped = [pk for pk, _student, _kind, _at, every in rows if not every]
-    if scoped:
-        for request_id, employer_id in DataRequest.employers.through.objects.filter(
-            datarequest_id__in=scoped
-        ).values_list("datarequest_id", "employer_id"):
-            chosen[request_id].add(employer_id)
-    blocking: dict[int, list[_Blocking]] = defaultdict(list)
-    for pk, student_id, kind, submitted_at, every in rows:
-        scope = None if every else frozenset(chosen[pk])
-        blocking[student_id].append(_Blocking(kind, submitted_at, scope))
-    return blocking
-
-
-def _grants_after_cessation(
-    blocking: dict[int, list[_Blocking]],
-) -> dict[tuple[int, int], list[datetime]]:
-    """When the grants that stand now were made, per (student, employer), for the students
-    with a cessation request: a grant made after it lets new records for that company in."""
-    ceased = {
-        student_id
-        for student_id, requests in blocking.items()
-        if any(r.kind == DataRequest.Kind.CESSATION for r in requests)
-    }
-    if not ceased:
-        return {}
-    grants: dict[tuple[int, int], list[datetime]] = defaultdict(list)
-    for student_id, employer_id, granted_at in Consent.objects.filter(
-        student_id__in=ceased, granted=True
-    ).values_list("student_id", "employer_id", "event__occurred_at"):
-        grants[(student_id, employer_id)].append(granted_at)
-    return grants
+    if covered == DELETED:
+        return _refused(
+            "erased_by_request",
+            _("The student asked for deletion after this record's time: it must not be stored."),
+        )
+    if covered == CEASED:
+        return _refused(
+            "stopped_by_request",
+            _(
+                "The student asked to stop the use of their data after this record's "
+                "time: it must not be stored."
+            ),
+        )
+    if covered == CEASED_SINCE:
+        return _refused(
+            "stopped_by_request",
+            _(
+                "The student asked to stop the use of their data: nothing more is "
+                "collected unless they grant consent for this company again."
+            ),
+        )
+    return None

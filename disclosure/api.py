@@ -3,6 +3,9 @@
 
 - `POST /api/v1/activity`: the job site sends the activity records it collects; what it
   refuses is the students' requests' (disclosure/activity.py).
+- `POST /api/v1/inferences`: the site's pipeline sends the results its registered models
+  made; the inferences app records them (inferences/services/intake.py), refusing what the
+  students' requests cover by the same rule as activity (disclosure/coverage.py).
 - `GET /api/v1/requests` and `POST /api/v1/requests/{reference}/answer`: a company's key
   lists the requests passed on to its company and answers them, as the answer page does
   (disclosure/views/company.py), never seeing another company's.
@@ -12,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.core import signing
 from django.db.models import Q
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -23,10 +26,12 @@ from consent.api.payloads import (
     activity_records,
     answer_payload,
     idempotency_key,
+    inference_items,
     requests_query,
 )
 from consent.models import ApiClient
 from disclosure.activity import REFUSED, activity_receive
+from disclosure.coverage import RequestCoverage
 from disclosure.models import (
     CESSATION_ATTESTATION,
     DELETION_ATTESTATION,
@@ -35,6 +40,7 @@ from disclosure.models import (
 )
 from disclosure.services import ANSWERS_BY_KIND, AnswerRefused, recipient_task_answer
 from disclosure.services.task_items import OPEN_STATUSES, task_item, task_items_provisions
+from inferences.services import inferences_record
 
 
 @api_endpoint("POST", scope=ApiClient.Scope.ACTIVITY_WRITE)
@@ -52,6 +58,37 @@ def activity(request: HttpRequest) -> JsonResponse:
         counts[outcome.result] += 1
     # 200 whenever the batch was read, as /consents/check answers: each record's own
     # status says what became of it (201 stored, 200 duplicate, 422 or 409 refused).
+    return JsonResponse({"results": results, **counts})
+
+
+@api_endpoint("POST", scope=ApiClient.Scope.INFERENCES_WRITE)
+def inferences(request: HttpRequest) -> HttpResponse:
+    key = idempotency_key(request)
+    body = json_body(request)
+    return idempotent_answer(
+        client=request.api_client,
+        operation="inferences",
+        key=key,
+        body=body,
+        answer=lambda: _inferences_answer(body, client=request.api_client),
+    )
+
+
+def _inferences_answer(body, *, client: ApiClient) -> JsonResponse:
+    items = inference_items(body)
+    outcomes = inferences_record(
+        client=client, items=items, coverage_for=RequestCoverage.of_students
+    )
+    results = []
+    counts = {"stored": 0, "duplicate": 0, "refused": 0}
+    for item, outcome in zip(items, outcomes, strict=True):
+        result = {"id": item.id, "result": outcome.result, "status": outcome.status}
+        if outcome.result == REFUSED:
+            result["error"] = {"code": outcome.code, "message": outcome.message}
+        results.append(result)
+        counts[outcome.result] += 1
+    # As /activity: 200 whenever the batch was read, each result's status saying what
+    # became of it (201 stored, 200 duplicate, 409 or 422 refused).
     return JsonResponse({"results": results, **counts})
 
 

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "portal",
     "audit",
     "consent",
+    "inferences",
     "disclosure",
     "backoffice",
 ]

@@ -15,6 +15,7 @@ urlpatterns = [
     path("i18n/setlang/", views.set_language, name="set_language"),
     path("accounts/", include("allauth.urls")),
     path("", include("consent.urls")),
+    path("", include("inferences.urls")),
     path("", include("disclosure.urls")),
     path("api/v1/", include("portal.api_urls")),
     path("admin/", admin.site.urls),

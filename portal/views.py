@@ -19,6 +19,7 @@ from audit.reads import staff_role_label
 from consent.decorators import data_rights_page
 from consent.models import Consent, PolicyAcceptance, Provision
 from consent.services import policy_acceptance_due
+from inferences.models import Inference
 from portal import health
 from portal.models import LANGUAGE_CHOSEN_SIGNED_OUT, ActivityRecord, Language
 from portal.shared.redirects import is_own_path
@@ -45,6 +46,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "acceptance_count": PolicyAcceptance.objects.filter(student=student).count(),
         "activity_count": ActivityRecord.objects.filter(student=student).count(),
         "live_consents": Consent.objects.filter(student=student, granted=True).count(),
+        "inference_count": Inference.objects.filter(student=student).count(),
         "recipient_count": Provision.objects.filter(student=student)
         .values("employer_id")
         .distinct()

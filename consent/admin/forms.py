@@ -4,7 +4,7 @@ student's written instruction, and a new API key."""
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from consent.api.keys import EMPLOYER_ONLY_SCOPES
+from consent.api.keys import EMPLOYER_ONLY_SCOPES, PIPELINE_ONLY_SCOPES
 from consent.models import ApiClient, ConsentEvent, Purpose
 from portal.models import Employer
 
@@ -82,8 +82,8 @@ class ApiKeyCreateForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         required=False,  # none ticked: consents, what every key could do before scopes
         help_text=_(
-            "activity:write is for the job site's own key, never a company's; requests:read "
-            "and requests:answer are for a company's key only."
+            "activity:write and inferences:write are for the job site's own key, never a "
+            "company's; requests:read and requests:answer are for a company's key only."
         ),
     )
     reason = AuditReasonForm.base_fields["reason"]
@@ -96,8 +96,10 @@ class ApiKeyCreateForm(forms.Form):
         if kind == ApiClient.Kind.PIPELINE and employer is not None:
             self.add_error("employer", _("The pipeline's key is for every company: choose none."))
         data["scopes"] = data.get("scopes") or [ApiClient.Scope.CONSENTS]
-        if kind == ApiClient.Kind.EMPLOYER and ApiClient.Scope.ACTIVITY_WRITE in data["scopes"]:
-            self.add_error("scopes", _("A company's key cannot send activity records."))
+        if kind == ApiClient.Kind.EMPLOYER and PIPELINE_ONLY_SCOPES & set(data["scopes"]):
+            self.add_error(
+                "scopes", _("A company's key cannot send activity records or inferences.")
+            )
         if kind == ApiClient.Kind.PIPELINE and EMPLOYER_ONLY_SCOPES & set(data["scopes"]):
             self.add_error("scopes", _("Only a company's key can read and answer its requests."))
         return data

@@ -22,8 +22,9 @@ class ScopeRefused(ValueError):
     """A scope that does not exist, or one this kind of key may not hold."""
 
 
-# Activity records are what the job site itself collects: a company's key never sends them.
-PIPELINE_ONLY_SCOPES = {ApiClient.Scope.ACTIVITY_WRITE}
+# Activity records are what the job site itself collects, and inferences what its pipeline
+# computes: a company's key never sends either.
+PIPELINE_ONLY_SCOPES = {ApiClient.Scope.ACTIVITY_WRITE, ApiClient.Scope.INFERENCES_WRITE}
 # A company's requests are its own to read and answer: the pipeline has none.
 EMPLOYER_ONLY_SCOPES = {ApiClient.Scope.REQUESTS_READ, ApiClient.Scope.REQUESTS_ANSWER}
 
@@ -32,7 +33,9 @@ def scopes_refusal(*, employer: Employer | None, scopes) -> str | None:
     """Why this kind of key may not hold these scopes, or None. The admin form and
     api_key_create both ask."""
     if employer is not None and PIPELINE_ONLY_SCOPES & set(scopes):
-        return "activity:write is for the site's pipeline, not a company's key."
+        return (
+            "activity:write and inferences:write are for the site's pipeline, not a company's key."
+        )
     if employer is None and EMPLOYER_ONLY_SCOPES & set(scopes):
         return "requests:read and requests:answer are for a company's key, not the pipeline's."
     return None

@@ -6,7 +6,7 @@ the views' real answers against its schemas; change both together.
 
 import json
 
-from consent.api import openapi_requests
+from consent.api import openapi_inferences, openapi_requests
 from consent.api.payloads import (
     ACTIVITY_KINDS,
     DEFAULT_CHANGES_LIMIT,
@@ -405,7 +405,8 @@ OPENAPI = {
             "`python manage.py create_api_key` and shown once. A pipeline key sees every "
             "employer; an employer's key sees only its own rows. A key holds scopes: "
             "`consents` (checks, the feed, provisions; every key made before scopes existed) "
-            "and `activity:write` (sending activity records; the site's keys only), and a "
+            "`activity:write` (sending activity records; the site's keys only) and "
+            "`inferences:write` (sending the pipeline's inferences; the site's keys only), and a "
             "company's key `requests:read` and `requests:answer` (its own students' "
             "requests, listed and answered); another "
             "endpoint is 403 missing_scope. Requests are limited per key "
@@ -602,5 +603,7 @@ OPENAPI = {
 
 SCHEMAS.update(openapi_requests.SCHEMAS)
 OPENAPI["paths"].update(openapi_requests.PATHS)
+SCHEMAS.update(openapi_inferences.SCHEMAS)
+OPENAPI["paths"].update(openapi_inferences.PATHS)
 
 OPENAPI_JSON = json.dumps(OPENAPI, ensure_ascii=False).encode("utf-8")

@@ -2,6 +2,7 @@
 raises ApiError naming the field that is wrong (422 for a wrong shape, 400 for a bad query
 string). The OpenAPI document (consent/api/openapi.py) describes the same rules."""
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -273,6 +274,127 @@ def activity_records(body) -> list[ActivityPayload]:
         if occurred_at is None:
             raise _invalid(f"{where}.occurred_at", _("Say when it happened."))
         parsed.append(ActivityPayload(record_id, student, employer, kind, detail, occurred_at))
+    return parsed
+
+
+@dataclass(frozen=True)
+class InferencePayload:
+    id: str
+    student: str
+    model: str
+    model_version: str
+    employer: int
+    output: str | float
+    made_at: datetime
+    input_from: datetime
+    input_to: datetime
+    handed_over_at: datetime | None
+
+
+# A model's code (a slug) and version label, as inferences/models.py allows them: anything
+# else names no model, and is refused with the batch before reaching the database.
+MODEL_CODE = re.compile(r"[-a-zA-Z0-9_]{1,60}")
+MODEL_VERSION = re.compile(r"[-A-Za-z0-9_.]{1,40}")
+MAX_OUTPUT_LABEL = 100
+
+
+def _output(value, field: str) -> str | float:
+    """A label (a string) or a number (JSON's, finite; true and false are neither)."""
+    if isinstance(value, str):
+        if 0 < len(value) <= MAX_OUTPUT_LABEL and RECORD_ID.fullmatch(value) and _storable(value):
+            return value
+    elif type(value) in (int, float):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise _invalid(
+        field,
+        _("Expected the result: a label of at most %(max)d characters, or a finite number.")
+        % {"max": MAX_OUTPUT_LABEL},
+    )
+
+
+def _matching(value, pattern: re.Pattern, field: str, message: str) -> str:
+    if isinstance(value, str) and pattern.fullmatch(value):
+        return value
+    raise _invalid(field, message)
+
+
+def _storable_datetime(value, field: str, *, required: bool = True) -> datetime | None:
+    """An aware time that UTC can hold: 0001-01-01T00:00+09:00 is before year 1 in UTC, and
+    the database would fail on it."""
+    parsed = _aware_datetime(value, field)
+    if parsed is None and not required:
+        return None
+    try:
+        if parsed is not None:
+            return parsed.astimezone(UTC)
+    except OverflowError:
+        pass
+    raise _invalid(field, _("Expected an ISO 8601 date and time with a UTC offset."))
+
+
+def inference_items(body) -> list[InferencePayload]:
+    """`{"inferences": [{"id", "student", "model", "model_version", "employer", "output",
+    "made_at", "input_from", "input_to", "handed_over_at"?}, ...]}`.
+
+    As in activity_records, an item of the wrong shape fails the whole request (422 naming
+    it), and so do times out of order (the input window ends at or before the result was
+    made; a result is handed over at or after it was made). What only the database can say
+    (no grant, an objection, a request) is answered per item."""
+    items = _object(body, "").get("inferences")
+    if not isinstance(items, list):
+        raise _invalid("inferences", _("Expected 'inferences': a list of up to 1,000 results."))
+    if len(items) > MAX_BATCH:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            _("At most %(max)d inferences per request; this one has %(count)d.")
+            % {"max": MAX_BATCH, "count": len(items)},
+            field="inferences",
+        )
+    parsed = []
+    for index, item in enumerate(items):
+        where = f"inferences[{index}]"
+        item = _object(item, where)
+        payload = InferencePayload(
+            id=_record_id(item.get("id"), f"{where}.id"),
+            student=_uuid(item.get("student"), f"{where}.student"),
+            model=_matching(
+                item.get("model"),
+                MODEL_CODE,
+                f"{where}.model",
+                _("Expected a model's code (letters, digits, - and _)."),
+            ),
+            model_version=_matching(
+                item.get("model_version"),
+                MODEL_VERSION,
+                f"{where}.model_version",
+                _("Expected a model's version (letters, digits, ., - and _)."),
+            ),
+            employer=_id(item.get("employer"), f"{where}.employer"),
+            output=_output(item.get("output"), f"{where}.output"),
+            made_at=_storable_datetime(item.get("made_at"), f"{where}.made_at"),
+            input_from=_storable_datetime(item.get("input_from"), f"{where}.input_from"),
+            input_to=_storable_datetime(item.get("input_to"), f"{where}.input_to"),
+            handed_over_at=_storable_datetime(
+                item.get("handed_over_at"), f"{where}.handed_over_at", required=False
+            ),
+        )
+        if payload.input_from > payload.input_to:
+            raise _invalid(f"{where}.input_from", _("The input window starts after it ends."))
+        if payload.input_to > payload.made_at:
+            raise _invalid(
+                f"{where}.input_to", _("The input window ends after the result was made.")
+            )
+        if payload.handed_over_at is not None and payload.handed_over_at < payload.made_at:
+            raise _invalid(
+                f"{where}.handed_over_at", _("A result is handed over after it is made.")
+            )
+        parsed.append(payload)
     return parsed
 
 

@@ -10,14 +10,17 @@ from django.contrib.auth.models import Group
 from consent.api.keys import api_key_create
 from consent.services import consent_grant, consent_withdraw, provision_record
 from disclosure.services import request_file
+from inferences.services import inference_dispute, inference_model_object
 from portal.models import PrivacyContact
 from tests.factories import (
     ActivityRecordFactory,
     EmployerFactory,
+    InferenceFactory,
     PolicyVersionFactory,
     PurposeFactory,
     StaffFactory,
     UserFactory,
+    inference_model,
     opt_in_purposes,
     student_who_accepted,
 )
@@ -93,8 +96,9 @@ class World:
     @cached_property
     def ledgers(self):
         """A row in every ledger: the request's (acceptances, consent events, consents,
-        provisions, request events, emails), a stop-use notice for each purpose and an
-        activity record."""
+        provisions, request events, emails), a stop-use notice for each purpose, an
+        activity record, and an inference handed to the company, which the student
+        disputed and whose model they objected to (a notice to the company)."""
         filed = self.filed
         employer = filed.tasks[0].employer  # it received the student's data
         with self._capture(execute=True):
@@ -102,7 +106,27 @@ class World:
                 consent_grant(student=filed.student, employer=employer, purpose=purpose)
                 consent_withdraw(student=filed.student, employer=employer, purpose=purpose)
         ActivityRecordFactory(student=filed.student, employer=employer)
+        inference = InferenceFactory(student=filed.student, employer=employer, model=self.model)
+        inference_dispute(student=filed.student, inference=inference, statement="違います")
+        with self._capture(execute=True):
+            inference_model_object(student=filed.student, model=self.model)
         return filed
+
+    @cached_property
+    def model(self):
+        """The active decline-likelihood model."""
+        return inference_model(purpose=self.purposes[0])
+
+    @cached_property
+    def draft_model(self):
+        return inference_model(purpose=self.purposes[0], version="2.0-draft", active=False)
+
+    @cached_property
+    def dispute(self):
+        """A student's open dispute of a result of the model."""
+        student, _version = student_who_accepted(*self.purposes, email="disputes@example.jp")
+        inference = InferenceFactory(student=student, model=self.model)
+        return inference_dispute(student=student, inference=inference, statement="第一志望です")
 
 
 @pytest.fixture

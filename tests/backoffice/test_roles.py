@@ -31,6 +31,13 @@ from consent.models import (
 from consent.services import consent_grant, consent_withdraw, provision_record
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent, SourceTask
 from disclosure.services import request_file
+from inferences.models import (
+    Inference,
+    InferenceDispute,
+    InferenceModel,
+    InferenceObjection,
+    ObjectionNotice,
+)
 from portal.models import ActivityRecord, EmailMessage, Employer, PrivacyContact
 from tests.backoffice.helpers import action_url, staff_entries
 from tests.factories import EmployerFactory, StaffFactory, student_who_accepted
@@ -50,6 +57,10 @@ LEDGERS = [
     RequestEvent,
     ActivityRecord,
     EmailMessage,
+    Inference,
+    InferenceObjection,
+    ObjectionNotice,
+    InferenceDispute,
 ]
 
 
@@ -106,7 +117,7 @@ def _form_data(response) -> dict:
                 data[f"{bound.html_name}_{i}"] = "" if part is None else str(part)
         elif value is True:
             data[bound.html_name] = "on"
-        elif value in (None, False):
+        elif value is None or value is False:  # (not 0, which equals False)
             return
         elif isinstance(value, list | tuple):
             data[bound.html_name] = [str(v) for v in value]
@@ -279,11 +290,64 @@ def _webhook_active(world):
     return type(_webhook(world)).objects.get(pk=_webhook(world).pk).active
 
 
+def _new_model(admin_client, client, world):
+    purpose = world.purposes[0]
+    data = {
+        "code": "interest_level",
+        "version": "1.0",
+        "name_ja": "関心度",
+        "name_en": "Interest level",
+        "accountable": "データ分析部長",
+        "predicts_ja": "この企業への関心の度合い",
+        "predicts_en": "How interested you seem in this company",
+        "data_categories_ja": "閲覧履歴",
+        "data_categories_en": "Pages viewed",
+        "purpose": purpose.pk,
+        "use_ja": "連絡の順番",
+        "use_en": "Whom to contact first",
+        "never_ja": "合否の判断",
+        "never_en": "A pass/fail decision",
+        "output_kind": "label",
+        "labels": "A\nB\nC",
+        "output_meaning_ja": "Aが最も高い",
+        "output_meaning_en": "A is the highest",
+        "_audit_reason": "The pipeline's second model",
+    }
+    return client.post(reverse("admin:inferences_inferencemodel_add"), data)
+
+
+def _edit_model(admin_client, client, world):
+    url = reverse("admin:inferences_inferencemodel_change", args=[world.draft_model.pk])
+    data = _superuser_form(admin_client, url)
+    data["never_en"] = "Never in a pass/fail decision, nor to rank candidates"
+    return client.post(url, data)
+
+
 def _task_state(world):
     return RecipientTask.objects.filter(pk=world.task.pk).values_list("status", "answer").get()
 
 
 CASES: dict[str, Case] = {
+    "inferences.add_inferencemodel": Case(
+        _new_model, lambda w: InferenceModel.objects.filter(code="interest_level").count()
+    ),
+    "inferences.change_inferencemodel": Case(
+        _edit_model, lambda w: InferenceModel.objects.get(pk=w.draft_model.pk).never_en
+    ),
+    "inferences.activate_inferencemodel": Case(
+        lambda a, c, w: c.post(
+            reverse("admin:inferences_inferencemodel_activate", args=[w.draft_model.pk]),
+            {"reason": "Reviewed by the privacy committee"},
+        ),
+        lambda w: InferenceModel.objects.get(pk=w.draft_model.pk).activated_at,
+    ),
+    "inferences.answer_inferencedispute": Case(
+        lambda a, c, w: c.post(
+            reverse("admin:inferences_inferencedispute_answer", args=[w.dispute.pk]),
+            {"outcome": "not_upheld", "answer": "The score was computed correctly."},
+        ),
+        lambda w: InferenceDispute.objects.get(pk=w.dispute.pk).answered_at,
+    ),
     "disclosure.change_webhook": Case(_switch_webhook_off, _webhook_active),
     "disclosure.extend_due_date": Case(
         lambda a, c, w: c.post(

@@ -15,14 +15,15 @@ MAY_IMPORT = {
     "portal.shared": ("portal.models",),
     "audit": CORE,
     "consent": (*CORE, "audit"),
+    "inferences": (*CORE, "audit", "consent"),
     # disclosure/admin/employers.py extends the portal's Employer admin with the requests
-    "disclosure": (*CORE, "portal.admin", "audit", "consent"),
-    "backoffice": ("portal", "audit", "consent", "disclosure"),
-    "demo": ("portal", "audit", "consent", "disclosure", "backoffice"),
+    "disclosure": (*CORE, "portal.admin", "audit", "consent", "inferences"),
+    "backoffice": ("portal", "audit", "consent", "inferences", "disclosure"),
+    "demo": ("portal", "audit", "consent", "inferences", "disclosure", "backoffice"),
 }
 # The project's wiring: only the portal's shell uses it, never an app.
 WIRING = ("portal.settings", "portal.urls", "portal.api_urls", "portal.celery", "portal.wsgi")
-OURS = ("portal", "audit", "consent", "disclosure", "backoffice", "demo")
+OURS = ("portal", "audit", "consent", "inferences", "disclosure", "backoffice", "demo")
 
 
 def _modules(part: str) -> list[Path]:
@@ -55,7 +56,9 @@ def test_each_part_imports_only_what_sits_below_it(part):
     assert not wrong, f"{part} may import only {MAY_IMPORT[part]}:\n" + "\n".join(sorted(wrong))
 
 
-@pytest.mark.parametrize("part", ["audit", "consent", "disclosure", "backoffice", "demo"])
+@pytest.mark.parametrize(
+    "part", ["audit", "consent", "inferences", "disclosure", "backoffice", "demo"]
+)
 def test_no_app_imports_the_projects_wiring(part):
     wrong = {
         f"{path.relative_to(ROOT)}: {name}"

@@ -16,6 +16,7 @@ from demo.check import problems
 from demo.load import DATA_DIR, load
 from demo.specs import DemoDataError
 from disclosure.models import DataRequest
+from inferences.models import InferenceDispute
 from portal.models import User
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -42,7 +43,17 @@ def test_every_file_parses_and_names_only_what_exists():
             assert set(request.expect.get("overdue", [])) <= companies, story.name
         assert {step.company for step in story.consents} <= companies, story.name
     # Every file is read: a file the loader does not know would be silently left out.
-    read = {"demo", "purposes", "companies", "staff", "sources", "students", "activity", "bulk"}
+    read = {
+        "demo",
+        "purposes",
+        "companies",
+        "staff",
+        "sources",
+        "students",
+        "activity",
+        "bulk",
+        "inference_models",
+    }
     assert {p.stem for p in DATA_DIR.glob("*.toml")} == read
     labels = {v.label for v in demo.policy.versions}
     texts = {p.name for p in (DATA_DIR / "policies").glob("*.txt")}
@@ -73,6 +84,11 @@ def test_the_readme_logins_are_the_data_s():
         ),
         (("stories/04-cessation-overdue.toml", "student009", "student999"), "no student"),
         (("policies/versions.toml", '"job_matching"]', '"jobs"]'), "no purpose 'jobs'"),
+        (
+            ("inference_models.toml", '"behaviour_analysis"', '"analysis"'),
+            "no purpose 'analysis'",
+        ),
+        (("stories/05-inferences.toml", '"before_grant"', '"before"'), "no outcome 'before'"),
     ],
 )
 def test_a_typo_or_a_name_that_does_not_exist_is_refused(tmp_path, change, message):
@@ -111,6 +127,34 @@ def test_the_seeded_demo_keeps_the_readme_and_the_stories_promises():
             for answer in spec.answers:
                 task = request.tasks.get(employer__name=answer.company)
                 assert (task.answer, task.answered_by) == (answer.answer, answer.answered_by)
+
+
+@pytest.mark.django_db
+def test_the_inference_story_is_sent_through_the_intake_as_the_pipeline_would(client):
+    call_command("seed_demo", stdout=StringIO())
+    [story] = [s for s in load().stories if s.inferences]
+    student = User.objects.get(email=story.email)
+
+    stored = [s for s in story.inferences if s.expect == "stored"]
+    results = list(student.inferences.order_by("made_at"))
+    assert [r.output_number for r in results] == [s.output for s in stored]
+    assert len(stored) < len(story.inferences)  # the one made before her grant was refused
+    assert [r.handed_over for r in results] == [s.handed_over for s in stored]
+    [dispute] = InferenceDispute.objects.filter(student=student)
+    assert dispute.is_open and dispute.inference.output_number == 69
+    # Every result was made after the grant it relied on, by the activated model.
+    for result in results:
+        grant = ConsentEvent.objects.filter(
+            student=student, employer=result.employer, action="grant"
+        ).order_by("occurred_at")[0]
+        assert grant.occurred_at <= result.made_at
+        assert result.model.activated_at <= result.made_at
+    client.force_login(student)
+    page = client.get("/inferences/").content.decode()
+    assert "内定辞退率の予測" in page and "異議あり" in page
+
+    call_command("seed_demo", stdout=StringIO())  # again: nothing added
+    assert student.inferences.count() == len(stored)
 
 
 STORY = """

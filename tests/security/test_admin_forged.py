@@ -34,6 +34,7 @@ from disclosure.models import (
     RequestEvent,
     SourceTask,
 )
+from inferences.models import InferenceDispute, InferenceModel
 from portal.models import EmailMessage, Employer, PrivacyContact
 from tests.backoffice.conftest import World
 from tests.backoffice.test_roles import CASES
@@ -58,6 +59,8 @@ AFFECTED = [
     ConsentEvent,
     EmailMessage,
     Authenticator,
+    InferenceModel,
+    InferenceDispute,
     AuditEntry,
 ]
 
@@ -186,6 +189,15 @@ FORGED: dict[str, Forged] = {
     "portal.reset_second_factor": _from_roles(
         "portal.reset_second_factor", "portal_user_reset_second_factor"
     ),
+    "inferences.add_inferencemodel": _from_roles(
+        "inferences.add_inferencemodel", "inferences_inferencemodel_add"
+    ),
+    "inferences.change_inferencemodel": _from_roles(
+        "inferences.change_inferencemodel", "inferences_inferencemodel_change"
+    ),
+    "inferences.activate_inferencemodel": _from_roles(
+        "inferences.activate_inferencemodel", "inferences_inferencemodel_activate"
+    ),
     # The audit log's "verify the chain" button.
     "audit.view_auditentry": Forged(
         _post_to("audit_auditentry_verify"), ("audit_auditentry_verify",)
@@ -221,6 +233,8 @@ ADMIN_VIEWS: dict[str, str | None] = {
     # A company webhook's new signing secret: whoever may change webhooks (Privacy officers).
     "disclosure_webhook_new_secret": "disclosure.change_webhook",
     "portal_user_reset_second_factor": "portal.reset_second_factor",
+    "inferences_inferencemodel_activate": "inferences.activate_inferencemodel",
+    "inferences_inferencedispute_answer": "inferences.answer_inferencedispute",
     # The second-factor gate's explanation: any staff member, before they have a factor.
     "mfa_required": None,
     # Django's site views: any staff member, nothing role-specific.

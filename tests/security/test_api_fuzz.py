@@ -52,7 +52,14 @@ from consent.services import consent_grant, consent_withdraw, provision_record
 from disclosure import api as disclosure_api
 from disclosure.services import request_file
 from portal.wsgi import application
-from tests.factories import EmployerFactory, PurposeFactory, UserFactory, accept, published_version
+from tests.factories import (
+    EmployerFactory,
+    PurposeFactory,
+    UserFactory,
+    accept,
+    inference_model,
+    published_version,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -64,17 +71,21 @@ OPERATIONS = [
     "provisionsRecord",
     "consentsChanges",
     "activityRecord",
+    "inferencesRecord",
     "requestsList",
     "requestAnswer",
     "openapi",
 ]
 # A company's own requests: only a company's key may hold their scopes.
 EMPLOYER_ONLY = {"requestsList", "requestAnswer"}
+# What the site itself sends: only its own keys may hold those scopes.
+PIPELINE_ONLY = {"activityRecord", "inferencesRecord"}
 
 CHECK = "/api/v1/consents/check"
 PROVISIONS = "/api/v1/provisions"
 CHANGES = "/api/v1/consents/changes"
 ACTIVITY = "/api/v1/activity"
+INFERENCES = "/api/v1/inferences"
 REQUESTS = "/api/v1/requests"
 ANSWER = "/api/v1/requests/R-260401-3F9A0C12BE/answer"
 
@@ -156,10 +167,15 @@ class World:
         api_key_revoke(prefix_or_key=self.revoked_key)
         # The job site's key sends activity and nothing else (activity:write).
         self.site_key = api_key_create(name="Job site", scopes=["activity:write"])[1]
+        # The pipeline's results: a registered model, sent with its own key.
+        self.model = inference_model(purpose=analysis)
+        self.inference_key = api_key_create(name="Models", scopes=["inferences:write"])[1]
 
     def key(self, scope: str, operation_id: str = "") -> str:
         if operation_id == "activityRecord":
             return self.site_key
+        if operation_id == "inferencesRecord":
+            return self.inference_key
         return self.pipeline_key if scope == "pipeline" else self.employer_key
 
 
@@ -194,6 +210,8 @@ CONFIG = {
             ("consentsCheck", ["200"]),
             ("consentsChanges", ["200"]),
             ("activityRecord", ["200"]),
+            # The times' order, stated in words; a reused Idempotency-Key.
+            ("inferencesRecord", ["200", "422"]),
             ("openapi", ["200"]),
             ("provisionsRecord", ["200", "201", "403", "404", "409", "422"]),
             # A cursor is any string to the document, and only ours to the view.
@@ -289,6 +307,21 @@ def valid_requests_refusals(ctx, response, case):
     return True
 
 
+# A batch of results the document calls valid may be refused whole only for the order of its
+# times, which the document states in words, or a reused Idempotency-Key.
+INFERENCE_ORDER_FIELDS = (".input_from", ".input_to", ".handed_over_at")
+
+
+def valid_inference_refusals(ctx, response, case):
+    if case.operation.path != "/inferences" or response.status_code != 422:
+        return None
+    field = response.json()["error"].get("field") or ""
+    assert field == "Idempotency-Key" or field.endswith(INFERENCE_ORDER_FIELDS), (
+        f"a documented-valid batch refused: {response.json()['error']}"
+    )
+    return True
+
+
 def valid_provision_refusals(ctx, response, case):
     if case.operation.path != "/provisions" or response.status_code != 422:
         return None
@@ -347,6 +380,8 @@ def steer(case, world: World, scope: str, data) -> None:
                 )
                 minutes = data.draw(st.integers(1, 60 * 24 * 30), label="minutes ago")
                 item["occurred_at"] = (timezone.now() - timedelta(minutes=minutes)).isoformat()
+    elif operation == "/inferences" and isinstance(body, dict):
+        steer_inferences(case, world, data)
     elif operation == "/requests/{reference}/answer":
         steer_answer(case, world, data)
     elif operation == "/requests" and isinstance(case.query, dict):
@@ -355,6 +390,30 @@ def steer(case, world: World, scope: str, data) -> None:
     elif operation == "/consents/changes" and isinstance(case.query, dict):
         if data.draw(st.booleans(), label="small cursor"):
             case.query["since"] = data.draw(st.integers(0, 40), label="cursor")
+
+
+def steer_inferences(case, world: World, data) -> None:
+    """Now and then a result of the registered model about a real student and company, its
+    times in order and recent: recorded, or refused for the student's grants."""
+    for item in case.body.get("inferences") or []:
+        if not isinstance(item, dict) or not data.draw(st.booleans(), label="real result"):
+            continue
+        minutes = data.draw(st.integers(0, 60 * 24 * 30), label="minutes ago")
+        made = timezone.now() - timedelta(minutes=minutes)
+        item.update(
+            student=data.draw(st.sampled_from(world.public_ids), label="student"),
+            employer=data.draw(st.sampled_from([e.pk for e in world.employers]), label="employer"),
+            model=world.model.code,
+            model_version=world.model.version,
+            output=data.draw(st.integers(-10, 110), label="output"),
+            made_at=made.isoformat(),
+            input_from=(made - timedelta(days=30)).isoformat(),
+            input_to=made.isoformat(),
+            handed_over_at=data.draw(st.sampled_from([None, made.isoformat()]), label="handed"),
+        )
+    headers = case.headers or {}
+    if "Idempotency-Key" in headers and data.draw(st.booleans(), label="fresh key"):
+        headers["Idempotency-Key"] = str(uuid.uuid4())
 
 
 FITTING = {
@@ -405,8 +464,8 @@ def fuzz_params():
         for scope in ("pipeline", "employer"):
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 # The document itself takes no input, so nothing can break its schema; and
-                # a company's key cannot hold activity:write (a handmade test says so).
-                if operation_id == "activityRecord" and scope == "employer":
+                # a company's key cannot hold activity:write nor inferences:write (handmade tests).
+                if operation_id in PIPELINE_ONLY and scope == "employer":
                     continue
                 if operation_id in EMPLOYER_ONLY and scope == "pipeline":
                     continue  # nor can the pipeline's key hold requests:* (handmade below)
@@ -428,7 +487,12 @@ def test_every_answer_is_documented_and_in_scope(
     if mode is GenerationMode.NEGATIVE:
         checks.append(negative_data_rejection)
     else:
-        checks += [positive_data_acceptance, valid_provision_refusals, valid_requests_refusals]
+        checks += [
+            positive_data_acceptance,
+            valid_provision_refusals,
+            valid_requests_refusals,
+            valid_inference_refusals,
+        ]
     seen = {"cases": 0, "statuses": {}}
 
     @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
@@ -540,6 +604,30 @@ def test_each_key_calls_only_the_endpoints_its_scopes_allow(client, world, error
     feed = client.get(CHANGES, headers=auth(world.site_key))
     assert feed.status_code == 403
     assert post(client, ACTIVITY, {"records": [record]}, world.site_key).status_code == 200
+
+
+def test_the_inferences_key_sends_inferences_and_nothing_else(client, world, error_schema):
+    student, employer = world.students[3], world.own
+    made = timezone.now() - timedelta(minutes=1)
+    result = {
+        "id": "inf-1",
+        "student": str(student.public_id),
+        "model": world.model.code,
+        "model_version": world.model.version,
+        "employer": employer.pk,
+        "output": 50,
+        "made_at": made.isoformat(),
+        "input_from": (made - timedelta(days=1)).isoformat(),
+        "input_to": made.isoformat(),
+    }
+    for key in (world.pipeline_key, world.employer_key, world.site_key):
+        response = post(client, INFERENCES, {"inferences": [result]}, key)
+        assert error_of(response, error_schema)["code"] == "missing_scope"
+    for url in (CHECK, PROVISIONS, ACTIVITY):
+        response = post(client, url, {"checks": []}, world.inference_key)
+        assert error_of(response, error_schema)["code"] == "missing_scope"
+    response = post(client, INFERENCES, {"inferences": [result]}, world.inference_key)
+    assert response.status_code == 200
 
 
 def test_an_employer_key_reads_only_its_own_employers_changes_on_every_page(client, world):

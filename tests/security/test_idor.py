@@ -18,12 +18,21 @@ import pytest
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
+from consent.api.keys import api_key_create
 from consent.models import Consent, ConsentEvent, PolicyAcceptance, Provision
 from consent.services import consent_grant, consent_withdraw, provision_record
 from disclosure.models import DataRequest, RecipientTask, RequestFile
 from disclosure.services import request_file
-from tests.factories import EmployerFactory, opt_in_purposes, student_who_accepted
+from inferences.models import Inference, InferenceDispute, InferenceObjection
+from tests.factories import (
+    EmployerFactory,
+    inference_model,
+    opt_in_purposes,
+    student_who_accepted,
+)
+from tests.inferences.conftest import send
 
 pytestmark = pytest.mark.django_db
 
@@ -105,6 +114,10 @@ STUDENT_FACING: dict[str, Owned | OwnRows] = {
     "consent:event_receipt": Owned(lambda w: [{"receipt_id": r} for r in w.a.event_receipts]),
     "consent:event_receipt_pdf": Owned(lambda w: [{"receipt_id": r} for r in w.a.event_receipts]),
     "consent:event_receipt_json": Owned(lambda w: [{"receipt_id": r} for r in w.a.event_receipts]),
+    "inferences:list": OwnRows(),
+    # A model's code is not secret: B's objection is B's own.
+    "inferences:object": OwnRows(lambda w: {"code": w.model.code}, get_status=405, takes_post=True),
+    "inferences:dispute": Owned(lambda w: [{"pk": pk} for pk in w.a.inference_ids]),
     "disclosure:request_list": OwnRows(),
     "disclosure:request_new": OwnRows(takes_post=True),
     "disclosure:request_detail": Owned(lambda w: [{"reference": w.a.request.reference}]),
@@ -202,15 +215,18 @@ def test_the_table_names_only_patterns_that_exist_and_fills_every_converter(worl
 # --- the two students -------------------------------------------------------------------------
 
 
-def _student(email: str, employer, purposes, capture) -> SimpleNamespace:
+def _student(email: str, employer, purposes, capture, pipeline) -> SimpleNamespace:
     """A student with an acceptance, a grant and a withdrawal (two consent receipts), a
-    provision to `employer`, and a filed disclosure request whose report files are made."""
+    provision to `employer`, a result of the decline-likelihood model made for it, and a
+    filed disclosure request whose report files are made."""
     analysis, provision = purposes
     student, _version = student_who_accepted(analysis, provision, email=email)
     granted = consent_grant(student=student, employer=employer, purpose=provision)
     provision_record(student=student, employer=employer, purpose=provision, data_items=email)
     withdrawn = consent_withdraw(student=student, employer=employer, purpose=provision)
     consent_grant(student=student, employer=employer, purpose=analysis)
+    made = send(pipeline, student, employer, id=f"{email}-1", output=50, at=timezone.now())
+    assert made.result == "stored", made
     with capture(execute=True):
         data_request = request_file(student=student, kind="disclosure")
     file_ids = list(RequestFile.objects.filter(request=data_request).values_list("pk", flat=True))
@@ -221,6 +237,7 @@ def _student(email: str, employer, purposes, capture) -> SimpleNamespace:
         event_receipts=[granted.receipt_id, withdrawn.receipt_id],
         request=data_request,
         file_ids=file_ids,
+        inference_ids=list(student.inferences.values_list("pk", flat=True)),
     )
 
 
@@ -228,9 +245,12 @@ def _student(email: str, employer, purposes, capture) -> SimpleNamespace:
 def world(django_capture_on_commit_callbacks):
     purposes = opt_in_purposes()
     employer = EmployerFactory()  # both students' data went to the same company
-    a = _student("a-student@example.jp", employer, purposes, django_capture_on_commit_callbacks)
-    b = _student("b-student@example.jp", employer, purposes, django_capture_on_commit_callbacks)
-    return SimpleNamespace(a=a, b=b, employer=employer, purpose=purposes[1])
+    model = inference_model(purpose=purposes[0])
+    pipeline = api_key_create(name="Analytics pipeline", scopes=["inferences:write"])[0]
+    capture = django_capture_on_commit_callbacks
+    a = _student("a-student@example.jp", employer, purposes, capture, pipeline)
+    b = _student("b-student@example.jp", employer, purposes, capture, pipeline)
+    return SimpleNamespace(a=a, b=b, employer=employer, purpose=purposes[1], model=model)
 
 
 def _markers(student: SimpleNamespace) -> list[str]:
@@ -258,6 +278,9 @@ def _rows_of(student) -> dict:
             .values("pk", "kind", "sha256", "name")
             .order_by("pk")
         ),
+        "inferences": list(Inference.objects.filter(student=user).values().order_by("pk")),
+        "objections": list(InferenceObjection.objects.filter(student=user).values().order_by("pk")),
+        "disputes": list(InferenceDispute.objects.filter(student=user).values().order_by("pk")),
     }
 
 
@@ -321,7 +344,9 @@ def test_the_sweep_reaches_the_real_pages_with_the_owners_own_objects(world, cli
     """The control: the same URLs filled with B's own objects answer B (so the 404s above
     come from the ownership check, not from a wrong URL)."""
     client.force_login(world.b.user)
-    own = SimpleNamespace(a=world.b, b=world.b, employer=world.employer, purpose=world.purpose)
+    own = SimpleNamespace(
+        a=world.b, b=world.b, employer=world.employer, purpose=world.purpose, model=world.model
+    )
     for name, how in _swept():
         if not isinstance(how, Owned):
             continue

@@ -36,6 +36,7 @@ class Command(BaseCommand):
             choices=ApiClient.Scope.values,
             help="What the key may call (repeat for more): consents (the default: checks, "
             "the feed, provisions), activity:write (sending activity records; pipeline only), "
+            "inferences:write (sending the pipeline's inferences; pipeline only), "
             "requests:read and requests:answer (a company's requests; employer keys only).",
         )
         parser.add_argument(

@@ -63,6 +63,7 @@ class Command(BaseCommand):
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
             with transaction.atomic():
                 seeder.consents()
+                seeder.inferences()
             seeder.requests()
         # After the stories' requests: those predate the sources and so never call them.
         seeder.sources()
