@@ -4,9 +4,11 @@ and one by one, and the per-request link's limits."""
 import hashlib
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -337,6 +339,62 @@ def test_a_refusal_is_given_on_the_tasks_own_page(client, signed_in):
     task.refresh_from_db()
     assert task.answer == "refused" and task.answered_via == "workspace"
     assert client.get(url).status_code == 200  # now shows the recorded answer
+
+
+# --- the language switcher ------------------------------------------------------------------
+
+SWITCHER_NEXT = re.compile(r'<input type="hidden" name="next" value="([^"]*)">')
+
+
+def switch_language(client, page, language="en"):
+    """Choose `language` with the page's switcher; the page it goes back to."""
+    [back] = SWITCHER_NEXT.findall(page.content.decode())
+    chosen = client.post(reverse("set_language"), {"language": language, "next": unescape(back)})
+    assert chosen.status_code == 302
+    return chosen.url, client.get(chosen.url)
+
+
+def test_the_language_switcher_after_an_answer_goes_back_to_a_page_that_opens(client, signed_in):
+    """The bulk answer's pages answer a POST at an address no GET opens: choosing a
+    language there goes back to the list (with its filter), never to an empty 405."""
+    employer, _link, _ = signed_in()
+    tasks = [make_task(employer) for _ in range(2)]
+    for page in (
+        bulk(client, [tasks[0].pk], filter="kind=deletion"),  # the answers recorded
+        bulk(client, [tasks[1].pk], name="", filter="kind=deletion"),  # the list, to correct
+    ):
+        assert page.request["REQUEST_METHOD"] == "POST"
+        url, switched = switch_language(client, page)
+        assert url == f"{LIST}?kind=deletion"
+        assert switched.status_code == 200 and switched["Content-Language"] == "en"
+        client.cookies.pop(settings.LANGUAGE_COOKIE_NAME)
+    # Any other page goes back to where it was.
+    url, switched = switch_language(client, client.get(LIST, {"status": "all", "page": "1"}))
+    assert url == f"{LIST}?status=all&page=1" and switched.status_code == 200
+    # An answer sent after the link ended: to the page that asks for a new one.
+    WorkspaceLink.objects.update(expires_at=timezone.now())
+    gone = bulk(client, [tasks[1].pk])
+    assert gone.status_code == 410
+    url, switched = switch_language(client, gone)
+    assert url == ASK and switched.status_code == 200
+
+
+def test_the_language_switcher_after_asking_from_an_answer_page_goes_back_to_it(
+    client, mailoutbox, django_capture_on_commit_callbacks
+):
+    from disclosure.services import recipient_task_send
+
+    employer = EmployerFactory(contact_email="dpo@acme.example.jp")
+    task = make_task(employer, status="queued")
+    RecipientTask.objects.filter(pk=task.pk).update(sent_at=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        recipient_task_send(task_id=task.pk)
+    answer_token = re.search(r"/r/([A-Za-z0-9_-]+)/", mailoutbox[-1].body).group(1)
+    answer_url = reverse("disclosure:answer", args=[answer_token])
+    sent = client.post(answer_url + "workspace-link/")
+    assert sent.status_code == 200
+    url, switched = switch_language(client, sent)
+    assert url == answer_url and switched.status_code == 200
 
 
 # --- the list -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -314,3 +315,21 @@ def test_signing_out_forgets_a_preview(client, tasks):
     assert kept["rows"] == [[tasks["good_held"].pk, "held_none", ""]]  # nothing more
     client.post(reverse("disclosure:workspace_sign_out"))
     assert CSV_SESSION_KEY not in client.session
+
+
+def test_the_language_switcher_after_an_upload_goes_back_to_the_list(
+    client, tasks, django_capture_on_commit_callbacks
+):
+    """The preview and the confirmation answer a POST at addresses no GET opens: choosing a
+    language there goes back to the list, never to an empty 405."""
+    text = HEADER + f"{tasks['good_held'].request.reference},held_none,\n"
+    preview = upload(client, text)
+    refused = upload(client, "name,email\nfoo,bar\n")  # the list again, with why
+    recorded = confirm(client, upload(client, text), django_capture_on_commit_callbacks)
+    nothing = confirm(client, preview, django_capture_on_commit_callbacks)  # already done
+    assert [p.status_code for p in (preview, refused, recorded, nothing)] == [200, 400, 200, 409]
+    for page in (preview, refused, recorded, nothing):
+        url, switched = test_workspace.switch_language(client, page)
+        assert url == LIST
+        assert switched.status_code == 200 and switched["Content-Language"] == "en"
+        client.cookies.pop(settings.LANGUAGE_COOKIE_NAME)
