@@ -560,6 +560,8 @@ class Loader:
                         "",
                         "link" if answered else "",
                         "",
+                        # What GET /api/v1/requests orders by: the last thing that happened.
+                        answered or (sent if task_status != "queued" else submitted),
                     )
                 )
                 if task_status != "queued":
@@ -617,6 +619,7 @@ class Loader:
                 "statement",
                 "answered_via",
                 "evidence",
+                "changed_at",
             ],
             iter(tasks),
             label="company tasks",
