@@ -35,6 +35,7 @@ from consent.services import (
     purpose_code_possible,
 )
 from portal.models import Employer, User
+from portal.shared.jsontime import json_time
 
 # An event's id is taken when it is inserted, but transactions commit in their own order:
 # a reader that already moved its cursor past id 8 would never see id 7 if 7 commits later.
@@ -174,11 +175,8 @@ def _provision_answer(body, *, client) -> JsonResponse:
     )
 
 
-CHANGE_FIELDS = ("id", "student", "employer", "purpose", "action", "occurred_at", "policy_version")
-
-
 @api_endpoint("GET")
-def consent_changes(request: HttpRequest) -> JsonResponse:
+def consent_changes(request: HttpRequest) -> HttpResponse:
     since, limit = changes_query(request)
     events = ConsentEvent.objects.filter(
         pk__gt=since, occurred_at__lte=timezone.now() - CHANGES_SETTLE
@@ -197,13 +195,28 @@ def consent_changes(request: HttpRequest) -> JsonResponse:
         )[: limit + 1]
     )
     page = rows[:limit]
-    return JsonResponse(
+    # orjson, and the times written as JsonResponse writes them: a page of 1,000 changes
+    # took a third of its time in json.dumps and DjangoJSONEncoder.
+    changes = [
         {
-            "changes": [dict(zip(CHANGE_FIELDS, row, strict=True)) for row in page],
+            "id": pk,
+            "student": student,
+            "employer": employer,
+            "purpose": purpose,
+            "action": action,
+            "occurred_at": json_time(occurred_at),
+            "policy_version": label,
+        }
+        for pk, student, employer, purpose, action, occurred_at, label in page
+    ]
+    content = orjson.dumps(
+        {
+            "changes": changes,
             "next_cursor": page[-1][0] if page else since,
             "has_more": len(rows) > limit,
         }
     )
+    return HttpResponse(content, content_type="application/json")
 
 
 @csrf_exempt
