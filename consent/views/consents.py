@@ -1,16 +1,20 @@
 """The student's per-employer consent pages: decide, see receipts, follow each employer."""
 
 import json
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Q
+from django.db import connection
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -56,35 +60,62 @@ def _back(request: HttpRequest, employer_id: int | None = None, event=None) -> s
     return url
 
 
+# What connects a student to companies, in one statement (SQLite and PostgreSQL alike): each
+# consent state with its last event, the provisions to each company (how many, the last),
+# and the companies applied to, each row with the company's names. Three ORM querysets did
+# the same in three times the time, most of it Django building them: they were a third of
+# the page shown again (docs/performance.md, "The consents page").
+_CONNECTIONS_SQL = f"""
+SELECT 'state', c.employer_id, e.name, e.name_en, c.purpose_id, c.granted, ev.action,
+       ev.occurred_at, NULL
+FROM {Consent._meta.db_table} c
+JOIN {Employer._meta.db_table} e ON e.id = c.employer_id
+JOIN {ConsentEvent._meta.db_table} ev ON ev.id = c.event_id
+WHERE c.student_id = %s
+UNION ALL
+SELECT 'provided', p.employer_id, e.name, e.name_en, NULL, NULL, NULL, MAX(p.provided_at),
+       COUNT(*)
+FROM {Provision._meta.db_table} p
+JOIN {Employer._meta.db_table} e ON e.id = p.employer_id
+WHERE p.student_id = %s
+GROUP BY p.employer_id, e.name, e.name_en
+UNION ALL
+SELECT 'applied', a.employer_id, e.name, e.name_en, NULL, NULL, NULL, NULL, NULL
+FROM {ActivityRecord._meta.db_table} a
+JOIN {Employer._meta.db_table} e ON e.id = a.employer_id
+WHERE a.student_id = %s AND a.kind = %s
+GROUP BY a.employer_id, e.name, e.name_en
+"""  # noqa: S608 - the tables' names from the models; every value a parameter
+
+
+def _aware(value) -> datetime | None:
+    """A time from a raw row: aware already (PostgreSQL), or SQLite's UTC text or naive."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
+
+
 def _connections(student) -> tuple[dict, dict, dict, set]:
-    """What connects the student to companies, each company with its names, in three
-    queries: (pk, name, English name) by pk; (granted, the last event's action and time)
-    by (company, purpose); (provisions, the last one's time) by company; the companies
-    applied to."""
-    company = ("employer_id", "employer__name", "employer__name_en")
+    """What connects the student to companies, in one query: (pk, name, English name) by
+    pk; (granted, the last event's action and time) by (company, purpose); (provisions,
+    the last one's time) by company; the companies applied to."""
     connected, states, received, applied = {}, {}, {}, set()
-    for *employer, purpose_id, granted, action, at in Consent.objects.filter(
-        student=student
-    ).values_list(*company, "purpose_id", "granted", "event__action", "event__occurred_at"):
-        connected[employer[0]] = employer
-        states[employer[0], purpose_id] = (granted, action, at)
-    for *employer, count, last in (
-        Provision.objects.filter(student=student)
-        .values(*company)
-        .annotate(count=Count("id"), last=Max("provided_at"))
-        .values_list(*company, "count", "last")
-    ):
-        connected[employer[0]] = employer
-        received[employer[0]] = (count, last)
-    for employer in (
-        ActivityRecord.objects.filter(
-            student=student, kind=ActivityRecord.Kind.APPLICATION, employer__isnull=False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CONNECTIONS_SQL,
+            [student.pk, student.pk, student.pk, ActivityRecord.Kind.APPLICATION],
         )
-        .values_list(*company)
-        .distinct()
-    ):
-        connected[employer[0]] = employer
-        applied.add(employer[0])
+        rows = cursor.fetchall()
+    for kind, pk, name, name_en, purpose_id, granted, action, at, count in rows:
+        connected[pk] = (pk, name, name_en)
+        if kind == "state":
+            states[pk, purpose_id] = (bool(granted), action, _aware(at))
+        elif kind == "provided":
+            received[pk] = (count, _aware(at))
+        else:
+            applied.add(pk)
     return connected, states, received, applied
 
 
@@ -99,7 +130,8 @@ def consent_list(request: HttpRequest) -> HttpResponse:
     switch per purpose and when it last changed. One form per section carries the CSRF
     token and the search; each button posts to its own address (formaction), so the page
     works without JavaScript as before. Rows come as values, not model objects: the page
-    runs a fixed number of queries, and builds no object per company or switch.
+    runs seven queries whatever the student's history, and builds no object per company
+    or switch.
     """
     student = request.user
     language = page_language()

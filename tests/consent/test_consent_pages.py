@@ -175,13 +175,13 @@ def test_the_consent_page_runs_a_fixed_number_of_queries(
             student=student, employer=employer, kind=ActivityRecord.Kind.APPLICATION
         )
     client.force_login(student)
-    # The session, the user, and nine of the page's own (docs/performance.md), whatever
+    # The session, the user, and seven of the page's own (docs/performance.md), whatever
     # its cards hold and whether the cache has them.
     for _ in range(2):
-        with django_assert_max_num_queries(11):
+        with django_assert_max_num_queries(9):
             assert client.get(reverse("consent:consent_list")).status_code == 200
     changed = ConsentEvent.objects.filter(student=student).latest("pk")
-    with django_assert_max_num_queries(12):  # and the change just made, with its receipt
+    with django_assert_max_num_queries(10):  # and the change just made, with its receipt
         response = client.get(reverse("consent:consent_list"), {"changed": changed.receipt_id})
     assert str(changed.receipt_id) in response.content.decode()
     with django_assert_max_num_queries(8):
