@@ -121,7 +121,11 @@ EMPLOYER_PLACEHOLDERS = ("〈企業〉", "<employer>")
 
 def fill_employer(wording: dict, employer, language: str) -> dict:
     """The purpose's wording with the placeholder for the company replaced by its name."""
-    name = employer.display_name(language)
+    return fill_placeholder(wording, employer.display_name(language))
+
+
+def fill_placeholder(wording: dict, name: str) -> dict:
+    """The wording with the placeholder for the company replaced by `name`."""
     filled = {}
     for key, value in wording.items():
         for placeholder in EMPLOYER_PLACEHOLDERS:

@@ -3,10 +3,19 @@
 Seeds `--students` bulk students (idempotent), then requests each student page many times
 through Django's full stack (middleware, sessions, templates) in-process and prints
 latency percentiles and requests per second. Uses whatever DATABASE_URL says.
+
+Then the consent page of a student connected to 30 companies, with the first page of 20
+others (50 company cards), against a static page of the same bytes served in the same run
+by the same stack (the same signed-in student, every middleware), interleaved: the page
+shown again (every card kept in the cache, as after a click), the student's first view
+(the 20 other companies' cards kept by other students, the student's own 30 rendered), with
+an empty cache, and in English; each with the ratio of the p50s, the goal (at most 3x) and
+the machine's load.
 """
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import time
@@ -23,12 +32,33 @@ warnings.filterwarnings("ignore", "No directory at")
 django.setup()
 
 from django.conf import settings  # noqa: E402
+from django.core.cache.backends.dummy import DummyCache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.http import HttpResponse  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.urls import reverse  # noqa: E402
+from django.urls import clear_url_caches, path, reverse  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
-from consent.models import PolicyAcceptance  # noqa: E402
+from consent.models import Consent, PolicyAcceptance, PolicyVersion, Purpose  # noqa: E402
+from consent.services import (  # noqa: E402
+    consent_grant,
+    consent_withdraw,
+    policy_accept,
+    provision_record,
+)
+from consent.views import cards  # noqa: E402
+from portal import urls  # noqa: E402
+from portal.models import (  # noqa: E402
+    ActivityRecord,
+    Employer,
+    User,
+    corporate_number_check_digit,
+)
+
+CONSENTS_STUDENT = "bench-consents@example.jp"
+CONNECTED, OTHERS = 30, 20  # companies on the page: connected, then a page of the others
+CARD_GOAL = 3.0  # the consent page at most this many times the static page's p50
 
 
 def measure(client: Client, url: str, count: int) -> list[float]:
@@ -41,6 +71,132 @@ def measure(client: Client, url: str, count: int) -> list[float]:
         if response.status_code != 200:
             raise SystemExit(f"{url} answered {response.status_code}")
     return timings
+
+
+def consents_student() -> User:
+    """A student connected to 30 companies (10 applied to; 10 granted, some both purposes,
+    some provided to; 10 granted then withdrawn), among at least 50 active companies. Made
+    once, through the services."""
+    student = User.objects.filter(email=CONSENTS_STUDENT).first()
+    if student is not None:
+        return student
+    settings.EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+    active = Employer.objects.filter(is_active=True).count()
+    for n in range(max(0, CONNECTED + OTHERS + 10 - active)):
+        base = f"8{n:011d}"
+        Employer.objects.create(
+            name=f"ベンチマーク商事株式会社 第{n + 1}事業部",
+            name_en=f"Benchmark Trading Co., Ltd. Division {n + 1}",
+            corporate_number=f"{corporate_number_check_digit(base)}{base}",
+        )
+    student = User.objects.create_user(CONSENTS_STUDENT, None, display_name="頁試 験子")
+    version = PolicyVersion.objects.published().order_by("-effective_at").first()
+    policy_accept(
+        student=student,
+        version=version,
+        screen="signup",
+        language="ja",
+        shown_sha256=version.stored_sha256("ja"),
+    )
+    analysis, provision = Purpose.objects.filter(requires_opt_in=True).order_by("pk")[:2]
+    rng = random.Random(2019)  # noqa: S311 - a repeatable choice, not a secret
+    employers = rng.sample(list(Employer.objects.filter(is_active=True)), CONNECTED)
+    for index, employer in enumerate(employers):
+        if index < 10:
+            ActivityRecord.objects.create(
+                student=student, employer=employer, kind="application", occurred_at=timezone.now()
+            )
+            continue
+        consent_grant(student=student, employer=employer, purpose=analysis)
+        if index % 2:
+            consent_grant(student=student, employer=employer, purpose=provision)
+        if index % 3 == 0:
+            provision_record(
+                student=student, employer=employer, purpose=analysis, data_items="閲覧履歴"
+            )
+        if index >= 20:
+            consent_withdraw(student=student, employer=employer, purpose=analysis)
+    return student
+
+
+def load_average() -> str:
+    with open("/proc/loadavg") as loadavg:
+        one, five = loadavg.read().split()[:2]
+    return f"load {one}/{five}"
+
+
+def consent_page(count: int) -> None:
+    """The consent page against a static page of its bytes, interleaved, in one run."""
+    student = consents_student()
+    client = Client()
+    client.force_login(student)
+    address = reverse("consent:consent_list")
+    static = {}
+
+    def static_page(request):
+        return HttpResponse(static["body"], content_type="text/html; charset=utf-8")
+
+    urls.urlpatterns.append(path("_bench/static-page/", static_page))
+    clear_url_caches()
+    print(
+        f"\nconsent page, {CONNECTED} connected companies and {OTHERS} others "
+        f"(each against a static page of its bytes, same stack, same run)"
+    )
+    print(f"{'':<37}{'bytes':>8}{'p50 ms':>8}{'static':>8}{'ratio':>8}  goal")
+    connected = set(
+        ActivityRecord.objects.filter(student=student).values_list("employer_id", flat=True)
+    ) | set(Consent.objects.filter(student=student).values_list("employer_id", flat=True))
+    key = cards.CardPage.key
+
+    def first_view_key(page, *shown):
+        # This student's own companies are never found: a first view, the other
+        # companies' cards kept by the students who saw them before.
+        if any(card.pk in connected for card in shown):
+            return f"{key(page, *shown)}:{time.perf_counter_ns()}"
+        return key(page, *shown)
+
+    for label, language, cache in (
+        ("ja, again (cards kept)", "ja", None),
+        ("ja, first view (others' cards kept)", "ja", "first"),
+        ("ja, empty cache (none kept)", "ja", "empty"),
+        ("en, again (cards kept)", "en", None),
+    ):
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+        saved = cards.cache
+        if cache == "empty":
+            cards.cache = DummyCache("bench", {})
+        if cache == "first":
+            cards.CardPage.key = first_view_key
+        try:
+            body = client.get(address).content
+            if f'lang="{language}"'.encode() not in body:
+                raise SystemExit(f"the consent page did not answer in {language}")
+            static["body"] = body
+            page_times, static_times, page_cpu, static_cpu = [], [], [], []
+            for _ in range(count):
+                started, cpu = time.perf_counter(), time.process_time()
+                if client.get(address).status_code != 200:
+                    raise SystemExit(f"{address} failed")
+                page_times.append(time.perf_counter() - started)
+                page_cpu.append(time.process_time() - cpu)
+                started, cpu = time.perf_counter(), time.process_time()
+                client.get("/_bench/static-page/")
+                static_times.append(time.perf_counter() - started)
+                static_cpu.append(time.process_time() - cpu)
+        finally:
+            cards.cache = saved
+            cards.CardPage.key = key
+        page_p50 = statistics.median(page_times) * 1000
+        static_p50 = statistics.median(static_times) * 1000
+        ratio = page_p50 / static_p50
+        verdict = "ok" if ratio <= CARD_GOAL else "FAIL"
+        # This process's CPU time, which other jobs on the machine disturb less than the
+        # clock: all of the work on SQLite, the Python side only on PostgreSQL.
+        cpu_ratio = statistics.median(page_cpu) / statistics.median(static_cpu)
+        print(
+            f"{label:<37}{len(body):>8,}{page_p50:>8.1f}{static_p50:>8.1f}{ratio:>6.2f}x"
+            f"  <= {CARD_GOAL:.0f}x {verdict:<4}  (cpu {cpu_ratio:.2f}x)  {load_average()}"
+        )
 
 
 def main() -> None:
@@ -93,6 +249,7 @@ def main() -> None:
         p95 = timings[min(len(timings) - 1, int(len(timings) * 0.95))] * 1000
         rate = len(timings) / sum(timings)
         print(f"{name:<24}{count:>9}{p50:>9.1f}{p95:>9.1f}{rate:>9.1f}")
+    consent_page(args.requests)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ not) to /api/v1/consents/check and the same number of the same payload to
 /api/v1/_bench/bare, which only parses it and serialises 1,000 trivial results. The two are
 interleaved, so both see the same machine.
 
-Goals (issue 3): p50 under 50 ms for 1,000 triples, and the endpoint at least half the bare
-view's request rate.
+Goal (issue 3): p50 under 50 ms for 1,000 triples. The ratio to the bare view's request
+rate is printed as information: issue 20 compares the check with its own lookup sent raw
+(scripts/bench_scale.py), since the bare view answers before the check's query alone would.
 """
 
 import argparse
@@ -260,7 +261,9 @@ def main() -> None:
         f"goal p50 < 50 ms for {BATCH:,} triples: "
         f"{'met' if endpoint[0] < 50 else 'NOT met'} ({endpoint[0]:.1f} ms)"
     )
-    print(f"goal endpoint >= 0.5 x bare view: {'met' if ratio >= 0.5 else 'NOT met'} ({ratio:.2f})")
+    # Issue 3's second goal; issue 20 measures the check against its own lookup sent raw
+    # instead (make bench-scale): this bare view answers before the check's query would.
+    print(f"endpoint / bare view: {ratio:.2f} (information, no goal: docs/performance.md)")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,8 @@ class Report:
         ordered = sorted(timings)
         p50 = statistics.median(ordered) * 1000
         p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000
-        figures = f"p50 {p50:>6.0f} ms  p95 {p95:>6.0f} ms {extra}"
+        digits = 1 if p95 < 100 else 0  # a tenth of a millisecond where it tells something
+        figures = f"p50 {p50:>6.{digits}f} ms  p95 {p95:>6.{digits}f} ms {extra}"
         goal = f"goal < {goal_ms:,.0f} ms" if goal_ms else ""
         self.line(name, figures, goal, None if goal_ms is None else p95 < goal_ms)
 

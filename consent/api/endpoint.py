@@ -194,9 +194,9 @@ def count_request(client: ApiClient) -> None:
         )
 
 
-def json_body(request: HttpRequest):
+def json_body(request: HttpRequest, *, loads: Callable[[bytes], object] = json.loads):
     try:
-        return json.loads(request.body)
+        return loads(request.body)
     except RequestDataTooBig:
         raise ApiError(413, "too_large", _("The request body is too large.")) from None
     except ValueError:  # JSONDecodeError and UnicodeDecodeError both are

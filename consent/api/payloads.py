@@ -2,15 +2,19 @@
 raises ApiError naming the field that is wrong (422 for a wrong shape, 400 for a bad query
 string). The OpenAPI document (consent/api/openapi.py) describes the same rules."""
 
+import json
 import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 
+import orjson
 from django.utils.translation import gettext as _
 
 from consent.api.endpoint import ApiError
 from portal.models import ActivityRecord
+from portal.shared.uuids import canonical_uuids
 
 MAX_BATCH = 1000
 DEFAULT_CHANGES_LIMIT = 500
@@ -64,6 +68,42 @@ def _object(value, field: str) -> dict:
     raise _invalid(field, _("Expected a JSON object."))
 
 
+def loads_check_body(body: bytes):
+    """A check's body as json.loads reads it, in half the time: orjson, and json.loads
+    wherever orjson refuses (a lone surrogate escape, NaN, a byte-order mark, 1e400, deep
+    nesting), so that every error and every echoed value stays as it was. One difference
+    is left, harmless here only: orjson reads a whole number beyond 64 bits as a float,
+    and check_triples refuses both the same way (no employer's id is that large)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
+_CHECK_FIELDS = itemgetter("student", "employer", "purpose")
+
+
+def _check_triples_at_once(checks: list) -> list[tuple[str, int, str]] | None:
+    """The triples when every check is right, checked column by column; None when one is
+    not, for the loop below to name it."""
+    try:
+        students, employers, purposes = zip(*map(_CHECK_FIELDS, checks), strict=True)
+    except (KeyError, TypeError):  # a check that is not an object, or lacks a field
+        return None
+    if not (
+        all(type(employer) is int for employer in employers)
+        and all(type(purpose) is str for purpose in purposes)
+        and 0 < min(employers)
+        and max(employers) <= MAX_ID
+        and "" not in purposes
+    ):
+        return None
+    public_ids = canonical_uuids(students)
+    if public_ids is None:
+        return None
+    return list(zip(public_ids, employers, purposes, strict=True))
+
+
 def check_triples(body) -> list[tuple[str, int, str]]:
     """`{"checks": [{"student", "employer", "purpose"}, ...]}` → (public id, employer, code)."""
     checks = _object(body, "").get("checks")
@@ -77,6 +117,11 @@ def check_triples(body) -> list[tuple[str, int, str]]:
             % {"max": MAX_BATCH, "count": len(checks)},
             field="checks",
         )
+    if not checks:
+        return []
+    triples = _check_triples_at_once(checks)
+    if triples is not None:
+        return triples
     triples = []
     for index, item in enumerate(checks):
         where = f"checks[{index}]"

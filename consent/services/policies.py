@@ -110,12 +110,19 @@ class AcceptanceDue:
     screen: str
 
 
-def policy_acceptance_due(*, student: User) -> AcceptanceDue | None:
-    """What the student must accept now, if anything (two queries)."""
+_LOOK_UP = object()
+
+
+def policy_acceptance_due(
+    *, student: User, latest: PolicyAcceptance | None | object = _LOOK_UP
+) -> AcceptanceDue | None:
+    """What the student must accept now, if anything (two queries; one when the caller
+    passes the student's `latest` acceptance, None for none, having read it already)."""
     current = PolicyVersion.objects.current()
     if current is None:
         return None
-    latest = PolicyAcceptance.objects.latest_for(student)
+    if latest is _LOOK_UP:
+        latest = PolicyAcceptance.objects.latest_for(student)
     if latest is None:
         return AcceptanceDue(version=current, screen=Screen.SIGNUP)
     if latest.version_id == current.pk:

@@ -1,16 +1,20 @@
 """The student's per-employer consent pages: decide, see receipts, follow each employer."""
 
 import json
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Min, Q
+from django.db import connection
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -23,6 +27,7 @@ from consent.models import (
     Provision,
     Purpose,
     fill_employer,
+    fill_placeholder,
 )
 from consent.receipts import event_receipt_json as build_event_receipt_json
 from consent.receipts import event_receipt_pdf as build_event_receipt_pdf
@@ -33,7 +38,8 @@ from consent.services import (
     consent_withdraw_all,
     policy_acceptance_due,
 )
-from portal.models import ActivityRecord, Employer
+from consent.views.cards import NEVER, Card, CardPage, Switch, cards_render
+from portal.models import ActivityRecord, Employer, Language
 from portal.shared.files import attachment_response
 from portal.shared.http import client_ip, page_language
 
@@ -54,30 +60,92 @@ def _back(request: HttpRequest, employer_id: int | None = None, event=None) -> s
     return url
 
 
+# What connects a student to companies, in one statement (SQLite and PostgreSQL alike): each
+# consent state with its last event, the provisions to each company (how many, the last),
+# and the companies applied to, each row with the company's names. Three ORM querysets did
+# the same in three times the time, most of it Django building them: they were a third of
+# the page shown again (docs/performance.md, "The consents page").
+_CONNECTIONS_SQL = f"""
+SELECT 'state', c.employer_id, e.name, e.name_en, c.purpose_id, c.granted, ev.action,
+       ev.occurred_at, NULL
+FROM {Consent._meta.db_table} c
+JOIN {Employer._meta.db_table} e ON e.id = c.employer_id
+JOIN {ConsentEvent._meta.db_table} ev ON ev.id = c.event_id
+WHERE c.student_id = %s
+UNION ALL
+SELECT 'provided', p.employer_id, e.name, e.name_en, NULL, NULL, NULL, MAX(p.provided_at),
+       COUNT(*)
+FROM {Provision._meta.db_table} p
+JOIN {Employer._meta.db_table} e ON e.id = p.employer_id
+WHERE p.student_id = %s
+GROUP BY p.employer_id, e.name, e.name_en
+UNION ALL
+SELECT 'applied', a.employer_id, e.name, e.name_en, NULL, NULL, NULL, NULL, NULL
+FROM {ActivityRecord._meta.db_table} a
+JOIN {Employer._meta.db_table} e ON e.id = a.employer_id
+WHERE a.student_id = %s AND a.kind = %s
+GROUP BY a.employer_id, e.name, e.name_en
+"""  # noqa: S608 - the tables' names from the models; every value a parameter
+
+
+def _aware(value) -> datetime | None:
+    """A time from a raw row: aware already (PostgreSQL), or SQLite's UTC text or naive."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
+
+
+def _connections(student) -> tuple[dict, dict, dict, set]:
+    """What connects the student to companies, in one query: (pk, name, English name) by
+    pk; (granted, the last event's action and time) by (company, purpose); (provisions,
+    the last one's time) by company; the companies applied to."""
+    connected, states, received, applied = {}, {}, {}, set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CONNECTIONS_SQL,
+            [student.pk, student.pk, student.pk, ActivityRecord.Kind.APPLICATION],
+        )
+        rows = cursor.fetchall()
+    for kind, pk, name, name_en, purpose_id, granted, action, at, count in rows:
+        connected[pk] = (pk, name, name_en)
+        if kind == "state":
+            states[pk, purpose_id] = (bool(granted), action, _aware(at))
+        elif kind == "provided":
+            received[pk] = (count, _aware(at))
+        else:
+            applied.add(pk)
+    return connected, states, received, applied
+
+
 @login_required
 @data_rights_page
 def consent_list(request: HttpRequest) -> HttpResponse:
+    """Every company the student is connected to, then a page of the others, one card each.
+
+    What a purpose means (its description and data items, as the version the student
+    accepted words them) is said once at the top: it is the same for every company, and
+    was most of a card's 4 kB when each card repeated it. A card holds the company, a
+    switch per purpose and when it last changed. One form per section carries the CSRF
+    token and the search; each button posts to its own address (formaction), so the page
+    works without JavaScript as before. Rows come as values, not model objects: the page
+    runs seven queries whatever the student's history, and builds no object per company
+    or switch.
+    """
     student = request.user
     language = page_language()
     newest = PolicyAcceptance.objects.latest_for(student)
-    listed = set(newest.version.purposes.values_list("pk", flat=True)) if newest else set()
+    version = newest.version if newest else None
+    # Two plain queries: one with the version's purposes as an EXISTS took longer to build.
+    listed = set(version.purposes.values_list("pk", flat=True)) if version else set()
     purposes = list(Purpose.objects.filter(requires_opt_in=True))
-    states = {
-        (s.employer_id, s.purpose_id): s
-        for s in Consent.objects.filter(student=student).select_related("event")
-    }
-    received = {
-        row["employer_id"]: row
-        for row in Provision.objects.filter(student=student)
-        .values("employer_id")
-        .annotate(count=Count("id"), first=Min("provided_at"), last=Max("provided_at"))
-    }
-    applied = set(
-        ActivityRecord.objects.filter(
-            student=student, kind=ActivityRecord.Kind.APPLICATION, employer__isnull=False
-        ).values_list("employer_id", flat=True)
-    )
-    live = {employer_id for (employer_id, _p), s in states.items() if s.granted}
+    for purpose in purposes:
+        purpose.listed = purpose.pk in listed
+    connected, states, received, applied = _connections(student)
+    live = {employer_id for (employer_id, _p), (granted, *_e) in states.items() if granted}
+    # Connected by a grant, a provision or an application: a withdrawn grant alone is no
+    # connection, as it was not before.
     relevant_ids = applied | set(received) | live
 
     changed = None
@@ -97,66 +165,63 @@ def consent_list(request: HttpRequest) -> HttpResponse:
                 language,
             )["title"]
     query = request.GET.get("q", "").strip()
-    others = Employer.objects.filter(is_active=True).exclude(pk__in=relevant_ids)
+    companies = ("pk", "name", "name_en")
+    unconnected = Employer.objects.filter(is_active=True).exclude(pk__in=relevant_ids)
     if query:
-        others = others.filter(Q(name__icontains=query) | Q(name_en__icontains=query))
-    page = Paginator(others.order_by("name"), EMPLOYERS_PER_PAGE).get_page(request.GET.get("page"))
+        unconnected = unconnected.filter(Q(name__icontains=query) | Q(name_en__icontains=query))
+    unconnected = unconnected.order_by("name").values_list(*companies)
+    page = Paginator(unconnected, EMPLOYERS_PER_PAGE).get_page(request.GET.get("page"))
 
-    def card(employer: Employer) -> dict:
-        rows = []
-        for purpose in purposes:
-            state = states.get((employer.pk, purpose.pk))
-            wording = (
-                fill_employer(newest.version.purpose_wording(purpose, language), employer, language)
-                if newest and purpose.pk in listed
-                else None
-            )
-            title = (
-                wording["title"]
-                if wording
-                else fill_employer({"title": purpose.title(language)}, employer, language)["title"]
-            )
-            rows.append(
-                {
-                    "purpose": purpose,
-                    "title": title,
-                    "state": state,
-                    "granted": bool(state and state.granted),
-                    "wording": wording,
-                    "in_policy": purpose.pk in listed,
-                }
-            )
-        reasons = []
-        if employer.pk in applied:
-            reasons.append(_("you applied"))
-        if employer.pk in received:
-            reasons.append(_("received your data"))
-        if employer.pk in live:
-            reasons.append(_("you gave consent"))
-        return {
-            "employer": employer,
-            "name": employer.display_name(language),
-            "changed": changed if changed and changed.employer_id == employer.pk else None,
-            "rows": rows,
-            "reasons": reasons,
-            "received": received.get(employer.pk),
+    # Each purpose's words, once: as the accepted version published them, or, for one it
+    # does not list, the purpose's own (a switch that cannot be turned on, and says why).
+    wordings = {
+        purpose.pk: version.purpose_wording(purpose, language)
+        if purpose.listed
+        else {
+            "title": purpose.title(language),
+            "description": purpose.description(language),
+            "data_items": purpose.data_items(language),
         }
+        for purpose in purposes
+    }
+    explained = [
+        {
+            "code": purpose.code,
+            "in_policy": purpose.listed,
+            **fill_placeholder(wordings[purpose.pk], _("the company you choose")),
+        }
+        for purpose in purposes
+    ]
+    card_page = CardPage([Switch(p.code, wordings[p.pk]["title"], p.listed) for p in purposes])
 
-    relevant = sorted(
-        Employer.objects.filter(pk__in=relevant_ids), key=lambda e: e.display_name(language)
-    )
+    def card(pk: int, name_ja: str, name_en: str) -> Card:
+        return Card(
+            pk=pk,
+            name=name_en if language == Language.EN and name_en else name_ja,
+            states=tuple(states.get((pk, purpose.pk), NEVER) for purpose in purposes),
+            applied=pk in applied,
+            received=received.get(pk, (0, None)),
+            granted=pk in live,
+            changed=changed if changed and changed.employer_id == pk else None,
+        )
+
+    relevant = sorted((card(*connected[pk]) for pk in relevant_ids), key=lambda c: c.name)
+    others = [card(*company) for company in page.object_list]
+    cards_render(card_page, relevant + others)
     return render(
         request,
         "consent/consent_list.html",
         {
             "newest": newest,
-            "due": policy_acceptance_due(student=student),
-            "relevant": [card(e) for e in relevant],
-            "others": [card(e) for e in page.object_list],
+            "due": policy_acceptance_due(student=student, latest=newest),
+            "explained": explained,
+            "sections": [
+                {"others": False, "cards": relevant},
+                {"others": True, "cards": others},
+            ],
             "page": page,
             "query": query,
-            "live_count": sum(1 for s in states.values() if s.granted),
-            "purposes": purposes,
+            "live_count": len([1 for granted, *_e in states.values() if granted]),
         },
     )
 
