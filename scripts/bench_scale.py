@@ -214,7 +214,15 @@ class Loader:
         created = self.now - timedelta(days=900)
         _copy(
             "portal_employer",
-            ["id", "name", "name_en", "corporate_number", "is_active", "created_at"],
+            [
+                "id",
+                "name",
+                "name_en",
+                "corporate_number",
+                "is_active",
+                "created_at",
+                "request_delivery",
+            ],
             (
                 (
                     pk,
@@ -223,6 +231,7 @@ class Loader:
                     f"{corporate_number_check_digit(f'9{pk:011d}')}9{pk:011d}",
                     pk % 50 != 0,
                     created,
+                    Employer.Delivery.EACH,
                 )
                 for pk in ids
             ),
@@ -560,6 +569,7 @@ class Loader:
                         "",
                         "link" if answered else "",
                         "",
+                        answered or (sent if task_status != "queued" else submitted),
                     )
                 )
                 if task_status != "queued":
@@ -617,6 +627,7 @@ class Loader:
                 "statement",
                 "answered_via",
                 "evidence",
+                "changed_at",
             ],
             iter(tasks),
             label="company tasks",
