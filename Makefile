@@ -88,4 +88,4 @@ bench: install sysdeps messages
 BENCH_SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench_scale
 bench-scale: install sysdeps messages
 	DATABASE_URL=$${DATABASE_URL:-$(BENCH_SCALE_DATABASE_URL)} \
-		$(BIN)/python scripts/bench_scale.py $(BENCH_SCALE_ARGS)
+		$(BIN)/python -m scripts.bench_scale $(BENCH_SCALE_ARGS)
