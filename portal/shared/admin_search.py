@@ -8,10 +8,11 @@ next to the ledger), and the ledger is then filtered by the matching keys
 (`student_id IN (…)`), which its foreign-key indexes serve. The matches are the same as
 Django's: each word of the search must match some field; `=` is an exact match (an exact
 one on a UUID or number, so its unique index serves it), `^` a prefix, otherwise
-"contains", case-insensitively. One difference, for speed: a word that is exactly a unique
-email address or reference (of the row or of its student, request...) finds those rows by
-the unique indexes, and not also the rows that merely contain it somewhere (the whole of an
-address or a reference is what staff paste).
+"contains", case-insensitively, which PostgreSQL's trigram indexes serve for a term of three
+characters or more (portal/shared/trigram.py). One difference, for speed: a word that is
+exactly a unique email address or reference (of the row or of its student, request...) finds
+those rows by the unique indexes, and not also the rows that merely contain it somewhere (the
+whole of an address or a reference is what staff paste).
 """
 
 from django.core.exceptions import ValidationError
@@ -23,12 +24,19 @@ from django.utils.text import smart_split, unescape_string_literal
 # looked up once per key); more, and the ledger is filtered by a subquery instead.
 MAX_KEYS = 1000
 PREFIXES = {"=": "exact", "^": "istartswith", "@": "search"}
+# The shortest term a trigram index serves (portal/shared/trigram.py).
+TRIGRAM = 3
 
 
 def _lookup(model, spec: str, term: str) -> Q | None:
     """The condition of one search field on `model` for `term` (None when it cannot match)."""
     prefix = spec[0] if spec[0] in PREFIXES else ""
     name, kind = spec.removeprefix(prefix), PREFIXES.get(prefix, "icontains")
+    if kind == "icontains" and len(term) < TRIGRAM and term.upper() == term.lower():
+        # A surname of two kanji, a number: the term has no case, so "contains" is the same
+        # match; with fewer than three characters no trigram index serves it, and PostgreSQL
+        # reads the table, three times faster without UPPER() on every value.
+        kind = "contains"
     if kind == "exact":
         field = model._meta.get_field(name) if "__" not in name else None
         if field is None or isinstance(field, (models.CharField, models.TextField)):

@@ -1,0 +1,92 @@
+"""The trigram indexes of the admin's "contains" searches (issue 20): made on PostgreSQL,
+nothing at all on SQLite, and used by the search the admin runs."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+
+from portal.models import User
+from portal.shared.trigram import AddTrigramIndex
+
+pytestmark = pytest.mark.django_db
+MIGRATIONS = [
+    ("portal", "0015_trigram_search"),
+    ("disclosure", "0011_trigram_search"),
+    ("audit", "0005_trigram_search"),
+]
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm")
+
+
+class RecordingEditor:
+    """A schema editor that writes down what it is asked to run, and runs nothing."""
+
+    def __init__(self):
+        self.connection = connection
+        self.quote_name = connection.ops.quote_name
+        self.executed: list[str] = []
+
+    def execute(self, sql, params=()):
+        self.executed.append(str(sql))
+
+
+def _operations():
+    loader = MigrationLoader(connection)
+    for key in MIGRATIONS:
+        state = loader.project_state(key)
+        for operation in loader.get_migration(*key).operations:
+            yield key[0], operation, state
+
+
+def _run(direction: str) -> list[str]:
+    editor = RecordingEditor()
+    for app_label, operation, state in _operations():
+        if isinstance(operation, AddTrigramIndex):
+            getattr(operation, f"database_{direction}")(app_label, editor, state, state)
+    return editor.executed
+
+
+def test_the_migrations_run_nothing_on_another_database(monkeypatch):
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+
+    assert _run("forwards") == []
+    assert _run("backwards") == []
+
+
+def test_the_migrations_are_outside_a_transaction_and_leave_the_models_state_alone():
+    loader = MigrationLoader(connection)
+    for key in MIGRATIONS:
+        migration = loader.get_migration(*key)
+        assert migration.atomic is False  # CREATE INDEX CONCURRENTLY
+    before = loader.project_state(("portal", "0014_delivery_preference"))
+    after = loader.project_state(("portal", "0015_trigram_search"))
+    assert before.models["portal", "user"].options == after.models["portal", "user"].options
+
+
+def test_each_index_is_made_concurrently_over_the_expression_django_searches(monkeypatch):
+    monkeypatch.setattr(connection, "vendor", "postgresql")
+
+    made = _run("forwards")
+
+    assert len(made) == 16
+    assert all(sql.startswith("CREATE INDEX CONCURRENTLY IF NOT EXISTS") for sql in made)
+    assert 'ON "portal_user" USING gin ((UPPER("email"::text)) gin_trgm_ops)' in made[0]
+    assert all(sql.startswith("DROP INDEX CONCURRENTLY IF EXISTS") for sql in _run("backwards"))
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own catalogue")
+def test_the_sqlite_test_database_has_no_trigram_index():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%trgm'")
+        assert cursor.fetchall() == []
+
+
+@on_postgresql
+def test_the_admins_search_of_three_characters_or_more_is_served_by_the_index():
+    # The admin's search, as Django writes it: UPPER("email"::text) LIKE UPPER('%hanako%').
+    query = User.objects.filter(email__icontains="hanako").values("pk").query
+    sql, params = query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a test table is small
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "user_email_trgm" in plan
