@@ -12,6 +12,7 @@ ESTIMATE_ABOVE rows, is counted exactly up to COUNT_UP_TO rows, and said to hold
 
 from django.core.paginator import EmptyPage, Paginator
 from django.db import connections
+from django.db.models import Count, Window
 from django.utils.functional import cached_property
 
 from portal.shared.keyset import MAX_PAGES
@@ -95,3 +96,30 @@ class EstimatedCountPaginator(Paginator):
             self.at_least = True
             return COUNT_UP_TO
         return bounded
+
+
+class CountInPagePaginator(Paginator):
+    """A Paginator whose page and total come from one query (`COUNT(*) OVER ()`), for a set
+    that is costly to build (the impact report's students): counting it and then reading a
+    page of it built it twice. Only `get_page` reads this way; a page past the end is
+    counted on its own and the last page shown, as `get_page` does."""
+
+    def get_page(self, number):
+        try:
+            number = max(int(number), 1)
+        except (TypeError, ValueError):
+            number = 1
+        rows = self._rows(number)
+        if rows:
+            self.__dict__["count"] = rows[0].total_in_page
+        elif number > 1 and self.count:
+            number = self.num_pages
+            rows = self._rows(number)
+        else:
+            self.__dict__["count"] = 0
+        return self._get_page(rows, number, self)
+
+    def _rows(self, number: int) -> list:
+        start = (number - 1) * self.per_page
+        counted = self.object_list.annotate(total_in_page=Window(Count("*")))
+        return list(counted[start : start + self.per_page])

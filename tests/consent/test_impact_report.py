@@ -142,6 +142,51 @@ def test_a_provision_made_before_a_version_dropped_the_purpose_is_reported():
     assert list(never_accepted(purpose=analysis)) == []
 
 
+def test_the_newest_version_is_judged_by_effective_date_then_time_of_acceptance():
+    """Every combination of four versions, two of them in force from the same moment, against
+    the definition read in Python: the newest acceptance's version lists the purpose."""
+    analysis = PurposeFactory(code="behaviour_analysis", requires_opt_in=True)
+    account = PurposeFactory(code="account")
+    base = timezone.now() - timedelta(days=400)
+    day = timedelta(days=1)
+    versions = {
+        name: published_version(
+            label=name, purposes=purposes, effective_at=base + at * day, at=base
+        )
+        for name, purposes, at in (
+            ("A", [account, analysis], 10),
+            ("B", [account], 20),
+            ("C", [account, analysis], 30),
+            ("D", [account], 30),  # in force from the same moment as C
+        )
+    }
+    employer = EmployerFactory()
+    # Every set of accepted versions (none included), accepted in the order written; C and D
+    # together both ways round, since the later acceptance of the two is the newest.
+    orders = [
+        [name for bit, name in enumerate("ABCD") if number >> bit & 1] for number in range(16)
+    ]
+    orders += [[*order[:-2], "D", "C"] for order in orders if order[-2:] == ["C", "D"]]
+    expected = set()
+    for order in orders:
+        student = UserFactory(verified=False)
+        accepted = {}
+        for step, name in enumerate(order):
+            accepted[name] = base + (40 + step) * day
+            accept(student, versions[name], at=accepted[name])
+        _grant_around_the_services(
+            student=student, employer=employer, purpose=analysis, version=versions["A"]
+        )
+        newest = max(accepted, key=lambda n: (versions[n].effective_at, accepted[n]), default=None)
+        if newest is None or newest not in ("A", "C"):
+            expected.add(student.pk)
+
+    found = {row.pk for row in impact_section(purpose=analysis, section=UNLISTED)}
+
+    assert found == expected
+    assert 0 < len(expected) < len(orders)
+
+
 def test_students_who_never_accepted_a_version_listing_the_purpose_are_reported(world, students):
     assert _emails(never_accepted(purpose=world["analysis"])) == [
         "inconsistent@example.jp",
