@@ -31,6 +31,9 @@ def _page(report: Report, client: Client, name: str, url: str, *, repeat: int, g
         report.line(name, f"{url} answered {response.status_code}", "", False)
         return b""
     report.capture(name, captured.captured_queries)
+    # Read now: leaving CaptureQueriesContext connects reset_queries to request_started again,
+    # so the next request empties the log its slice points into (every page printed "0 q").
+    queries = len(captured.captured_queries)
     timings = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -41,7 +44,6 @@ def _page(report: Report, client: Client, name: str, url: str, *, repeat: int, g
             else response.content
         )
         timings.append(time.perf_counter() - started)
-    queries = len(captured.captured_queries)
     reset_queries()
     report.timing(name, timings, goal_ms, f"{queries:>3} q")
     return body
