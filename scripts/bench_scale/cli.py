@@ -83,7 +83,9 @@ def main() -> None:
     if "retention" in only:
         retention(report)
     report.explain_slow()
+    with open("/proc/loadavg") as loadavg:
+        print(f"\nload average at the end {' '.join(loadavg.read().split()[:3])}")
     print(
-        f"\n{len(report.failed)} goal(s) not met"
+        f"{len(report.failed)} goal(s) not met"
         + (f": {', '.join(report.failed)}" if report.failed else "")
     )
