@@ -1,10 +1,9 @@
 """Trigram indexes for the admin's "contains" searches (issue 20): PostgreSQL only, created
 concurrently, nothing on SQLite (portal/shared/trigram.py)."""
 
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
-from portal.shared.trigram import AddTrigramIndex
+from portal.shared.trigram import AddTrigramIndex, TrigramExtension
 
 
 class Migration(migrations.Migration):

@@ -9,12 +9,23 @@ of one or two characters has no trigram, and the search reads the table as befor
 (portal/shared/admin_search.py makes that read cheaper where it can).
 
 `AddTrigramIndex` is a migration operation that creates one such index CONCURRENTLY (the
-migration must be `atomic = False`), after `TrigramExtension()`. On any other database it
-does nothing, and the index is kept out of the models' state on purpose: SQLite rebuilds a
-table with every index in its state, and would then fail on `USING gin`.
+migration must be `atomic = False`), after `TrigramExtension()` (Django's, whose way back
+is made a no-op elsewhere too). On any other database they do nothing, and the index is
+kept out of the models' state on purpose: SQLite rebuilds a table with every index in its
+state, and would then fail on `USING gin`.
 """
 
+from django.contrib.postgres.operations import TrigramExtension as DjangoTrigramExtension
 from django.db.migrations.operations.base import Operation
+
+
+class TrigramExtension(DjangoTrigramExtension):
+    """CREATE EXTENSION pg_trgm on PostgreSQL. Django's skips other databases going forward
+    but not back, where it asks SQLite for pg_extension."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
 class AddTrigramIndex(Operation):
