@@ -317,9 +317,11 @@ class PrimaryLanguageFilter(admin.SimpleListFilter):
 
 
 @admin.register(Employer)
-class EmployerAdmin(AuditedModelAdmin):
+class EmployerAdmin(LargeListMixin, IndexedSearchMixin, AuditedModelAdmin):
     """Client companies. Every change (with its contacts) goes to the audit log. The
-    disclosure app extends this admin: see disclosure/admin/employers.py."""
+    disclosure app extends this admin: see disclosure/admin/employers.py. 30,000 of them:
+    pages follow the name (LargeListMixin), and the search finds contacts through their
+    keys, not a join (IndexedSearchMixin)."""
 
     form = EmployerForm
     inlines = [PrivacyContactInline]
@@ -361,7 +363,7 @@ class EmployerAdmin(AuditedModelAdmin):
 
 
 @admin.register(PrivacyContact)
-class PrivacyContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PrivacyContactAdmin(LargeListMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every company's contacts, to find one by address. They are edited on their company's
     page, where the one-primary rule is checked and a change of primary asks about open
     requests: not here."""

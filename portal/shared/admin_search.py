@@ -55,19 +55,29 @@ def _forward(model, name: str):
     return field if field.many_to_one or (field.one_to_one and field.concrete) else None
 
 
-def _split(model, specs: list[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """`specs` as the model's own fields (and reverse relations, which Django joins) and,
-    per forward relation, the fields searched in the related table."""
+def _backward(model, name: str):
+    """The reverse foreign key `name` of `model` (an employer's `contacts`), or None."""
+    field = model._meta.get_field(name)
+    return field if field.one_to_many and field.auto_created else None
+
+
+def _split(model, specs: list[str]) -> tuple[list[str], dict[str, list[str]], dict]:
+    """`specs` as the model's own fields (and many-to-many relations, which Django joins),
+    per forward relation the fields searched in the related table, and the same per reverse
+    foreign key."""
     own: list[str] = []
     related: dict[str, list[str]] = {}
+    backward: dict[str, list[str]] = {}
     for spec in specs:
         prefix = spec[0] if spec[0] in PREFIXES else ""
         head, sep, rest = spec.removeprefix(prefix).partition("__")
         if sep and _forward(model, head):
             related.setdefault(head, []).append(prefix + rest)
+        elif sep and _backward(model, head):
+            backward.setdefault(head, []).append(prefix + rest)
         else:
             own.append(spec)
-    return own, related
+    return own, related, backward
 
 
 def _keys(model, q: Q) -> list:
@@ -77,7 +87,7 @@ def _keys(model, q: Q) -> list:
 def _exactly(model, specs: list[str], term: str) -> Q | None:
     """The rows where `term` is exactly a unique text field (an email address, a reference),
     here or in a related table, each found by its unique index; None when it is nowhere."""
-    own, related = _split(model, specs)
+    own, related, _backward_specs = _split(model, specs)
     found = [
         Q(**{name: term})
         for spec in own
@@ -96,7 +106,7 @@ def _exactly(model, specs: list[str], term: str) -> Q | None:
 def _containing(model, specs: list[str], term: str) -> Q:
     """Rows of `model` where some field of `specs` matches `term`: its own fields directly,
     a related table's through the keys of its matching rows (searched the same way)."""
-    own, related = _split(model, specs)
+    own, related, backward = _split(model, specs)
     found = [q for spec in own if (q := _lookup(model, spec, term)) is not None]
     for name, subspecs in related.items():
         target = _forward(model, name).related_model
@@ -106,6 +116,13 @@ def _containing(model, specs: list[str], term: str) -> Q:
             found.append(Q(**{f"{name}__in": matches.order_by().values("pk")}))
         elif keys:
             found.append(Q(**{f"{name}__in": keys}))
+    for name, subspecs in backward.items():
+        # Rows that some related row points to: a subquery of its foreign key, not a join,
+        # so each row comes once and its own columns' indexes still serve the rest.
+        relation = _backward(model, name)
+        target = relation.related_model
+        matches = target._default_manager.filter(_containing(target, subspecs, term))
+        found.append(Q(pk__in=matches.order_by().values(relation.field.attname)))
     return Q.create(found, connector=Q.OR) if found else Q(pk__in=[])
 
 
@@ -125,11 +142,11 @@ class IndexedSearchMixin:
             if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
                 bit = unescape_string_literal(bit)
             queryset = queryset.filter(search_q(queryset.model, specs, bit))
-        # Own fields and forward relations give each row once; a reverse relation (an
-        # employer's contacts) is a join that may repeat a row.
-        return queryset, any(_reverse(queryset.model, spec) for spec in specs)
+        # Own fields and relations searched through keys give each row once; a many-to-many
+        # relation is a join that may repeat a row.
+        return queryset, any(_joined(queryset.model, spec) for spec in specs)
 
 
-def _reverse(model, spec: str) -> bool:
+def _joined(model, spec: str) -> bool:
     head, sep, _rest = spec.lstrip("=^@").partition("__")
-    return bool(sep) and not _forward(model, head)
+    return bool(sep) and not (_forward(model, head) or _backward(model, head))
