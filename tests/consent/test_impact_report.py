@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -411,6 +413,37 @@ def test_the_csv_export_is_the_same_read_in_small_chunks(client, world, students
     assert [row[1] for row in rows[1:]] == ["inconsistent@example.jp", "old-only@example.jp"]
     assert rows[:2] == whole
     assert rows[2][6:] == ["1", "0"]
+
+
+def test_the_csv_export_reads_its_rows_a_chunk_at_a_time_while_it_streams(
+    client, world, students, monkeypatch
+):
+    """Memory stays flat: the response is a stream of lines, and the students' details are
+    read for one chunk of rows before the next chunk is fetched, not all at once."""
+    monkeypatch.setattr("consent.reports.CSV_CHUNK", 5)
+    UserFactory.create_batch(27, verified=False)  # 30 never accepted: six chunks of five
+    client.force_login(StaffFactory())
+    response = client.get(_impact_url(world["analysis"], "impact_csv", NEVER_ACCEPTED))
+    assert response.streaming
+    lines = iter(response.streaming_content)
+
+    def details_read(queries):
+        # Each chunk's newest acceptances: the query that joins the acceptances.
+        return sum("consent_policyacceptance" in q["sql"] for q in queries)
+
+    with CaptureQueriesContext(connection) as first:
+        header, *first_chunk = [next(lines) for _ in range(1 + 5)]
+    with CaptureQueriesContext(connection) as rest:
+        remaining = list(lines)
+
+    assert header.startswith("\ufeff".encode())
+    assert len(first_chunk) + len(remaining) == 30
+    assert details_read(first.captured_queries) == 2  # the rows' cursor, the first chunk's details
+    assert details_read(rest.captured_queries) == 5  # one for each later chunk
+    emails = [
+        row[1] for row in csv.reader(io.StringIO(b"".join([*first_chunk, *remaining]).decode()))
+    ]
+    assert emails == sorted(emails) and len(set(emails)) == 30
 
 
 # --- Asking students to review the current version ------------------------------------------
