@@ -48,12 +48,26 @@ class AddTrigramIndex(Operation):
     def _applies(self, schema_editor) -> bool:
         return schema_editor.connection.vendor == "postgresql"
 
+    def _invalid(self, schema_editor) -> bool:
+        """Whether an earlier, interrupted CREATE INDEX CONCURRENTLY left this index behind
+        marked invalid (IF NOT EXISTS would then keep it, unused)."""
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname = %s",
+                [self.name],
+            )
+            row = cursor.fetchone()
+        return bool(row and row[0])
+
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if not self._applies(schema_editor):
             return
         model = to_state.apps.get_model(app_label, self.model_name)
         quote = schema_editor.quote_name
         column = quote(model._meta.get_field(self.field).column)
+        if self._invalid(schema_editor):
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(self.name)}")
         schema_editor.execute(
             f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(self.name)} "
             f"ON {quote(model._meta.db_table)} USING gin ((UPPER({column}::text)) gin_trgm_ops)"

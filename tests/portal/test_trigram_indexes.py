@@ -18,15 +18,41 @@ on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="pg
 
 
 class RecordingEditor:
-    """A schema editor that writes down what it is asked to run, and runs nothing."""
+    """A schema editor that writes down what it is asked to run, and runs nothing; with
+    `vendor`, it stands for that database, whose catalogue answers `catalogue`."""
 
-    def __init__(self):
-        self.connection = connection
+    def __init__(self, vendor=None, catalogue=None):
+        self.connection = connection if vendor is None else FakeConnection(vendor, catalogue)
         self.quote_name = connection.ops.quote_name
         self.executed: list[str] = []
 
     def execute(self, sql, params=()):
         self.executed.append(str(sql))
+
+
+class FakeConnection:
+    def __init__(self, vendor, catalogue):
+        self.vendor, self.alias, self.catalogue = vendor, "default", catalogue
+
+    def cursor(self):
+        return FakeCursor(self.catalogue)
+
+
+class FakeCursor:
+    def __init__(self, row):
+        self.row = row
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, sql, params=()):
+        pass
+
+    def fetchone(self):
+        return self.row
 
 
 def _operations():
@@ -37,8 +63,8 @@ def _operations():
             yield key[0], operation, state
 
 
-def _run(direction: str, *, only_indexes: bool = False) -> list[str]:
-    editor = RecordingEditor()
+def _run(direction: str, *, only_indexes: bool = False, **editor) -> list[str]:
+    editor = RecordingEditor(**editor)
     operations = list(_operations())
     for app_label, operation, state in operations if direction == "forwards" else operations[::-1]:
         if only_indexes and not isinstance(operation, AddTrigramIndex):
@@ -63,16 +89,22 @@ def test_the_migrations_are_outside_a_transaction_and_leave_the_models_state_alo
     assert before.models["portal", "user"].options == after.models["portal", "user"].options
 
 
-def test_each_index_is_made_concurrently_over_the_expression_django_searches(monkeypatch):
-    monkeypatch.setattr(connection, "vendor", "postgresql")
-
-    made = _run("forwards", only_indexes=True)
+def test_each_index_is_made_concurrently_over_the_expression_django_searches():
+    made = _run("forwards", only_indexes=True, vendor="postgresql")
 
     assert len(made) == 16
     assert all(sql.startswith("CREATE INDEX CONCURRENTLY IF NOT EXISTS") for sql in made)
     assert 'ON "portal_user" USING gin ((UPPER("email"::text)) gin_trgm_ops)' in made[0]
-    dropped = _run("backwards", only_indexes=True)
+    dropped = _run("backwards", only_indexes=True, vendor="postgresql")
     assert all(sql.startswith("DROP INDEX CONCURRENTLY IF EXISTS") for sql in dropped)
+
+
+def test_an_index_left_invalid_by_an_interrupted_build_is_built_again():
+    made = _run("forwards", only_indexes=True, vendor="postgresql", catalogue=(True,))
+
+    assert made[0] == 'DROP INDEX CONCURRENTLY IF EXISTS "user_email_trgm"'
+    assert made[1].startswith('CREATE INDEX CONCURRENTLY IF NOT EXISTS "user_email_trgm"')
+    assert len(made) == 32
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own catalogue")
