@@ -42,7 +42,7 @@ def records(monkeypatch):
 
 def _page(client, url: str):
     with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
+        response = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
     return response, captured.captured_queries
 
