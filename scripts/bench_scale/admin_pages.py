@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from audit.models import AuditEntry
 from consent.models import Consent, ConsentEvent, PolicyAcceptance, Purpose
+from consent.reports import CSV_CHUNK
 from disclosure.models import DataRequest, RecipientTask, RequestEvent
 from portal.models import ActivityRecord, Employer, User
 from portal.shared.keyset import AFTER, BEFORE, LAST, keyset_order, position_token
@@ -145,6 +146,6 @@ def admin_pages(report: Report, repeat: int, only: list[str] | None = None) -> N
         report.explain_slow()
         lines, size, peak = streamed_peak(client, address)
         print(
-            f"{'':<52} ({lines:,} lines, {size / 1e6:.1f} MB streamed; "
-            f"at most {peak / 1e6:.1f} MB held while streaming)"
+            f"{'':<52} ({lines:,} lines, {size / 1e6:.1f} MB streamed; at most "
+            f"{peak / 1e6:.1f} MB held while streaming, the rows read {CSV_CHUNK:,} at a time)"
         )
