@@ -55,6 +55,9 @@ class EstimatedCountPaginator(Paginator):
     serve their other orders.
     """
 
+    estimated = False  # whether `count` is the planner's estimate
+    at_least = False  # whether there are more than `count` (COUNT_UP_TO) rows
+
     @cached_property
     def all_pages(self) -> int:
         # Paginator's own num_pages, read once: it is a cached_property that super() would
@@ -76,9 +79,6 @@ class EstimatedCountPaginator(Paginator):
             if self.capped and int(number) > MAX_PAGES:
                 return MAX_PAGES
             raise
-
-    estimated = False  # whether `count` is the planner's estimate
-    at_least = False  # whether there are more than `count` (COUNT_UP_TO) rows
 
     @cached_property
     def count(self) -> int:
