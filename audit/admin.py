@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.log import audit_verify
 from audit.models import AuditEntry, StaffRead
-from portal.shared.pagination import EstimatedCountPaginator
+from portal.shared.admin import LargeListMixin
 
 
 class ReadOnly:
@@ -30,7 +30,7 @@ class ReadOnly:
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnly, admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnly, LargeListMixin, admin.ModelAdmin):
     """The log, read-only: nobody adds, edits or deletes an entry here."""
 
     list_display = ["seq", "at", "actor_label", "action", "name", "target_type", "target_repr"]
@@ -43,8 +43,6 @@ class AuditEntryAdmin(ReadOnly, admin.ModelAdmin):
     search_fields = ["actor_label", "target_repr", "target_id", "name", "reason"]
     date_hierarchy = "at"
     list_select_related = False
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
     readonly_fields = [
         "seq",
         "at",
@@ -158,7 +156,7 @@ def looks_per_staff(*, days: int, now=None) -> list[dict]:
 
 
 @admin.register(StaffRead)
-class StaffReadAdmin(ReadOnly, admin.ModelAdmin):
+class StaffReadAdmin(ReadOnly, LargeListMixin, admin.ModelAdmin):
     """Who at the portal looked at which student's data, for the Privacy officer: read-only,
     filtered by staff member, role, what and date, and summed up per staff member."""
 
@@ -172,8 +170,6 @@ class StaffReadAdmin(ReadOnly, admin.ModelAdmin):
     search_fields = ["staff_label", "label", "reason", "=student__email"]
     date_hierarchy = "at"
     list_select_related = ["student"]
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
     change_list_template = "admin/audit/staffread/change_list.html"
     fields = readonly_fields = [
         "at",

@@ -52,6 +52,59 @@ def _provisions(purpose: Purpose) -> QuerySet:
     return Provision.objects.filter(purpose=purpose).order_by()
 
 
+def _listing(purpose: Purpose) -> QuerySet:
+    """The ids of the versions that list `purpose`, as a subquery."""
+    return PolicyVersion.purposes.through.objects.filter(purpose_id=purpose.pk).values(
+        "policyversion_id"
+    )
+
+
+def _newest_listing(purpose: Purpose) -> QuerySet | None:
+    """The students whose newest accepted version lists `purpose`, as one subquery of
+    student ids; None when no version lists it.
+
+    The newest acceptance lists the purpose exactly when some acceptance of a listing version
+    has no acceptance of a version that does not list it after it (a later effective date,
+    or the same date accepted later): whatever came after it listed the purpose too. There
+    are a handful of versions, read in one query, so "after it" is spelled out per listing
+    version, and each part is an index scan of one version's acceptances less a hashed set of
+    others'. The correlated form (the newest acceptance looked up for every student) cost
+    PostgreSQL a lookup per student, twice: 1.9 s for 100,000 students on a loaded machine.
+    """
+    lists = Exists(_listing(purpose).filter(policyversion_id=OuterRef("pk")))
+    versions = list(
+        PolicyVersion.objects.annotate(lists=lists).values_list("pk", "effective_at", "lists")
+    )
+    others = [(pk, at) for pk, at, listed in versions if not listed]
+    parts = []
+    for version, effective_at, listed in versions:
+        if not listed:
+            continue
+        later = [pk for pk, at in others if at > effective_at]
+        tied = [pk for pk, at in others if at == effective_at]
+        accepted = PolicyAcceptance.objects.filter(version_id=version).order_by()
+        if later:
+            accepted = accepted.exclude(
+                student_id__in=PolicyAcceptance.objects.filter(version_id__in=later).values(
+                    "student_id"
+                )
+            )
+        if tied:
+            accepted = accepted.exclude(
+                Exists(
+                    PolicyAcceptance.objects.filter(
+                        student_id=OuterRef("student_id"),
+                        version_id__in=tied,
+                        accepted_at__gt=OuterRef("accepted_at"),
+                    )
+                )
+            )
+        parts.append(accepted.values("student_id"))
+    if not parts:
+        return None
+    return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+
+
 def unlisted_reliance(*, purpose: Purpose) -> QuerySet:
     """Students with a live grant or any provision for `purpose` while the newest version they
     accepted does not list it (or they accepted none).
@@ -59,32 +112,32 @@ def unlisted_reliance(*, purpose: Purpose) -> QuerySet:
     The services never let this happen through a grant; it shows what was provided before a
     version dropped the purpose, and any state written around the services.
     """
-    # A UNION of the few students concerned, not an OR of two EXISTS over every student:
-    # PostgreSQL then knows how few rows to expect, and plans (and skips JIT) accordingly.
-    relying = _grants(purpose).values("student_id").union(_provisions(purpose).values("student_id"))
-    newest_lists_it = PolicyVersion.purposes.through.objects.filter(
-        policyversion_id=OuterRef("newest_version_id"), purpose_id=purpose.pk
+    # The few students whose newest version does not list it are found first (a hashed set),
+    # and only they are looked up among the grants and provisions: not the other way round,
+    # from the 350,000 grants of a popular purpose.
+    students = User.objects.all()
+    newest_listing = _newest_listing(purpose)
+    if newest_listing is not None:
+        students = students.exclude(pk__in=newest_listing)
+    relies = Q(Exists(_grants(purpose).filter(student=OuterRef("pk")))) | Q(
+        Exists(_provisions(purpose).filter(student=OuterRef("pk")))
     )
-    return (
-        User.objects.filter(pk__in=relying)
-        .alias(newest_version_id=Subquery(_newest_acceptance().values("version_id")[:1]))
-        .filter(~Exists(newest_lists_it))
-        .order_by("email")
-    )
+    return students.filter(relies).order_by("email")
 
 
 def never_accepted(*, purpose: Purpose) -> QuerySet:
     """Active students who accepted no version listing `purpose`, including those who accepted
     nothing at all."""
-    accepted_listing = PolicyAcceptance.objects.filter(
-        student=OuterRef("pk"),
-        version_id__in=PolicyVersion.purposes.through.objects.filter(purpose_id=purpose.pk).values(
-            "policyversion_id"
-        ),
-    )
+    # NOT IN a hashed set of the listing versions' acceptances: with NOT EXISTS, PostgreSQL
+    # walked the email index probing each student's acceptances, fine for a page (LIMIT) and
+    # then again for every student to count them.
     return (
         User.objects.filter(is_staff=False, is_active=True)
-        .filter(~Exists(accepted_listing))
+        .exclude(
+            pk__in=PolicyAcceptance.objects.filter(version_id__in=_listing(purpose)).values(
+                "student_id"
+            )
+        )
         .order_by("email")
     )
 

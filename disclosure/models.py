@@ -84,6 +84,10 @@ class DataRequest(models.Model):
             models.Index(fields=["status", "due_at"]),
             # The admin's order (newest first) and its date drill-down, on 100,000 requests.
             models.Index(fields=["submitted_at", "id"], name="request_submitted"),
+            # The list filtered by status (the dashboard's figures link there): its page and
+            # the date drill-down's first and last date. Without it, MIN(submitted_at) of the
+            # requests in progress walked every older request first (130 ms, 500 ms loaded).
+            models.Index(fields=["status", "submitted_at", "id"], name="request_status_submitted"),
         ]
 
     def __str__(self) -> str:

@@ -39,11 +39,11 @@ from portal.second_factor import RESET_SECOND_FACTOR, second_factor_reset
 from portal.shared.admin import (
     EMPLOYER_SEARCH,
     STUDENT_SEARCH,
+    LargeListMixin,
     ReadOnlyAdminMixin,
     ReadOnlyLedgerAdmin,
 )
 from portal.shared.admin_search import IndexedSearchMixin
-from portal.shared.pagination import EstimatedCountPaginator
 
 admin.site.site_header = _("Student data portal · support")
 admin.site.site_title = _("Student data portal · support")
@@ -65,7 +65,9 @@ class SecondFactorResetForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(RecordsStudentReads, IndexedSearchMixin, AuditedModelAdmin, DjangoUserAdmin):
+class UserAdmin(
+    RecordsStudentReads, LargeListMixin, IndexedSearchMixin, AuditedModelAdmin, DjangoUserAdmin
+):
     # A student's page is a look at their data (a staff member's page is not recorded).
     read_what = StaffRead.What.PROFILE
     read_filters = ()
@@ -73,10 +75,8 @@ class UserAdmin(RecordsStudentReads, IndexedSearchMixin, AuditedModelAdmin, Djan
     def read_students_of(self, obj):
         return [] if obj.is_staff else [obj.pk]
 
+    # 100,000 students (LargeListMixin): pages follow the email address, its unique index.
     ordering = ["email"]
-    # 100,000 students: count by estimate when unfiltered, never the whole table twice.
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
     list_display = ["email", "display_name", "language", "is_staff", "is_active", "date_joined"]
     list_filter = ["is_staff", "is_superuser", "is_active", "language", "groups"]
     search_fields = ["email", "display_name", "=public_id"]
@@ -317,9 +317,11 @@ class PrimaryLanguageFilter(admin.SimpleListFilter):
 
 
 @admin.register(Employer)
-class EmployerAdmin(AuditedModelAdmin):
+class EmployerAdmin(LargeListMixin, IndexedSearchMixin, AuditedModelAdmin):
     """Client companies. Every change (with its contacts) goes to the audit log. The
-    disclosure app extends this admin: see disclosure/admin/employers.py."""
+    disclosure app extends this admin: see disclosure/admin/employers.py. 30,000 of them:
+    pages follow the name (LargeListMixin), and the search finds contacts through their
+    keys, not a join (IndexedSearchMixin)."""
 
     form = EmployerForm
     inlines = [PrivacyContactInline]
@@ -361,7 +363,7 @@ class EmployerAdmin(AuditedModelAdmin):
 
 
 @admin.register(PrivacyContact)
-class PrivacyContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PrivacyContactAdmin(LargeListMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every company's contacts, to find one by address. They are edited on their company's
     page, where the one-primary rule is checked and a change of primary asks about open
     requests: not here."""

@@ -3,7 +3,6 @@ that lists it, and the request to review it sent to them."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -21,6 +20,7 @@ from consent.admin.common import RUN_IMPACT_REPORT, SEND_RECONSENT_MAILING
 from consent.admin.forms import AuditReasonForm
 from consent.models import PolicyVersion, Purpose
 from portal.shared.files import attachment_response
+from portal.shared.pagination import CountInPagePaginator
 
 IMPACT_PER_PAGE = 100
 STUDENT_COLUMNS = ["pk", "email", "display_name"]
@@ -111,14 +111,14 @@ class PurposeAdmin(AuditedModelAdmin):
             ),
         ):
             page_param = f"{key}-page"
-            paginator = Paginator(
-                reports.impact_section(purpose=purpose, section=key), IMPACT_PER_PAGE
+            # The section's students are built once for the page and its count.
+            paginator = CountInPagePaginator(
+                reports.impact_section(purpose=purpose, section=key).only(*STUDENT_COLUMNS),
+                IMPACT_PER_PAGE,
             )
             page = paginator.get_page(request.GET.get(page_param))
             page.object_list = reports.with_impact_details(
-                purpose=purpose,
-                section=key,
-                students=list(page.object_list.only(*STUDENT_COLUMNS)),
+                purpose=purpose, section=key, students=list(page.object_list)
             )
             sections.append(
                 {

@@ -32,9 +32,8 @@ from disclosure.admin.common import (
 )
 from disclosure.admin.filters import FailedEmailFilter, OverdueCompanyFilter
 from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile, SourceTask
-from portal.shared.admin import STUDENT_SEARCH, ReadOnlyAdminMixin
+from portal.shared.admin import STUDENT_SEARCH, LargeListMixin, ReadOnlyAdminMixin
 from portal.shared.admin_search import IndexedSearchMixin
-from portal.shared.pagination import EstimatedCountPaginator
 
 # --- inlines --------------------------------------------------------------------------------
 
@@ -180,6 +179,7 @@ class RequestEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 class DataRequestAdmin(
     DataRequestActionsMixin,
     RecordsStudentReads,
+    LargeListMixin,
     IndexedSearchMixin,
     ReadOnlyAdminMixin,
     admin.ModelAdmin,
@@ -203,8 +203,6 @@ class DataRequestAdmin(
     search_fields = ["reference", *STUDENT_SEARCH]
     list_select_related = ["student"]
     date_hierarchy = "submitted_at"
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
     inlines = [RecipientTaskInline, SourceTaskInline, RequestEventInline]
     change_form_template = "admin/disclosure/datarequest/change_form.html"
     fieldsets = [

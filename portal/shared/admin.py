@@ -4,6 +4,7 @@ relations to large tables, and the search fields by student and by company."""
 from django.contrib import admin
 
 from portal.shared.admin_search import IndexedSearchMixin
+from portal.shared.keyset import KeysetChangeList
 from portal.shared.pagination import EstimatedCountPaginator
 
 
@@ -20,15 +21,23 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class ReadOnlyLedgerAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Staff read a ledger; nobody changes it here, superusers included (DESIGN.md, "Ledgers
-    are append-only"). Large tables: no full count on every page, the unfiltered list
-    counted by PostgreSQL's estimate (portal/shared/pagination.py), and a search by student or
-    company through their keys (portal/shared/admin_search.py).
-    """
+class LargeListMixin:
+    """A ModelAdmin over a large table: no full count on every page, the unfiltered list
+    counted by PostgreSQL's estimate (portal/shared/pagination.py), and deep pages found by
+    position instead of OFFSET (portal/shared/keyset.py)."""
 
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+    def get_changelist(self, request, **kwargs):
+        return KeysetChangeList
+
+
+class ReadOnlyLedgerAdmin(LargeListMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Staff read a ledger; nobody changes it here, superusers included (DESIGN.md, "Ledgers
+    are append-only"). A large table (LargeListMixin), searched by student or company through
+    their keys (portal/shared/admin_search.py).
+    """
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

@@ -1,19 +1,26 @@
-"""Counting the admin's large lists without reading them (issue 11, "Scale").
+"""Counting the admin's large lists without reading them (issue 11, "Scale"), and numbering
+at most MAX_PAGES of their pages (issue 20).
 
 The admin's changelist counts its queryset for the paginator on every page. Unfiltered, on
 PostgreSQL, that COUNT(*) reads the whole table (a million consent events: a few hundred
 ms, growing with the table); the planner's own estimate (`pg_class.reltuples`, kept by
 ANALYZE and autovacuum) costs one catalogue lookup and is close enough to say "about
-1,000,000" and to link the last page. A filtered or searched list, and every list on
-another database or below ESTIMATE_ABOVE rows, is counted exactly.
+1,000,000". A filtered or searched list, and every list on another database or below
+ESTIMATE_ABOVE rows, is counted exactly up to COUNT_UP_TO rows, and said to hold "more than
+10,000" beyond: counting every withdrawal among a million events reads a quarter of them.
 """
 
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.db import connections
+from django.db.models import Count, Window
 from django.utils.functional import cached_property
+
+from portal.shared.keyset import MAX_PAGES
 
 # Below this many rows an exact count is cheap, and staff may compare it with what they see.
 ESTIMATE_ABOVE = 50_000
+# A filtered or searched list is counted exactly up to this many rows, then said to be more.
+COUNT_UP_TO = 10_000
 
 
 def _estimated_rows(queryset) -> int | None:
@@ -41,11 +48,78 @@ class EstimatedCountPaginator(Paginator):
     Set as `paginator` on a ModelAdmin (with `show_full_result_count = False`, which would
     otherwise count the table a second time). The last page of an estimate may be a little
     short or empty; every row is still reachable, in order, page by page.
+
+    Only the first MAX_PAGES pages are numbered, and a higher number shows the last of them
+    (`capped` says so): a deep numbered page would be OFFSET skipping every row before it.
+    The admin's ledgers page by position instead (portal/shared/keyset.py); these numbers
+    serve their other orders.
     """
+
+    estimated = False  # whether `count` is the planner's estimate
+    at_least = False  # whether there are more than `count` (COUNT_UP_TO) rows
+
+    @cached_property
+    def all_pages(self) -> int:
+        # Paginator's own num_pages, read once: it is a cached_property that super() would
+        # recompute into this instance's num_pages.
+        return Paginator.num_pages.func(self)
+
+    @cached_property
+    def num_pages(self) -> int:
+        return min(self.all_pages, MAX_PAGES)
+
+    @cached_property
+    def capped(self) -> bool:
+        return self.all_pages > MAX_PAGES
+
+    def validate_number(self, number):
+        try:
+            return super().validate_number(number)
+        except EmptyPage:
+            if self.capped and int(number) > MAX_PAGES:
+                return MAX_PAGES
+            raise
 
     @cached_property
     def count(self) -> int:
-        estimate = _estimated_rows(self.object_list) if hasattr(self.object_list, "query") else None
+        if not hasattr(self.object_list, "query"):
+            return super().count
+        estimate = _estimated_rows(self.object_list)
         if estimate is not None and estimate > ESTIMATE_ABOVE:
+            self.estimated = True
             return estimate
-        return super().count
+        # A filter or a search: counted up to COUNT_UP_TO + 1 rows, the keys alone (no joins,
+        # no computed columns, no order), so that "withdrawals" or "in progress" on a
+        # million-row ledger reads 10,001 rows rather than all of them.
+        bounded = self.object_list.order_by().values("pk")[: COUNT_UP_TO + 1].count()
+        if bounded > COUNT_UP_TO:
+            self.at_least = True
+            return COUNT_UP_TO
+        return bounded
+
+
+class CountInPagePaginator(Paginator):
+    """A Paginator whose page and total come from one query (`COUNT(*) OVER ()`), for a set
+    that is costly to build (the impact report's students): counting it and then reading a
+    page of it built it twice. Only `get_page` reads this way; a page past the end is
+    counted on its own and the last page shown, as `get_page` does."""
+
+    def get_page(self, number):
+        try:
+            number = max(int(number), 1)
+        except (TypeError, ValueError):
+            number = 1
+        rows = self._rows(number)
+        if rows:
+            self.__dict__["count"] = rows[0].total_in_page
+        elif number > 1 and self.count:
+            number = self.num_pages
+            rows = self._rows(number)
+        else:
+            self.__dict__["count"] = 0
+        return self._get_page(rows, number, self)
+
+    def _rows(self, number: int) -> list:
+        start = (number - 1) * self.per_page
+        counted = self.object_list.annotate(total_in_page=Window(Count("*")))
+        return list(counted[start : start + self.per_page])

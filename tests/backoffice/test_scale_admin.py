@@ -198,3 +198,16 @@ def test_a_request_and_its_timeline_are_found_by_reference(world, superuser, cli
     assert events and events == set(request.events.values_list("pk", flat=True))
     tasks = _searched(client, RecipientTask, request.reference)
     assert tasks == set(request.tasks.values_list("pk", flat=True))
+
+
+def test_a_short_term_without_case_is_searched_without_upper():
+    from portal.shared.admin_search import search_q
+
+    def lookup(term):
+        return str(search_q(User, ["display_name"], term)).split("'")[1]
+
+    # Two kanji: no trigram index serves them, and LIKE without UPPER() reads the table faster.
+    assert lookup("佐藤") == "display_name__contains"
+    # Three characters, or letters with a case: the trigram index of UPPER(...) serves them.
+    assert lookup("佐藤 杏") == "display_name__icontains"
+    assert lookup("an") == "display_name__icontains"

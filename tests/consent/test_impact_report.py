@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -140,6 +142,51 @@ def test_a_provision_made_before_a_version_dropped_the_purpose_is_reported():
     assert (row.impact.grant_count, row.impact.provision_count) == (0, 2)
     assert row.impact.newest_version_label == dropping.label
     assert list(never_accepted(purpose=analysis)) == []
+
+
+def test_the_newest_version_is_judged_by_effective_date_then_time_of_acceptance():
+    """Every combination of four versions, two of them in force from the same moment, against
+    the definition read in Python: the newest acceptance's version lists the purpose."""
+    analysis = PurposeFactory(code="behaviour_analysis", requires_opt_in=True)
+    account = PurposeFactory(code="account")
+    base = timezone.now() - timedelta(days=400)
+    day = timedelta(days=1)
+    versions = {
+        name: published_version(
+            label=name, purposes=purposes, effective_at=base + at * day, at=base
+        )
+        for name, purposes, at in (
+            ("A", [account, analysis], 10),
+            ("B", [account], 20),
+            ("C", [account, analysis], 30),
+            ("D", [account], 30),  # in force from the same moment as C
+        )
+    }
+    employer = EmployerFactory()
+    # Every set of accepted versions (none included), accepted in the order written; C and D
+    # together both ways round, since the later acceptance of the two is the newest.
+    orders = [
+        [name for bit, name in enumerate("ABCD") if number >> bit & 1] for number in range(16)
+    ]
+    orders += [[*order[:-2], "D", "C"] for order in orders if order[-2:] == ["C", "D"]]
+    expected = set()
+    for order in orders:
+        student = UserFactory(verified=False)
+        accepted = {}
+        for step, name in enumerate(order):
+            accepted[name] = base + (40 + step) * day
+            accept(student, versions[name], at=accepted[name])
+        _grant_around_the_services(
+            student=student, employer=employer, purpose=analysis, version=versions["A"]
+        )
+        newest = max(accepted, key=lambda n: (versions[n].effective_at, accepted[n]), default=None)
+        if newest is None or newest not in ("A", "C"):
+            expected.add(student.pk)
+
+    found = {row.pk for row in impact_section(purpose=analysis, section=UNLISTED)}
+
+    assert found == expected
+    assert 0 < len(expected) < len(orders)
 
 
 def test_students_who_never_accepted_a_version_listing_the_purpose_are_reported(world, students):
@@ -366,6 +413,37 @@ def test_the_csv_export_is_the_same_read_in_small_chunks(client, world, students
     assert [row[1] for row in rows[1:]] == ["inconsistent@example.jp", "old-only@example.jp"]
     assert rows[:2] == whole
     assert rows[2][6:] == ["1", "0"]
+
+
+def test_the_csv_export_reads_its_rows_a_chunk_at_a_time_while_it_streams(
+    client, world, students, monkeypatch
+):
+    """Memory stays flat: the response is a stream of lines, and the students' details are
+    read for one chunk of rows before the next chunk is fetched, not all at once."""
+    monkeypatch.setattr("consent.reports.CSV_CHUNK", 5)
+    UserFactory.create_batch(27, verified=False)  # 30 never accepted: six chunks of five
+    client.force_login(StaffFactory())
+    response = client.get(_impact_url(world["analysis"], "impact_csv", NEVER_ACCEPTED))
+    assert response.streaming
+    lines = iter(response.streaming_content)
+
+    def details_read(queries):
+        # Each chunk's newest acceptances: the query that joins the acceptances.
+        return sum("consent_policyacceptance" in q["sql"] for q in queries)
+
+    with CaptureQueriesContext(connection) as first:
+        header, *first_chunk = [next(lines) for _ in range(1 + 5)]
+    with CaptureQueriesContext(connection) as rest:
+        remaining = list(lines)
+
+    assert header.startswith("\ufeff".encode())
+    assert len(first_chunk) + len(remaining) == 30
+    assert details_read(first.captured_queries) == 2  # the rows' cursor, the first chunk's details
+    assert details_read(rest.captured_queries) == 5  # one for each later chunk
+    emails = [
+        row[1] for row in csv.reader(io.StringIO(b"".join([*first_chunk, *remaining]).decode()))
+    ]
+    assert emails == sorted(emails) and len(set(emails)) == 30
 
 
 # --- Asking students to review the current version ------------------------------------------

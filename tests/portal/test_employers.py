@@ -371,9 +371,11 @@ def test_the_list_shows_the_primary_contact_and_its_language_in_a_fixed_number_o
 def test_the_list_is_searched_by_name_corporate_number_and_any_contact_email(staff_client):
     target = EmployerFactory(name="株式会社さがし物", corporate_number="7000012050002")
     PrivacyContactFactory(employer=target, email="copied@sagashi.example.co.jp")
+    PrivacyContactFactory(employer=target, email="second@sagashi.example.co.jp")
     EmployerFactory(name="株式会社ほか")
 
-    for term in ("さがし物", "7000012050002", "copied@sagashi"):
+    # "@sagashi" is in two of its contacts' addresses: the company is listed once.
+    for term in ("さがし物", "7000012050002", "copied@sagashi", "@sagashi"):
         response = staff_client.get(changelist_url(), {"q": term})
         assert list(response.context["cl"].result_list) == [target], term
 
