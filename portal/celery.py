@@ -1,6 +1,6 @@
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from celery.fixups.django import DjangoFixup, DjangoWorkerFixup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -50,3 +50,26 @@ def fixup(app: Celery) -> DjangoFixup:
 app = Celery("portal", fixups=[fixup])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# A worker keeps one connection to the mail server per process (portal/shared/mail_connection.py).
+@signals.worker_init.connect
+def _keep_mail_connections(**kwargs) -> None:
+    from portal.shared.mail_connection import mail_connection_keep
+
+    mail_connection_keep()
+
+
+@signals.worker_process_init.connect
+def _forget_inherited_mail_connection(**kwargs) -> None:
+    from portal.shared.mail_connection import mail_connection_forget
+
+    mail_connection_forget()
+
+
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def _close_mail_connection(**kwargs) -> None:
+    from portal.shared.mail_connection import mail_connection_close
+
+    mail_connection_close()

@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from portal.models import EmailMessage
+from portal.shared.mail_connection import mail_send
 from portal.shared.queueing import claim_due, publish_rows
 from portal.shared.sealing import Unreadable, reveal, unseal
 
@@ -56,7 +57,7 @@ def email_deliver(message: EmailMessage) -> None:
     )
     if message.body_html:
         email.attach_alternative(reveal(message.body_html, secrets, html=True), "text/html")
-    email.send()
+    mail_send(email)
 
 
 def is_permanent(exc: Exception) -> bool:

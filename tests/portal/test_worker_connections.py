@@ -1,6 +1,7 @@
 """What a real `celery worker` keeps between tasks: its PostgreSQL connection (Celery's Django
-fixup used to close it around every task); and how it replaces it when PostgreSQL went away
-meanwhile, without sending anything twice. Runs in the suite's PostgreSQL + Redis pass."""
+fixup used to close it around every task) and its SMTP connection; and how it replaces
+either when the other side went away meanwhile, without sending anything twice. Runs in the
+suite's PostgreSQL + Redis pass."""
 
 import subprocess
 import time
@@ -12,7 +13,7 @@ from django.db import connection
 from portal.celery import app
 from portal.models import EmailMessage
 from portal.shared.emails import email_queue_message
-from tests.smtp import SmtpServer
+from tests.portal.test_mail_connection import CountingSmtpServer
 from tests.workers import REAL_WORKER_MARKS, LogFile, start_worker
 
 pytestmark = REAL_WORKER_MARKS
@@ -49,7 +50,7 @@ class Worker:
 
 @pytest.fixture
 def smtp():
-    with SmtpServer() as server:
+    with CountingSmtpServer() as server:
         yield server
 
 
@@ -74,7 +75,7 @@ def others() -> set[int]:
         return {pid for (pid,) in cursor.fetchall()}
 
 
-def send(worker: Worker, smtp: SmtpServer, to: str) -> EmailMessage:
+def send(worker: Worker, smtp: CountingSmtpServer, to: str) -> EmailMessage:
     """Queue an email (autocommit: to the broker at once) and wait until it is sent."""
     message = email_queue_message(
         to=to, subject="件名", body_text="本文", kind="test", language="ja"
@@ -86,7 +87,7 @@ def send(worker: Worker, smtp: SmtpServer, to: str) -> EmailMessage:
     return message
 
 
-def test_the_worker_keeps_its_database_connection_across_tasks(worker, smtp):
+def test_the_worker_keeps_one_database_and_one_smtp_connection_across_tasks(worker, smtp):
     send(worker, smtp, "first@example.jp")
     kept = others()
 
@@ -95,6 +96,7 @@ def test_the_worker_keeps_its_database_connection_across_tasks(worker, smtp):
         assert others() == kept, "the worker opened another database connection"
 
     assert len(kept) == 1
+    assert smtp.connections == 1
     assert len(smtp.messages) == 5
 
 
@@ -111,3 +113,16 @@ def test_a_database_connection_that_died_is_replaced_and_the_task_runs_once(work
     assert message.attempts == 1  # the health check replaced it: no failed attempt, no retry
     assert "retry" not in worker.output().lower()
     assert dead not in others()
+
+
+def test_an_smtp_connection_the_server_closed_is_reopened_and_the_email_sent_once(worker, smtp):
+    smtp.drop_after_data = True
+    send(worker, smtp, "first@example.jp")  # accepted; then the server closes the connection
+
+    message = send(worker, smtp, "after@example.jp")
+
+    assert len(smtp.received("after@example.jp")) == 1
+    assert smtp.attempts == 2
+    assert smtp.connections == 2
+    message.refresh_from_db()
+    assert message.attempts == 1
