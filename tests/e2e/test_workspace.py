@@ -12,9 +12,9 @@ the contact and the students see passes axe-core (and, at a phone's width, reflo
 the English-speaking one chooses English on the first page, and each, once done, reads on
 in the other language (the switcher on the confirmation, a page answering a POST).
 
-The full wave runs at phone+Japanese. Each of its 200 answers makes a certificate PDF
-(about 0.2 s each), which on SQLite the answering page does before it answers: a full run
-is the slowest test there is, so the other three (desktop+English, phone+English,
+The full wave runs at phone+Japanese, on the PostgreSQL pass (on SQLite, where each answer
+makes its certificate PDF, about 0.2 s, inside the answering page, a wave of 60). The other
+three (desktop+English, phone+English,
 desktop+Japanese) run the same journey with a wave of 8 (6, then 2); every page is checked
 in both languages at both widths, the list's second page only in the full run.
 """
@@ -349,6 +349,11 @@ def answered(language: str) -> str:
 def test_a_company_answers_a_wave_of_deletions_in_its_workspace(
     browse, site, viewport, language, first, rest
 ):
+    if site.worker is None and first + rest > 60:
+        # SQLite (tasks in-process): each answer makes its certificate PDF inside the page,
+        # so the full wave of 200 runs on the PostgreSQL pass, where the worker makes them;
+        # here a wave of 60 still fills two pages of the list.
+        first, rest = 45, 15
     wave = wave_setup(language=language, first=first, rest=rest)
     # On the PostgreSQL + Redis pass a worker sends the requests and the students' receipts
     # (800 emails for 200): all gone out before the contact asks for a link.
