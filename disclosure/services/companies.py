@@ -155,6 +155,24 @@ def recipient_task_tell(*, task_id: int, now: datetime) -> bool:
     return True
 
 
+def reminders_due(tasks: QuerySet[RecipientTask], *, now: datetime):
+    """(number, the tasks of `tasks` due their reminder `number`) for each reminder of
+    REQUEST_REMINDER_DAYS: sent that many days ago, the reminders before it sent, and spaced
+    like the schedule even when beat ran late (never two reminders at once). The sweep's
+    one-by-one reminders and the digests share it."""
+    previous_days = 0
+    for number, days in enumerate(settings.REQUEST_REMINDER_DAYS, start=1):
+        due = tasks.filter(
+            status=RecipientTask.Status.SENT,
+            reminders_sent=number - 1,
+            sent_at__lte=now - timedelta(days=days),
+        )
+        if number > 1:
+            due = due.filter(last_reminder_at__lte=now - timedelta(days=days - previous_days))
+        previous_days = days
+        yield number, due
+
+
 def recipient_task_remind(*, task_id: int, number: int) -> bool:
     """Send reminder `number` (1 for 3 days, 2 for 7 days) if it is still due."""
     now = timezone.now()

@@ -35,13 +35,14 @@ from disclosure.models import (
     RequestEvent,
 )
 from disclosure.services._common import Actor, Event
-from disclosure.services.companies import DIGESTED, recipient_task_tell
+from disclosure.services.companies import DIGESTED, recipient_task_tell, reminders_due
 from disclosure.services.workspace import workspace_link_make, workspace_url
 from portal.models import Employer
 from portal.shared.emails import email_queue_template, email_queue_to_company
 
 Delivery = Employer.Delivery
 Reason = DigestItem.Reason
+REMINDERS = (Reason.REMINDER_1, Reason.REMINDER_2)  # a digest tells of the first two
 TOKYO = ZoneInfo("Asia/Tokyo")
 DAILY_AT_HOUR = 9  # 09:00 Japan time
 # Rows a digest email lists for each reason; the rest are counted and in the workspace.
@@ -74,19 +75,14 @@ def _not_told(tasks: QuerySet[RecipientTask], reason: str) -> QuerySet[Recipient
 
 
 def _pending(employer: Employer, delivery: str, *, now: datetime) -> dict[str, QuerySet]:
-    """What the company has not been told yet, by reason, and for each the moment from
-    which it became due (to tell whether it was due when the period began)."""
+    """What the company has not been told yet, by reason."""
     tasks = _open(RecipientTask.objects.filter(employer=employer))
     pending = {}
     if delivery in DIGESTED:
         pending[Reason.NEW] = tasks.filter(sent_at=None)
-        previous = 0
-        for number, days in enumerate(settings.REQUEST_REMINDER_DAYS[:2], start=1):
-            due = tasks.filter(reminders_sent=number - 1, sent_at__lte=now - timedelta(days=days))
-            if number > 1:
-                due = due.filter(last_reminder_at__lte=now - timedelta(days=days - previous))
-            previous = days
-            pending[(Reason.REMINDER_1, Reason.REMINDER_2)[number - 1]] = due
+        for number, due in reminders_due(tasks, now=now):
+            if number <= len(REMINDERS):
+                pending[REMINDERS[number - 1]] = due
     pending[Reason.OVERDUE] = _not_told(tasks.filter(overdue=True), Reason.OVERDUE)
     return pending
 
@@ -99,7 +95,7 @@ def _due_by(reason: str, tasks: QuerySet, start: datetime) -> bool:
         return tasks.filter(created_at__lte=start).exists()
     if reason == Reason.OVERDUE:
         return tasks.filter(request__due_at__lte=start).exists()
-    number = 1 if reason == Reason.REMINDER_1 else 2
+    number = REMINDERS.index(reason) + 1
     days = settings.REQUEST_REMINDER_DAYS[number - 1]
     return tasks.filter(sent_at__lte=start - timedelta(days=days)).exists()
 
@@ -197,7 +193,7 @@ def _tell(digest: CompanyDigest, *, now: datetime) -> None:
                 sent_at=now, changed_at=now
             )
         else:
-            number = 1 if reason == Reason.REMINDER_1 else 2
+            number = REMINDERS.index(reason) + 1
             RecipientTask.objects.filter(pk__in=pks, reminders_sent=number - 1).update(
                 reminders_sent=number, last_reminder_at=now, changed_at=now
             )

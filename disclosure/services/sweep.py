@@ -11,6 +11,7 @@ from django.utils import timezone
 from disclosure import enqueue
 from disclosure.models import DataRequest, RecipientTask, RequestFile, SourceTask, WebhookDelivery
 from disclosure.services._common import Actor, Event, Kind, Status, _event
+from disclosure.services.companies import reminders_due
 from disclosure.services.digests import digests_send, overdue_escalate_gathered, tasks_not_told_send
 from disclosure.services.sources import SOURCE_WAITING
 from disclosure.services.webhooks import webhook_deliveries_unstick
@@ -58,20 +59,11 @@ def requests_sweep(*, now: datetime | None = None) -> dict:
     )
     enqueue.webhooks_deliver(deliveries)
     reminders = []
-    previous_days = 0
-    for number, days in enumerate(settings.REQUEST_REMINDER_DAYS, start=1):
-        # Companies on a digest are reminded in it, API-only ones not by email at all.
-        due = RecipientTask.objects.filter(
-            employer__request_delivery=Employer.Delivery.EACH,
-            status=RecipientTask.Status.SENT,
-            reminders_sent=number - 1,
-            sent_at__lte=now - timedelta(days=days),
-            **live,
-        )
-        if number > 1:
-            # Spaced like the schedule even when beat ran late: never two reminders at once.
-            due = due.filter(last_reminder_at__lte=now - timedelta(days=days - previous_days))
-        previous_days = days
+    # Companies on a digest are reminded in it, API-only ones not by email at all.
+    one_by_one = RecipientTask.objects.filter(
+        employer__request_delivery=Employer.Delivery.EACH, **live
+    )
+    for number, due in reminders_due(one_by_one, now=now):
         claimed = claim_due(due, now=now, limit=SWEEP_LIMIT)
         enqueue.tasks_remind(claimed, number)
         reminders += claimed
