@@ -393,7 +393,10 @@ def test_a_run_deletes_each_kind_logs_the_counts_and_writes_one_audit_entry(
         "closed_accounts": 0,  # tests/disclosure/test_account_close.py
         "closed_accounts_emails": 0,  # likewise
     }
-    assert "retention: deleted 1 activity_records, 0 inferences, 0 provisions, 4 answer_links" in caplog.text
+    assert (
+        "retention: deleted 1 activity_records, 0 inferences, 0 provisions, 4 answer_links"
+        in caplog.text
+    )
     (entry,) = AuditEntry.objects.filter(name="backoffice.retention")
     assert entry.action == AuditEntry.Action.SYSTEM
     assert entry.changes["request_files"] == 4

@@ -26,7 +26,7 @@ def test_what_the_intake_let_in_counts_zero_and_the_page_says_so(client, scored)
     response = impact(client, scored.analysis)
 
     assert response.context["inferences_without_grant"] == 0
-    assert "Inferences made without a grant at the time" in response.content.decode()
+    assert "その時点で同意がないまま作られた推測結果" in response.content.decode()
 
 
 def test_a_row_inserted_around_the_intake_without_a_grant_shows(client, scored):
