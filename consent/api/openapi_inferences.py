@@ -35,6 +35,7 @@ REFUSALS = {
     "objected": 409,
     "no_valid_grant": 409,
     "before_grant": 409,
+    "no_handover_grant": 409,
 }
 
 
@@ -153,7 +154,9 @@ SCHEMAS = {
                         "description": "409: conflict (the id holds other content), objected "
                         "(the student objected to the model), no_valid_grant (no live grant "
                         "of the model's purpose for this employer), before_grant (made before "
-                        "the grant). 422: unknown_student, unknown_model, unknown_employer, "
+                        "the grant), no_handover_grant (handed over without the student's "
+                        "consent to this employer receiving results). 422: unknown_student, "
+                        "unknown_model, unknown_employer, "
                         "future, model_not_active (not active when made), invalid_output (not "
                         "the model's output form), erased_by_request and stopped_by_request "
                         "(covered by the student's deletion or cessation request, as "
