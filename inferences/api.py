@@ -127,7 +127,8 @@ def _query(request: HttpRequest) -> tuple[str | None, int]:
         raise ApiError(
             400,
             "unknown_parameter",
-            _("Unknown parameter %(name)s.") % {"name": unknown[0]},
+            _("Unknown query parameter '%(name)s'; this endpoint takes cursor and limit.")
+            % {"name": unknown[0]},
             field=unknown[0],
         )
     cursor = request.GET.get("cursor") or None
