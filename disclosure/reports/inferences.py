@@ -88,10 +88,14 @@ class InferenceContext:
                     "answer": d.answer,
                 }
             )
-        self.objections = {
-            o.model_code: o.objected_at
-            for o in InferenceObjection.objects.filter(student=student).order_by("objected_at")
-        }
+        objections = list(
+            InferenceObjection.objects.filter(student=student)
+            .select_related("model")
+            .order_by("objected_at", "pk")
+        )
+        self.objections = {o.model_code: o.objected_at for o in objections}
+        # The version shown when the student objected, to name a model with no result left.
+        self.objected_models = {o.model_code: o.model for o in objections}
         # The models that made a result about the student, and those objected to.
         self.models = {
             m.pk: m

@@ -276,6 +276,16 @@ def _inferences_context(report: _Report, language: str, names: dict[int, str]) -
     return models
 
 
+def _objected_without_results(report: _Report, language: str) -> list[dict]:
+    """The models the student objected to of which no result is left (erased, or none made)."""
+    context, with_results = report.inferences.context, report.inferences.by_model
+    return [
+        {"name": model.name(language), "code": code, "objected_at": context.objections[code]}
+        for code, model in context.objected_models.items()
+        if code not in with_results
+    ]
+
+
 def _pdf_context(
     report: _Report, *, request: DataRequest, full_files: list[tuple[str, str]]
 ) -> dict:
@@ -295,6 +305,7 @@ def _pdf_context(
         "request": request,
         "full_files": full_files,
         "inference_models": inference_models,
+        "objected_without_results": _objected_without_results(report, request.language),
     }
 
 

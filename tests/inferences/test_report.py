@@ -108,3 +108,19 @@ def test_thousands_of_results_cost_the_same_queries_and_a_short_pdf(
     assert json.loads(made["report_json"])["counts"]["inferences"] == 4503
     reader, _pages = pdf_text(made["report_pdf"])
     assert len(reader.pages) < 20  # the latest 20 results, not 4,503
+
+
+def test_a_model_objected_to_whose_results_were_erased_is_still_named(
+    scored, django_capture_on_commit_callbacks
+):
+    inference_model_object(student=scored.student, model=scored.model)
+    Inference.objects.all().delete()  # as a deletion request for these companies would
+    request = request_file(student=scored.student, kind="disclosure", language="en")
+
+    made = files(request)
+
+    text = flat("".join(pdf_text(made["report_pdf"])[1]))
+    assert flat("You objected to this model on") in text and "decline_likelihood" in text
+    report = json.loads(made["report_json"])
+    assert report["inferences"] == [] and report["inference_summary"] == []
+    assert [o["model"] for o in report["inference_objections"]] == ["decline_likelihood"]
