@@ -80,6 +80,8 @@ bench: install sysdeps messages
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
 		$(BIN)/python scripts/bench_api.py --students $(BENCH_STUDENTS)
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
+		$(BIN)/python scripts/bench_inferences.py --students $(BENCH_STUDENTS)
+	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
 		$(BIN)/python scripts/bench_requests.py
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
 		$(BIN)/python scripts/bench_reports.py $(BENCH_REPORTS_ARGS)

@@ -46,6 +46,9 @@ class PurposeAdmin(AuditedModelAdmin):
     list_filter = ["requires_opt_in", "third_party_disclosure"]
     search_fields = ["code", "title_ja", "title_en"]
     change_form_template = "admin/consent/purpose/change_form.html"
+    # The apps above consent extend the report (inferences/admin/impact.py): a template that
+    # extends this one, and `impact_context` for what it shows.
+    impact_template = "admin/consent/purpose/impact.html"
 
     def get_list_display(self, request):
         shown = super().get_list_display(request)
@@ -146,8 +149,13 @@ class PurposeAdmin(AuditedModelAdmin):
             "review_form": AuditReasonForm(),
             "review_interval_days": reports.REVIEW_REQUEST_INTERVAL.days,
             "review_batch": reports.REVIEW_REQUEST_BATCH,
+            **self.impact_context(request, purpose),
         }
-        return render(request, "admin/consent/purpose/impact.html", context)
+        return render(request, self.impact_template, context)
+
+    def impact_context(self, request: HttpRequest, purpose: Purpose) -> dict:
+        """What the apps above consent add to the report."""
+        return {}
 
     def impact_csv_view(self, request: HttpRequest, pk: int, section: str):
         purpose = self._reportable_purpose(request, pk)
