@@ -34,7 +34,15 @@ class PeopleLoader:
         created = self.now - timedelta(days=900)
         copy_rows(
             "portal_employer",
-            ["id", "name", "name_en", "corporate_number", "is_active", "created_at"],
+            [
+                "id",
+                "name",
+                "name_en",
+                "corporate_number",
+                "is_active",
+                "created_at",
+                "request_delivery",
+            ],
             (
                 (
                     pk,
@@ -43,6 +51,7 @@ class PeopleLoader:
                     f"{corporate_number_check_digit(f'9{pk:011d}')}9{pk:011d}",
                     pk % 50 != 0,
                     created,
+                    Employer.Delivery.EACH,
                 )
                 for pk in ids
             ),
