@@ -3,7 +3,7 @@
 import argparse
 import os
 
-from benchlib import Report, as_web_process
+from benchlib import as_web_process
 from django.conf import settings
 from django.db import connection
 
@@ -13,6 +13,7 @@ from bench_scale.admin_pages import admin_pages
 from bench_scale.api import changes_feed, consent_check
 from bench_scale.jobs import disclosure_report, retention
 from bench_scale.loading import load
+from bench_scale.report import ScaleReport
 from consent.models import ConsentEvent
 from disclosure.models import DataRequest, RecipientTask
 from portal.models import ActivityRecord, Employer, User
@@ -61,7 +62,7 @@ def main() -> None:
         + ", ".join(f"{n:,} {what}" for what, n in sizes.items())
     )
     print(f"{machine}; load {'skipped (data present)' if not loaded else f'{loaded:.0f} s'}\n")
-    report = Report()
+    report = ScaleReport()
     only = set(args.only.split(","))
     if "check" in only:
         consent_check(report, args.api_requests)
@@ -74,7 +75,9 @@ def main() -> None:
     if "retention" in only:
         retention(report)
     report.explain_slow()
+    with open("/proc/loadavg") as loadavg:
+        print(f"\nload average at the end {' '.join(loadavg.read().split()[:3])}")
     print(
-        f"\n{len(report.failed)} goal(s) not met"
+        f"{len(report.failed)} goal(s) not met"
         + (f": {', '.join(report.failed)}" if report.failed else "")
     )
