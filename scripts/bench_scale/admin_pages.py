@@ -115,7 +115,8 @@ def admin_pages(report: Report, repeat: int, only: list[str] | None = None) -> N
         ("audit log, page 2", url(AuditEntry) + "?p=2"),
         ("audit log, page 500 (numbered: page 20)", url(AuditEntry) + "?p=500"),
         *deep("audit log", AuditEntry, 50_000),
-        ("impact report", url(Purpose, "impact", purpose.pk)),
+        ("impact report (counts kept)", url(Purpose, "impact", purpose.pk)),
+        ("impact report, counting again", url(Purpose, "impact", purpose.pk) + "?recount=1"),
         (
             "impact report, page 2 of never-accepted",
             url(Purpose, "impact", purpose.pk) + "?never-accepted-page=2",
