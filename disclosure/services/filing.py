@@ -181,8 +181,7 @@ def request_file(
         )
         _portal_part(request, scope=None if employers is None else employers)
         _email_student(request, "request_received")
-        for task in tasks:
-            enqueue.task_send(task.pk)
+        enqueue.tasks_send_on_commit([task.pk for task in tasks])
         for source_task in source_tasks:
             enqueue.source_call(source_task.pk)
         if not tasks and not source_tasks and kind != Kind.DISCLOSURE:
