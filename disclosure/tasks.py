@@ -10,7 +10,7 @@ from disclosure import services
 from disclosure.models import RecipientTask
 from portal.models import EmailMessage
 from portal.shared.emails import emails_held
-from portal.tasks import DATABASE_DOWN, emails_send_now
+from portal.tasks import DATABASE_DOWN, emails_send_now, emails_send_queued
 
 # The database gone for a moment: the step's transaction rolled back, so trying again is safe.
 # No jitter: 2, 4, 8 ... s (Celery's default would draw each from 0 up to that).
@@ -57,12 +57,15 @@ def recipient_task_send(task_id: int) -> bool:
 
 
 @shared_task(acks_late=True, max_retries=10, **RETRY)
-def recipient_tasks_send(task_ids: list[int]) -> int:
+def recipient_tasks_send(task_ids: list[int], email_ids: list[int] = ()) -> int:
     """A request's companies, by one message (disclosure.enqueue.tasks_send_on_commit)
-    instead of one per company, passed on together (services.recipient_tasks_send). A
-    retry after the database went away goes through them all again: those sent are
-    skipped. A batch that fails for another reason is passed on one task at a time, so one
-    task's fault stops only that task."""
+    instead of one per company, passed on together (services.recipient_tasks_send), after
+    the emails the filing made for its student (`email_ids`). A retry after the database
+    went away goes through them all again: those sent are skipped. A batch that fails for
+    another reason is passed on one task at a time, so one task's fault stops only that
+    task."""
+    if email_ids:
+        emails_send_queued(list(email_ids))
     try:
         with emails_held() as made:
             sent = services.recipient_tasks_send(task_ids=task_ids)

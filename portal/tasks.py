@@ -201,6 +201,32 @@ def emails_send_now(messages: list[EmailMessage]) -> None:
             EmailMessage.objects.filter(pk=message.pk).update(queued_at=None)
 
 
+@shared_task(
+    acks_late=True,
+    max_retries=10,
+    autoretry_for=DATABASE_DOWN,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=False,
+)
+def emails_send(message_ids: list[int]) -> None:
+    """Messages queued together, by one message instead of one each (a filing's emails to
+    its student, when it has no company to carry them: disclosure.enqueue)."""
+    emails_send_queued(message_ids)
+
+
+def emails_send_queued(message_ids: list[int]) -> None:
+    """Send these messages as `email_send` sends each; one already tried is left to its
+    own retry, one sent or claimed elsewhere is left alone."""
+    emails_send_now(
+        list(
+            EmailMessage.objects.filter(
+                pk__in=message_ids, status=EmailMessage.Status.QUEUED, claimed_at=None
+            )
+        )
+    )
+
+
 def _until_database_answers(write, *, attempts: int = 30, pause: float = 2.0):
     for attempt in range(attempts):
         try:

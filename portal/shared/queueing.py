@@ -80,12 +80,21 @@ def on_commit_publish_many(task_name: str, model, row_ids: list[int]) -> None:
     """Once the transaction commits, queue one message for the step of all these rows,
     `task_name(row_ids)` (their `queued_at` set by the caller); if the broker will not take
     it, every one of them is left to the sweep."""
+    on_commit_publish_for(task_name, (row_ids,), [(model, row_ids)])
 
-    def publish_all() -> None:
-        if not publish(task_name, row_ids):
-            model.objects.filter(pk__in=row_ids).update(queued_at=None)
 
-    transaction.on_commit(publish_all, robust=True)
+def on_commit_publish_for(task_name: str, args: tuple, rows: list[tuple]) -> None:
+    """Once the transaction commits, queue `task_name(*args)`: one message standing for
+    the steps of `rows`, (model, ids) pairs whose `queued_at` the caller set. If the broker
+    will not take it, every one of them is left to the sweeps."""
+
+    def publish_for_all() -> None:
+        if not publish(task_name, *args):
+            for model, ids in rows:
+                if ids:
+                    model.objects.filter(pk__in=ids).update(queued_at=None)
+
+    transaction.on_commit(publish_for_all, robust=True)
 
 
 def due(now: datetime) -> Q:

@@ -2,15 +2,17 @@
 filing queues one message for all the request's companies; the worker's task claims each
 company's task and sends its email itself, right after the commit, instead of queueing an
 `email_send` for it; a redelivered message sends what its first run left unsent; a refused
-attempt goes back to `email_send`'s backoff; the batch leaves what one task at a time
-leaves. Tasks run in this process (SQLite and PostgreSQL)."""
+attempt goes back to `email_send`'s backoff; withdrawing 38 grants costs a fixed number of
+queries. Tasks run in this process (SQLite and PostgreSQL)."""
 
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 import portal.tasks
-from consent.models import Purpose
+from consent.models import Consent, ConsentEvent, Purpose
 from consent.services import consent_grant
 from disclosure import enqueue, services, tasks
 from disclosure.models import (
@@ -31,6 +33,7 @@ from tests.disclosure.test_dispatch import (
     student_with_recipients,
     token_of,
 )
+from tests.disclosure.test_dispatch import subject as subject_of
 
 pytestmark = pytest.mark.django_db
 
@@ -66,13 +69,54 @@ def test_filing_queues_one_message_for_all_the_companies(
 
     request = file_deletion(student, django_capture_on_commit_callbacks)
 
-    task_ids = sorted(request.tasks.values_list("pk", flat=True))
-    sends = [args for name, args, _c in published if name.startswith("disclosure.tasks.")]
-    assert [name for name in published.names() if name.startswith("disclosure.")] == [
-        enqueue.SEND_MANY
+    # One message in all: the companies' tasks, and the student's two emails with them.
+    [(name, (task_ids, email_ids), _countdown)] = published
+    assert name == enqueue.SEND_MANY
+    assert sorted(task_ids) == sorted(request.tasks.values_list("pk", flat=True))
+    assert len(task_ids) == len(employers)
+    assert sorted(EmailMessage.objects.filter(pk__in=email_ids).values_list("kind", flat=True)) == [
+        "consent_change",
+        f"request_received:{request.reference}",
     ]
-    assert [sorted(ids) for (ids,) in sends] == [task_ids]
-    assert len(employers) == len(task_ids)
+
+
+def test_the_worker_sends_the_students_emails_and_then_the_companies(
+    smtp_server, published, django_capture_on_commit_callbacks
+):
+    student, employers = student_with_recipients(("ja", "en"))
+    published.hold = True
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+    [(_name, args, _countdown)] = published
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.recipient_tasks_send.apply(args=args).get() == 2
+        assert tasks.recipient_tasks_send.apply(args=args).get() == 0  # redelivered
+
+    received = [subject_of(m) for m in smtp_server.received(student.email)]
+    assert len(received) == 2
+    assert all(len(smtp_server.received(e.primary_contact.email)) == 1 for e in employers)
+    assert not EmailMessage.objects.exclude(status=EmailMessage.Status.SENT).filter(
+        to__in=[student.email, *(e.primary_contact.email for e in employers)],
+        created_at__gte=request.submitted_at,
+    )
+
+
+def test_a_request_to_no_company_sends_its_students_emails_by_one_message(
+    published, django_capture_on_commit_callbacks, mailoutbox
+):
+    student, _ = student_with_recipients(())
+    published.hold = True
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+
+    # (With no company to ask, the request is complete: its certificate is queued too.)
+    assert published.names() == [enqueue.EMAILS_SEND, enqueue.FINISH]
+    [(name, (email_ids,), _countdown), _finish] = published
+    [received] = EmailMessage.objects.filter(pk__in=email_ids)
+    assert received.kind == f"request_received:{request.reference}"
+    published.hold = False
+    with django_capture_on_commit_callbacks(execute=True):
+        queueing.publish(name, email_ids)
+    assert [m.to for m in mailoutbox] == [[student.email]]
 
 
 def test_a_large_request_is_split_into_messages_of_a_batch_each(
@@ -193,6 +237,27 @@ def test_a_retry_the_broker_refuses_is_left_to_the_sweep(
 
     [row] = company_rows(employer)
     assert (row.status, row.attempts, row.queued_at) == (EmailMessage.Status.QUEUED, 1, None)
+
+
+def test_filing_to_more_companies_costs_no_more_queries(django_capture_on_commit_callbacks):
+    """The withdrawals of the student's grants are one INSERT and one UPDATE, whatever the
+    number of companies; so is every other step of filing."""
+    counts = []
+    for number, languages in enumerate((("ja", "en"), ("ja", "en") * 4)):
+        student, _ = student_with_recipients(languages, email=f"student{number}@example.jp")
+        with CaptureQueriesContext(connection) as queries:
+            with django_capture_on_commit_callbacks(execute=False):
+                request = services.request_file(student=student, kind=DataRequest.Kind.DELETION)
+        counts.append(len(queries))
+        assert request.tasks.count() == len(languages)
+        # Each state row points at its own new withdrawal, as the ledger says.
+        for state in Consent.objects.filter(student=student).select_related("event"):
+            assert state.granted is False
+            assert state.event.action == ConsentEvent.Action.WITHDRAW
+            assert state.event.employer_id == state.employer_id
+            assert state.event.purpose_id == state.purpose_id
+            assert state.event.student_id == student.pk
+    assert counts[0] == counts[1], counts
 
 
 SECRET_TAG = re.compile(r"· [0-9a-f]{8}\]")
