@@ -132,15 +132,21 @@ def _deliver(message: EmailMessage, *, attempts: int) -> Attempt:
         return Attempt("failed" if final else "retry", attempts, exc)
     # Sent: recording it must not fail with the database away for a moment, or the stale
     # claim would be freed and the message sent twice.
-    _until_database_answers(
-        lambda: EmailMessage.objects.filter(pk=message_id).update(
-            status=EmailMessage.Status.SENT,
-            sent_at=timezone.now(),
-            last_error="",
-            sealed_secrets="",  # delivered: the secret now lives only in the inbox
-        )
-    )
+    _until_database_answers(lambda: _record_sent(message_id))
     return Attempt("sent", attempts)
+
+
+def _record_sent(message_id: int) -> None:
+    """The message went: sent, and its secrets erased (they now live only in the inbox).
+    One plain UPDATE, written out: it runs once per email a worker sends, and building it
+    through the ORM cost the worker more than the statement costs PostgreSQL."""
+    table = connection.ops.quote_name(EmailMessage._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, sent_at = %s, last_error = '', "  # noqa: S608 - our table's name; values are parameters
+            "sealed_secrets = '' WHERE id = %s",
+            [EmailMessage.Status.SENT, timezone.now(), message_id],
+        )
 
 
 def _claim_many(messages: list[EmailMessage]) -> dict[int, int]:
