@@ -23,7 +23,7 @@ from disclosure.models import (
     Webhook,
     WebhookDelivery,
 )
-from portal.models import EmailMessage, PrivacyContact
+from portal.models import EmailMessage, Employer, PrivacyContact
 from portal.shared import queueing
 from portal.shared.emails import emails_held
 from portal.tasks import retry_delay
@@ -304,24 +304,42 @@ def test_passing_on_a_batch_leaves_what_passing_on_each_task_leaves(
 ):
     """The batch service and `recipient_task_send` agree, company by company: a company in
     Japanese, one in English with a second contact in Cc, one with no primary contact (its
-    email stored failed, with the reason), one with a webhook."""
-    student, employers = student_with_recipients(("ja", "en", "ja", "en"))
+    email stored failed, with the reason), one with a webhook; and a company on each other
+    way of being told, with and without a webhook: an hourly and a daily digest (claimed,
+    no email, no link, sent_at left for the digest) and the API alone (sent, an event, no
+    email)."""
+    Delivery = Employer.Delivery
+    deliveries = [
+        Delivery.EACH,
+        Delivery.EACH,
+        Delivery.EACH,
+        Delivery.EACH,
+        Delivery.HOURLY,
+        Delivery.DAILY,
+        Delivery.API,
+        Delivery.HOURLY,
+        Delivery.DAILY,
+        Delivery.API,
+    ]
+    student, employers = student_with_recipients(("ja", "en") * 5)
     other, _ = student_with_recipients(("ja",) * 0, email="other@example.jp")
-    for employer in employers:
+    for employer, delivery in zip(employers, deliveries, strict=True):
+        Employer.objects.filter(pk=employer.pk).update(request_delivery=delivery)
         for purpose in Purpose.objects.filter(code="provision_to_employer"):
             consent_grant(student=other, employer=employer, purpose=purpose)
     PrivacyContact.objects.create(
         employer=employers[1], name="Legal", email="legal@example.co.jp", language="en"
     )
     PrivacyContact.objects.filter(employer=employers[2]).delete()
-    Webhook.objects.create(
-        employer=employers[3], endpoint="https://hooks.example.jp/portal", secret="s" * 32
-    )
+    for employer in (employers[3], *employers[7:]):
+        Webhook.objects.create(
+            employer=employer, endpoint="https://hooks.example.jp/portal", secret="s" * 32
+        )
     published.hold = True
     one_by_one = file_deletion(student, django_capture_on_commit_callbacks)
     together = file_deletion(other, django_capture_on_commit_callbacks)
 
-    with django_capture_on_commit_callbacks(execute=True), emails_held():
+    with django_capture_on_commit_callbacks(execute=True), emails_held() as held:
         for task in one_by_one.tasks.order_by("pk"):
             services.recipient_task_send(task_id=task.pk)
         sent = services.recipient_tasks_send(
@@ -334,6 +352,26 @@ def test_passing_on_a_batch_leaves_what_passing_on_each_task_leaves(
     assert expected[employers[2].pk]["email"][3] == EmailMessage.Status.FAILED
     assert expected[employers[3].pk]["webhook deliveries"] == 1
     assert expected[employers[1].pk]["email"][1] == ["legal@example.co.jp"]
+    # Each way of being told, as recipient_task_send leaves it (so the batch too).
+    for employer, delivery in zip(employers[4:], deliveries[4:], strict=True):
+        left = expected[employer.pk]
+        assert (left["status"], left["email"], left["links"]) == (
+            RecipientTask.Status.SENT,
+            None,
+            0,
+        )
+        assert left["sent"] is (delivery == Delivery.API)
+        assert left["events"] == (
+            [(RequestEvent.Kind.SENT, "system", f"{employer.name} (API)")]
+            if delivery == Delivery.API
+            else []
+        )
+        assert left["webhook deliveries"] == (employer in employers[7:])
+    # The emails held for the worker to send: the four companies told by email (one
+    # without a contact, stored failed) twice, the digest and API companies none.
+    told = [employer.primary_contact.email for employer in employers[:2] + employers[3:4]]
+    contacts = {e.primary_contact.email for e in employers if e is not employers[2]}
+    assert sorted(m.to for m in held if m.to in contacts) == sorted(told * 2)
 
 
 def test_a_batch_closes_the_tasks_of_a_request_closed_meanwhile_and_skips_sent_ones(
