@@ -5,10 +5,11 @@ with the student's row locked, so that concurrent changes for one student run on
 another and the state always equals the last event of the ledger.
 """
 
+import uuid
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
@@ -219,28 +220,27 @@ def _withdraw_states(
             for state in states
         ]
     )
-    # Each state row points at its new event: the one just made for its company and purpose
-    # (the student's row is locked, so nothing else made one meanwhile). A subquery, not
-    # bulk_update, whose CASE of 38 branches costs Django ten times more to build.
-    Consent.objects.filter(pk__in=[state.pk for state in states]).update(
-        granted=False,
-        updated_at=now,
-        event=Subquery(
-            ConsentEvent.objects.filter(
-                student=student,
-                employer=OuterRef("employer"),
-                purpose=OuterRef("purpose"),
-                occurred_at=now,
-            )
-            .order_by("-pk")
-            .values("pk")[:1]
-        ),
-    )
     for state, event in zip(states, events, strict=True):
         state.granted, state.event, state.updated_at = False, event, now
+    _states_point_at(states, now=now)
     if notify:
         _notify_recipients(student=student, events=events)
     return events
+
+
+def _states_point_at(states: list[Consent], *, now) -> None:
+    """The withdrawn state rows, each pointing at its new event, in one UPDATE from a VALUES
+    list (PostgreSQL and SQLite alike name its columns column1, column2): not bulk_update,
+    whose CASE of 38 branches costs Django ten times more to build, nor a subquery per row
+    finding the event again."""
+    table = connection.ops.quote_name(Consent._meta.db_table)
+    rows = ", ".join(["(%s, %s)"] * len(states))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET granted = %s, updated_at = %s, event_id = v.column2 "  # noqa: S608 - our table's name; values are parameters
+            f"FROM (VALUES {rows}) AS v WHERE {table}.id = v.column1",
+            [False, now, *(value for state in states for value in (state.pk, state.event_id))],
+        )
 
 
 @retry_on_deadlock
@@ -375,14 +375,22 @@ def consent_lapse_after_acceptance(*, student: User, version: PolicyVersion) -> 
 
 def _email_receipt(*, student: User, events: list[ConsentEvent]) -> None:
     language = student.language or Language.JA
-    # Each change's line and time, made once here rather than by the text and the HTML
-    # template each: a deletion to 38 companies lists 38 of them while the student waits.
+    # Each change's line, time and receipt link, made once here rather than by the text and
+    # the HTML template each: a deletion to 38 companies lists 38 of them while the student
+    # waits. The link is reversed once and each receipt's id put in it (reversing costs
+    # about 0.1 ms, a filing's 38 of them 4 ms), and the events of one change share a time.
+    sample = uuid.UUID(int=0)
+    link = settings.SITE_URL + reverse("consent:event_receipt", args=[sample])
     with translation.override(language):
+        when = {
+            at: date_format(timezone.localtime(at), "DATETIME_FORMAT")
+            for at in {event.occurred_at for event in events}
+        }
         receipts = [
             (
                 event_line(event, language),
-                date_format(timezone.localtime(event.occurred_at), "DATETIME_FORMAT"),
-                settings.SITE_URL + reverse("consent:event_receipt", args=[event.receipt_id]),
+                when[event.occurred_at],
+                link.replace(str(sample), str(event.receipt_id)),
             )
             for event in events
         ]

@@ -111,6 +111,10 @@ def _tell_by_email(tasks: list[RecipientTask], *, now: datetime) -> None:
     """Each task's answer link, email and timeline event, a few statements for them all."""
     if not tasks:
         return
+    # The answer page's URL reversed once for the batch, each token put in it: reversing
+    # costs about 0.1 ms, as much as the rest of a task's link.
+    sample = "0" * 43
+    url = _answer_url(sample)
     links, messages = [], []
     for task in tasks:
         token = secrets.token_urlsafe(32)  # 256 bits
@@ -130,7 +134,7 @@ def _tell_by_email(tasks: list[RecipientTask], *, now: datetime) -> None:
                     "employer": task.employer,
                     "request": task.request,
                     "task": task,
-                    "answer_url": _answer_url(token),
+                    "answer_url": url.replace(sample, token),
                     "link_days": settings.ANSWER_LINK_DAYS,
                 },
                 kind=f"company_request:{task.request.reference}",
