@@ -25,6 +25,10 @@ an SMTP server on loopback (tests/smtp.py, in this process) and, for filing, gun
    `--clients` clients at once: filings per second, and how many company emails the worker
    delivered meanwhile. Goals: p50 under 30 ms, at least 30 filings a second.
 
+Its parts: bench_dispatch_data.py (the students, companies, grants and requests),
+bench_dispatch_processes.py (the SMTP sink, the worker, gunicorn) and bench_dispatch_http.py
+(filing over HTTP).
+
 The machine's load average is printed with each figure: other jobs share the two cores, so
 only ratios to a baseline measured in the same run compare across runs.
 
@@ -35,24 +39,18 @@ at the end, so the next run can file again. Every wait has a deadline.
 """
 
 import argparse
-import contextlib
-import http.client
 import io
 import logging
 import os
-import re
 import smtplib
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 import warnings
-from collections import Counter
 from pathlib import Path
-from urllib.parse import urlencode
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -64,46 +62,42 @@ import django  # noqa: E402
 warnings.filterwarnings("ignore", "No directory at")
 django.setup()
 
+import bench_dispatch_data  # noqa: E402
 import redis  # noqa: E402
+from bench_dispatch_data import (  # noqa: E402
+    BENCH_DOMAIN,
+    bench_companies,
+    bench_students,
+    cancel_open,
+    ensure_recipients,
+    file_deletion,
+    in_process_tasks,
+)
+from bench_dispatch_http import bench_filing  # noqa: E402
+from bench_dispatch_processes import (  # noqa: E402
+    Sink,
+    start_worker,
+    stop,
+    tail,
+    wait_for_company_emails,
+)
 from django.conf import settings  # noqa: E402
 from django.core.mail import EmailMultiAlternatives  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import IntegrityError, connection, transaction  # noqa: E402
-from django.test import Client, RequestFactory  # noqa: E402
-from django.test.utils import override_settings  # noqa: E402
-from django.utils import timezone  # noqa: E402
+from django.db import connection  # noqa: E402
 
-from consent.models import (  # noqa: E402
-    Consent,
-    ConsentEvent,
-    ConsentScreen,
-    PolicyAcceptance,
-    PolicyVersion,
-    Provision,
-    Purpose,
-    Screen,
-)
-from consent.services import policy_accept  # noqa: E402
-from disclosure.models import DataRequest, DataSource  # noqa: E402
-from disclosure.services import request_cancel, request_file  # noqa: E402
+from consent.models import PolicyVersion, Purpose  # noqa: E402
+from disclosure.models import DataSource  # noqa: E402
 from portal.celery import app  # noqa: E402
-from portal.models import EmailMessage, Employer, PrivacyContact, User  # noqa: E402
-from tests.ports import free_port  # noqa: E402
-from tests.smtp import SmtpServer  # noqa: E402
+from portal.models import EmailMessage, User  # noqa: E402
 
-BENCH_DOMAIN = "bench.example.jp"
 ONE_STUDENT = f"bench-dispatch@{BENCH_DOMAIN}"
 WAVE_STUDENT = "bench-wave-{:03d}@" + BENCH_DOMAIN
 FILING_STUDENT = "bench-filing-{:04d}@" + BENCH_DOMAIN
 MANY_STUDENT = "bench-request-{:05d}@" + BENCH_DOMAIN
-COMPANY_EMAIL = "privacy-{:03d}@" + BENCH_DOMAIN
-CANCEL_REASON = "benchmark run finished (scripts/bench_dispatch.py)"
-START_TIMEOUT = 60
 DISPATCH_GOAL = 0.5  # of the raw SMTP rate
 FILING_P50_GOAL_MS = 30
 FILING_RATE_GOAL = 30  # filings per second
-FORM = {"kind": "deletion", "scope": "all", "delivery_format": "pdf_json", "message": ""}
-REFERENCE = re.compile(r"R-\d{6}-[0-9A-F]+")
 
 
 def load() -> str:
@@ -112,330 +106,6 @@ def load() -> str:
 
 def verdict(ok: bool) -> str:
     return "ok" if ok else "FAIL"
-
-
-# --- the SMTP server ----------------------------------------------------------------------------
-class Sink(SmtpServer):
-    """The test SMTP server, noting when each message arrived, to whom and about what."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrivals: list[tuple[float, str, str]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        reply = await super().handle_DATA(server, session, envelope)
-        if reply.startswith("250"):
-            with self._lock:
-                message = self.messages.pop()  # kept as arrivals only: 10,000s of them
-                self.arrivals.append(
-                    (time.perf_counter(), str(message["To"]), str(message["Subject"]))
-                )
-        return reply
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self.arrivals)
-
-    def since(self, start: int) -> list[tuple[float, str, str]]:
-        with self._lock:
-            return self.arrivals[start:]
-
-
-def wait_for_company_emails(
-    sink: Sink, start: int, references: set[str], addresses: set[str], expected: int, timeout: float
-) -> tuple[list[float], Counter, bool]:
-    """Arrival times of the emails to the bench companies about `references` that arrived
-    after the sink's `start`-th message, until `expected` arrived or the timeout; and how
-    often each (company, reference) arrived."""
-    deadline = time.monotonic() + timeout
-    seen, times, pairs = start, [], Counter()
-    while True:
-        arrivals = sink.since(seen)
-        for at, to, subject in arrivals:
-            found = REFERENCE.search(subject)
-            if to in addresses and found and found.group() in references:
-                times.append(at)
-                pairs[(to, found.group())] += 1
-        seen += len(arrivals)
-        if len(times) >= expected:
-            return sorted(times), pairs, True
-        if time.monotonic() > deadline:
-            return sorted(times), pairs, False
-        time.sleep(0.05)
-
-
-# --- the data -----------------------------------------------------------------------------------
-@contextlib.contextmanager
-def in_process_tasks():
-    """Setup runs its tasks here, emails to nowhere: nothing reaches the broker."""
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    try:
-        with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
-            yield
-    finally:
-        app.conf.task_always_eager = previous
-
-
-def bench_companies(count: int) -> list[Employer]:
-    companies = []
-    for n in range(1, count + 1):
-        email = COMPANY_EMAIL.format(n)
-        employer = (
-            Employer.objects.filter(contacts__email=email, contacts__is_primary=True)
-            .order_by("pk")
-            .first()
-        )
-        if employer is None:
-            employer = Employer.objects.create(
-                name=f"ベンチ株式会社{n:03d}", name_en=f"Bench Corporation {n:03d}"
-            )
-            PrivacyContact.objects.create(
-                employer=employer, name="個人情報担当", email=email, is_primary=True
-            )
-        companies.append(employer)
-    # Each request by its own email, whatever an earlier run or a person set: what is measured.
-    Employer.objects.filter(pk__in=[e.pk for e in companies]).update(
-        request_delivery=Employer.Delivery.EACH
-    )
-    return companies
-
-
-def bench_students(emails: list[str]) -> list[User]:
-    found = {u.email: u for u in User.objects.filter(email__in=emails)}
-    with transaction.atomic():
-        for email in emails:
-            if email not in found:
-                found[email] = User.objects.create_user(
-                    email=email, display_name="ベンチ 学生", language="ja"
-                )
-    return [found[email] for email in emails]
-
-
-def ensure_recipients(
-    pairs: list[tuple[User, Employer]], version: PolicyVersion, purpose: Purpose
-) -> None:
-    """Each student accepted `version`, holds a live grant for each of its employers and the
-    employer received its data (a provision). The grants and provisions are the rows
-    `consent_grant` and `provision_record` make, bulk-loaded: a deletion withdraws the
-    grants, and every run grants them again (thousands), to file the same requests."""
-    students = {s.pk: s for s, _e in pairs}
-    accepted = set(
-        PolicyAcceptance.objects.filter(student_id__in=students, version=version).values_list(
-            "student_id", flat=True
-        )
-    )
-    for student in students.values():
-        if student.pk not in accepted:
-            policy_accept(
-                student=student,
-                version=version,
-                screen=Screen.SIGNUP,
-                language=student.language,
-                shown_sha256=version.stored_sha256(student.language),
-            )
-    states = {
-        (c.student_id, c.employer_id): c
-        for c in Consent.objects.filter(student_id__in=students, purpose=purpose)
-    }
-    provided = set(
-        Provision.objects.filter(student_id__in=students, purpose=purpose).values_list(
-            "student_id", "employer_id"
-        )
-    )
-    now = timezone.now()
-    wanted = [(s, e) for s, e in pairs if not getattr(states.get((s.pk, e.pk)), "granted", False)]
-    with transaction.atomic():
-        events = ConsentEvent.objects.bulk_create(
-            ConsentEvent(
-                student=student,
-                employer=employer,
-                purpose=purpose,
-                action=ConsentEvent.Action.GRANT,
-                occurred_at=now,
-                screen=ConsentScreen.CONSENT_PAGE,
-                policy_version=version,
-                language=student.language,
-                actor=ConsentEvent.Actor.STUDENT,
-                collection_method="web form: one button per employer and purpose",
-            )
-            for student, employer in wanted
-        )
-        new_states, changed = [], []
-        for event in events:
-            state = states.get((event.student_id, event.employer_id))
-            if state is None:
-                new_states.append(
-                    Consent(
-                        student_id=event.student_id,
-                        employer_id=event.employer_id,
-                        purpose=purpose,
-                        granted=True,
-                        event=event,
-                        updated_at=now,
-                    )
-                )
-            else:
-                state.granted, state.event, state.updated_at = True, event, now
-                changed.append(state)
-        Consent.objects.bulk_create(new_states, batch_size=2000)
-        Consent.objects.bulk_update(changed, ["granted", "event", "updated_at"], batch_size=500)
-        by_pair = {(e.student_id, e.employer_id): e for e in events}
-        Provision.objects.bulk_create(
-            (
-                Provision(
-                    student_id=student_id,
-                    employer_id=employer_id,
-                    purpose=purpose,
-                    consent_event=event,
-                    data_items="行動履歴の分析結果（関心度スコア）",
-                    provided_at=now,
-                )
-                for (student_id, employer_id), event in by_pair.items()
-                if (student_id, employer_id) not in provided
-            ),
-            batch_size=2000,
-        )
-
-
-REFERENCE_COLLISIONS = 0
-
-
-def file_deletion(student: User) -> DataRequest:
-    """request_file, filed again if the random reference collided with an earlier one
-    (R-<date>-<10 hex digits>)."""
-    global REFERENCE_COLLISIONS
-    for attempt in range(3):
-        try:
-            return request_file(student=student, kind=DataRequest.Kind.DELETION)
-        except IntegrityError as exc:
-            if "reference" not in str(exc) or attempt == 2:
-                raise
-            REFERENCE_COLLISIONS += 1
-    raise AssertionError("unreachable")
-
-
-def cancel_open() -> int:
-    cancelled = 0
-    for request in DataRequest.objects.filter(
-        student__email__endswith="@" + BENCH_DOMAIN, status__in=DataRequest.OPEN
-    ).select_related("student"):
-        request_cancel(request=request, reason=CANCEL_REASON)
-        cancelled += 1
-    return cancelled
-
-
-# --- the processes ------------------------------------------------------------------------------
-def tail(log: Path, size: int = 3000) -> str:
-    return log.read_text(errors="replace")[-size:] if log.exists() else ""
-
-
-def wait_ready(process: subprocess.Popen, log: Path, ready, what: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while not ready():
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited ({process.returncode}):\n{tail(log)}")
-        if time.monotonic() > deadline:
-            stop(process)
-            raise RuntimeError(f"{what} was not ready within {START_TIMEOUT} s:\n{tail(log)}")
-        time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen | None) -> None:
-    if process is not None and process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def start_worker(sink: Sink, log: Path, concurrency: int) -> subprocess.Popen:
-    """A prefork worker, as deployed, with the no-op task of the baseline loaded too."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DATABASE_URL": settings.DATABASE_URL,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": sink.host,
-        "EMAIL_PORT": str(sink.port),
-        "EMAIL_USE_TLS": "0",
-        "EMAIL_USE_SSL": "0",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(BASE_DIR / "scripts"),
-        "PYTHONWARNINGS": "ignore:No directory at",
-    }
-    command = [
-        str(Path(sys.executable).parent / "celery"),
-        "-A",
-        "portal",
-        "worker",
-        "--pool=prefork",
-        f"--concurrency={concurrency}",
-        "-I",
-        "bench_noop",
-        "-l",
-        "info",
-        "--without-mingle",
-        "--without-gossip",
-        "--without-heartbeat",
-        "-n",
-        f"bench-{uuid.uuid4().hex[:8]}@%h",
-    ]
-    with log.open("ab") as output:
-        start = log.stat().st_size
-        worker = subprocess.Popen(  # noqa: S603 - our own venv's celery
-            command, cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    wait_ready(
-        worker,
-        log,
-        lambda: " ready." in log.read_text(errors="replace")[start:],
-        "the worker",
-    )
-    return worker
-
-
-def start_gunicorn(port: int, workers: int, log: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": settings.SECRET_KEY,  # the sessions made here are signed with it
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": settings.DATABASE_URL,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CACHE_URL": settings.CACHE_URL,
-        "LOG_LEVEL": "WARNING",
-        "PYTHONWARNINGS": "ignore:No directory at",
-    }
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "-c",
-        "portal/gunicorn_conf.py",
-        "portal.wsgi",
-        f"--workers={workers}",
-        f"--bind=127.0.0.1:{port}",
-        "--log-level=warning",
-    ]
-    with log.open("ab") as output:
-        server = subprocess.Popen(  # noqa: S603 - our own venv's gunicorn
-            command, cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-
-    def answers() -> bool:
-        try:
-            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            probe.request("GET", "/healthz")
-            ok = probe.getresponse().status == 200
-            probe.close()
-            return ok
-        except OSError:
-            return False
-
-    wait_ready(server, log, answers, "gunicorn")
-    return server
 
 
 # --- 1. dispatch against its baselines ----------------------------------------------------------
@@ -490,118 +160,6 @@ def noop_baseline(sink: Sink, log: Path, count: int, concurrency: int, timeout: 
     times = sorted(float(t) for t in client.lrange(key, 0, -1))
     client.delete(key)
     return (count - 1) / (times[-1] - times[0])
-
-
-# --- 3. filing over HTTP ------------------------------------------------------------------------
-def signed_in(students: list[User]) -> dict[int, str]:
-    """A session cookie for each student, signed in and just re-authenticated (the form asks
-    for a sign-in within ACCOUNT_REAUTHENTICATION_TIMEOUT)."""
-    from allauth.account.internal.flows.login import record_authentication
-    from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, make_password
-
-    # A usable password, or allauth has no way to re-authenticate them; one hash for all.
-    unusable = User.objects.filter(
-        pk__in=[s.pk for s in students], password__startswith=UNUSABLE_PASSWORD_PREFIX
-    )
-    if unusable.exists():
-        unusable.update(password=make_password(uuid.uuid4().hex))
-    cookies = {}
-    for student in User.objects.filter(pk__in=[s.pk for s in students]):
-        client = Client()
-        client.force_login(student)
-        session = client.session
-        request = RequestFactory().get("/")
-        request.session, request.user = session, student
-        record_authentication(
-            request, student, "password", email=student.email, reauthenticated=True
-        )
-        session.save()
-        cookies[student.pk] = client.cookies[settings.SESSION_COOKIE_NAME].value
-    return cookies
-
-
-def post_filing(port: int, session: str) -> float:
-    """POST the request form as a browser would (the CSRF cookie and its token); the round
-    trip's seconds."""
-    csrf = uuid.uuid4().hex  # any 32 characters of a-zA-Z0-9 is a valid CSRF secret
-    body = urlencode({**FORM, "csrfmiddlewaretoken": csrf}).encode()
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Cookie": f"{settings.SESSION_COOKIE_NAME}={session}; {settings.CSRF_COOKIE_NAME}={csrf}",
-        "Accept-Language": "ja",
-    }
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        started = time.perf_counter()
-        conn.request("POST", "/requests/new/", body=body, headers=headers)
-        response = conn.getresponse()
-        content = response.read()
-        elapsed = time.perf_counter() - started
-    finally:
-        conn.close()
-    location = response.getheader("Location") or ""
-    if response.status != 302 or "/requests/R-" not in location:
-        raise RuntimeError(
-            f"filing answered {response.status} {location!r}: "
-            + content[:500].decode(errors="replace")
-        )
-    return elapsed
-
-
-def bench_filing(
-    students: list[User],
-    sink: Sink,
-    *,
-    sequential: int,
-    clients: int,
-    web_workers: int,
-    logs: Path,
-) -> dict:
-    port = free_port()
-    server = start_gunicorn(port, web_workers, logs / "gunicorn.log")
-    results = {}
-    try:
-        cookies = signed_in(students)
-        # Warm-up: each gunicorn worker's first requests load what the later ones reuse.
-        warm = 2 * web_workers
-        for student in students[:warm]:
-            post_filing(port, cookies[student.pk])
-        first = students[warm : warm + sequential]
-        rest = students[warm + sequential :]
-
-        loads, emails_before = [os.getloadavg()[0]], sink.count()
-        started = time.perf_counter()
-        timings = [post_filing(port, cookies[s.pk]) for s in first]
-        elapsed = time.perf_counter() - started
-        loads.append(os.getloadavg()[0])
-        results["sequential"] = (timings, elapsed, sink.count() - emails_before, loads)
-
-        shares = [rest[n::clients] for n in range(clients)]
-        concurrent: list[float] = []
-        errors: list[BaseException] = []
-
-        def run(share: list[User]) -> None:
-            try:
-                for student in share:
-                    concurrent.append(post_filing(port, cookies[student.pk]))
-            except BaseException as exc:  # reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(share,)) for share in shares]
-        loads, emails_before = [os.getloadavg()[0]], sink.count()
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
-        loads.append(os.getloadavg()[0])
-        if errors:
-            raise errors[0]
-        results["concurrent"] = (concurrent, elapsed, sink.count() - emails_before, loads)
-    finally:
-        stop(server)
-    return results
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -684,8 +242,8 @@ def dispatch(args) -> None:
         with in_process_tasks():
             cancelled = cancel_open()
         DataSource.objects.filter(pk__in=sources).update(active=True)
-    if REFERENCE_COLLISIONS:
-        print(f"WARNING: {REFERENCE_COLLISIONS} request reference(s) collided and were filed again")
+    if collisions := bench_dispatch_data.REFERENCE_COLLISIONS:
+        print(f"WARNING: {collisions} request reference(s) collided and were filed again")
     print(f"cancelled the {cancelled:,} bench requests so that the next run can file again")
     print(f"goals not met: {run.failed}")
 
