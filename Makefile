@@ -70,7 +70,8 @@ clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
 
 # Page timings on a large data set. BENCH_STUDENTS=100000 for the full size; set
-# DATABASE_URL=postgres://... to measure on PostgreSQL (default: var/bench.sqlite3).
+# DATABASE_URL=postgres://... to measure on PostgreSQL (default: var/bench.sqlite3), and
+# CELERY_BROKER_URL=redis://... for dispatch and filing (BENCH_DISPATCH_ARGS: --help).
 # BENCH_REPORTS_ARGS="--records 10000" measures the heavy disclosure report at one size.
 BENCH_STUDENTS ?= 10000
 bench: install sysdeps messages
@@ -85,6 +86,9 @@ bench: install sysdeps messages
 		$(BIN)/python scripts/bench_requests.py
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
 		$(BIN)/python scripts/bench_reports.py $(BENCH_REPORTS_ARGS)
+	@# Dispatch and filing against raw SMTP and a no-op task (PostgreSQL and a broker only).
+	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
+		$(BIN)/python scripts/bench_dispatch.py $(BENCH_DISPATCH_ARGS)
 
 # The scale benchmark (issue 11): loads 100,000 students, 30,000 employers, 1,000,000
 # consent events and activity records, 100,000 requests into PostgreSQL by COPY (once; a

@@ -8,9 +8,20 @@ it (services.requests_sweep).
 """
 
 from disclosure.models import DataRequest, RecipientTask, SourceTask, WebhookDelivery
-from portal.shared.queueing import on_commit_publish, publish_rows
+from portal.models import EmailMessage
+from portal.shared.queueing import (
+    on_commit_publish,
+    on_commit_publish_for,
+    on_commit_publish_many,
+    publish_rows,
+)
 
 SEND = "disclosure.tasks.recipient_task_send"
+SEND_MANY = "disclosure.tasks.recipient_tasks_send"
+EMAILS_SEND = "portal.tasks.emails_send"
+# A request's companies go in messages of at most this many tasks, each passed on in turn
+# by one worker: 38 companies cost a request one message instead of 38.
+SEND_BATCH = 50
 REMIND = "disclosure.tasks.recipient_task_remind"
 REPORT = "disclosure.tasks.disclosure_build_report"
 FINISH = "disclosure.tasks.request_finish"
@@ -20,6 +31,24 @@ WEBHOOK_DELIVER = "disclosure.tasks.webhook_deliver"
 
 def task_send(task_id: int) -> None:
     on_commit_publish(SEND, RecipientTask, task_id)
+
+
+def tasks_send_on_commit(task_ids: list[int], *, emails: list[EmailMessage] = ()) -> None:
+    """The companies' tasks of a request just filed, in as few messages as SEND_BATCH
+    allows, the first carrying `emails` (queued in the same transaction and held back from
+    the broker: portal.shared.emails.emails_held) for the worker to send first. If the
+    broker refuses a message, its rows wait for the sweeps."""
+    email_ids = [email.pk for email in emails if not email.failed]
+    if not task_ids:
+        if email_ids:
+            on_commit_publish_many(EMAILS_SEND, EmailMessage, email_ids)
+        return
+    for start in range(0, len(task_ids), SEND_BATCH):
+        batch = task_ids[start : start + SEND_BATCH]
+        carried = email_ids if start == 0 else []
+        on_commit_publish_for(
+            SEND_MANY, (batch, carried), [(RecipientTask, batch), (EmailMessage, carried)]
+        )
 
 
 def source_call(source_task_id: int) -> None:

@@ -4,9 +4,13 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 
 from disclosure import services
-from portal.tasks import DATABASE_DOWN
+from disclosure.models import RecipientTask
+from portal.models import EmailMessage
+from portal.shared.emails import emails_held
+from portal.tasks import DATABASE_DOWN, emails_send_now, emails_send_queued
 
 # The database gone for a moment: the step's transaction rolled back, so trying again is safe.
 # No jitter: 2, 4, 8 ... s (Celery's default would draw each from 0 up to that).
@@ -20,9 +24,74 @@ RETRY = {
 log = logging.getLogger(__name__)
 
 
+def _deliver_now(task_ids: list[int], sent: list[int], made: list[EmailMessage]) -> None:
+    """After the commit, deliver the emails just made, at once, over this worker's kept
+    SMTP connection (`email_send` used to be queued for each and read it back).
+
+    A task of `task_ids` this call did not send was claimed by an earlier run of the same
+    message, which died between its commit and the delivery (or by another worker): the
+    email it left, never tried, is delivered now. The email's own claim makes sure it goes
+    once, whoever else (a sweep's message) reaches it too."""
+    left = [task_id for task_id in task_ids if task_id not in sent]
+    if left:
+        made = made + list(
+            EmailMessage.objects.filter(
+                pk__in=RecipientTask.objects.filter(pk__in=left).values("email_id"),
+                status=EmailMessage.Status.QUEUED,
+                claimed_at=None,
+            )
+        )
+    transaction.on_commit(lambda: emails_send_now(made))
+
+
+def _pass_on(task_id: int) -> bool:
+    with emails_held() as made:
+        sent = services.recipient_task_send(task_id=task_id)
+    _deliver_now([task_id], [task_id] if sent else [], made)
+    return sent
+
+
 @shared_task(acks_late=True, max_retries=10, **RETRY)
 def recipient_task_send(task_id: int) -> bool:
-    return services.recipient_task_send(task_id=task_id)
+    return _pass_on(task_id)
+
+
+@shared_task(acks_late=True, max_retries=10, **RETRY)
+def recipient_tasks_send(task_ids: list[int], email_ids: list[int] = ()) -> int:
+    """A request's companies, by one message (disclosure.enqueue.tasks_send_on_commit)
+    instead of one per company, passed on together (services.recipient_tasks_send), after
+    the emails the filing made for its student (`email_ids`). A retry after the database
+    went away goes through them all again: those sent are skipped. A batch that fails for
+    another reason is passed on one task at a time, so one task's fault stops only that
+    task."""
+    if email_ids:
+        emails_send_queued(list(email_ids))
+    try:
+        with emails_held() as made:
+            sent = services.recipient_tasks_send(task_ids=task_ids)
+    except DATABASE_DOWN:
+        raise
+    except Exception:
+        if len(task_ids) == 1:
+            raise
+        log.exception("passing on %s together failed: one task at a time", task_ids)
+        return _pass_on_one_by_one(task_ids)
+    _deliver_now(task_ids, sent, made)
+    return len(sent)
+
+
+def _pass_on_one_by_one(task_ids: list[int]) -> int:
+    sent, failure = 0, None
+    for task_id in task_ids:
+        try:
+            sent += _pass_on(task_id)
+        except DATABASE_DOWN:
+            raise
+        except Exception as exc:  # noqa: BLE001 - raised below, once the others went
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return sent
 
 
 @shared_task(acks_late=True, max_retries=10, **RETRY)

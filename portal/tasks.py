@@ -4,17 +4,18 @@ import logging
 import smtplib
 import time
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from portal.models import EmailMessage
 from portal.shared.mail_connection import mail_send
-from portal.shared.queueing import claim_due, publish_rows
+from portal.shared.queueing import claim_due, publish, publish_rows
 from portal.shared.sealing import Unreadable, reveal, unseal
 
 # The database gone for a while (a restart, a failover): the task tries again by itself.
@@ -72,6 +73,113 @@ def is_permanent(exc: Exception) -> bool:
     return False
 
 
+class Attempt(NamedTuple):
+    """What one attempt at a message came to: "sent", "retry" (the caller queues the next
+    attempt, after `retry_delay(attempts)`), "failed", or "skipped" (nothing to claim)."""
+
+    outcome: str
+    attempts: int = 0
+    error: Exception | None = None
+
+
+def email_attempt(*, message_id: int) -> Attempt:
+    """One attempt at sending the outbox's message: claim it, hand it to SMTP, record what
+    happened."""
+    # Claim first, then send: a redelivered or duplicated task finds nothing to claim, so
+    # a message is never sent twice by two workers. A worker that dies between claim and
+    # send leaves a stale claim, which the sweeper returns to the queue.
+    # The row is read before the claim, and nothing reads the database between the claim
+    # and the send: a database gone right after the claim would otherwise fail the task,
+    # whose retry finds the row claimed and leaves it for the stale-claim sweep, ten
+    # minutes later (seen once in ten runs of the fault suite's restart scenario).
+    message = EmailMessage.objects.filter(pk=message_id).first()
+    if message is None or message.status != EmailMessage.Status.QUEUED:
+        return Attempt("skipped")
+    now = timezone.now()
+    claimed = EmailMessage.objects.filter(pk=message_id, status=EmailMessage.Status.QUEUED).update(
+        status=EmailMessage.Status.SENDING,
+        claimed_at=now,
+        attempts=F("attempts") + 1,
+        queued_at=None,
+    )
+    if not claimed:
+        return Attempt("skipped")
+    # The claim added one to the stored count, which may be newer than the row read above.
+    return _deliver(message, attempts=message.attempts + 1)
+
+
+def _deliver(message: EmailMessage, *, attempts: int) -> Attempt:
+    """Hand a message this process has claimed to SMTP, and record what happened."""
+    message_id = message.pk
+    try:
+        email_deliver(message)
+    except (smtplib.SMTPException, OSError, SecretsUnreadable) as exc:
+        final = attempts >= MAX_ATTEMPTS or is_permanent(exc) or isinstance(exc, SecretsUnreadable)
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        # Recording the failure waits for a database gone for a moment, as recording a
+        # send does: a claim left behind would hold the message for the stale-claim sweep.
+        _until_database_answers(
+            lambda: EmailMessage.objects.filter(pk=message_id).update(
+                status=EmailMessage.Status.FAILED if final else EmailMessage.Status.QUEUED,
+                last_error=error,
+                # The caller's retry is the message in the queue.
+                queued_at=None if final else timezone.now(),
+                # A message that will never be sent keeps no secret.
+                **({"sealed_secrets": ""} if final else {}),
+            )
+        )
+        log.warning("email %s attempt %s failed: %s", message_id, attempts, exc)
+        return Attempt("failed" if final else "retry", attempts, exc)
+    # Sent: recording it must not fail with the database away for a moment, or the stale
+    # claim would be freed and the message sent twice.
+    _until_database_answers(lambda: _record_sent(message_id))
+    return Attempt("sent", attempts)
+
+
+def _record_sent(message_id: int) -> None:
+    """The message went: sent, and its secrets erased (they now live only in the inbox).
+    One plain UPDATE, written out: it runs once per email a worker sends, and building it
+    through the ORM cost the worker more than the statement costs PostgreSQL.
+
+    On its own (not inside a caller's transaction), on PostgreSQL, the record is committed
+    without waiting for the disk (`synchronous_commit = off` for this transaction only):
+    the wait was about 4 ms an email, more than the rest of sending it. A worker dying
+    afterwards loses nothing (PostgreSQL writes the record within a fraction of a second);
+    PostgreSQL itself crashing (not a restart, which writes it) may lose the records of the
+    last fraction of a second, whose emails the stale-claim sweep then sends again: the
+    outbox's one case of a message sent twice, made possible by a database crash as well
+    as a worker's (docs/performance.md says why it is worth it)."""
+    table = connection.ops.quote_name(EmailMessage._meta.db_table)
+    statement = (
+        f"UPDATE {table} SET status = %s, sent_at = %s, last_error = '', "  # noqa: S608 - our table's name; values are parameters
+        "sealed_secrets = '' WHERE id = %s"
+    )
+    values = [EmailMessage.Status.SENT, timezone.now(), message_id]
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, values)
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute(statement, values)
+
+
+def _claim_many(messages: list[EmailMessage]) -> dict[int, int]:
+    """Claim the messages that are still queued, in one statement (one commit): the ids
+    claimed, with their attempts counting this one. RETURNING says which, so nothing reads
+    the database between claim and send (see email_attempt)."""
+    table = connection.ops.quote_name(EmailMessage._meta.db_table)
+    marks = ", ".join(["%s"] * len(messages))
+    Status = EmailMessage.Status
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1, "  # noqa: S608 - our table's name; values are parameters
+            f"queued_at = NULL WHERE id IN ({marks}) AND status = %s RETURNING id, attempts",
+            [Status.SENDING, timezone.now(), *(m.pk for m in messages), Status.QUEUED],
+        )
+        return dict(cursor.fetchall())
+
+
 @shared_task(
     acks_late=True,
     bind=True,
@@ -84,60 +192,58 @@ def is_permanent(exc: Exception) -> bool:
     retry_jitter=False,
 )
 def email_send(self, message_id: int) -> None:
-    # Claim first, then send: a redelivered or duplicated task finds nothing to claim, so
-    # a message is never sent twice by two workers. A worker that dies between claim and
-    # send leaves a stale claim, which the sweeper returns to the queue.
-    # The row is read before the claim, and nothing reads the database between the claim
-    # and the send: a database gone right after the claim would otherwise fail the task,
-    # whose retry finds the row claimed and leaves it for the stale-claim sweep, ten
-    # minutes later (seen once in ten runs of the fault suite's restart scenario).
-    message = EmailMessage.objects.filter(pk=message_id).first()
-    if message is None or message.status != EmailMessage.Status.QUEUED:
+    attempt = email_attempt(message_id=message_id)
+    if attempt.outcome == "retry":
+        countdown = retry_delay(attempt.attempts).total_seconds()
+        raise self.retry(exc=attempt.error, countdown=countdown) from attempt.error
+
+
+def emails_send_now(messages: list[EmailMessage]) -> None:
+    """Send messages never tried yet, here and now, as `email_send` would: a worker that
+    has just made them sends them over its kept SMTP connection, right after its transaction
+    committed, instead of queueing a task for each. One statement claims them all; each is
+    recorded sent (or failed) on its own, so a worker dying mid-way leaves only the message
+    it was sending in doubt, as `email_send` does. A refused attempt is retried by
+    `email_send` after its backoff (or by the sweep, if the broker will not take the retry).
+
+    `messages` are the rows as their caller made them (nothing is read back)."""
+    if not messages:
         return
-    now = timezone.now()
-    claimed = EmailMessage.objects.filter(pk=message_id, status=EmailMessage.Status.QUEUED).update(
-        status=EmailMessage.Status.SENDING,
-        claimed_at=now,
-        attempts=F("attempts") + 1,
-        queued_at=None,
-    )
-    if not claimed:
-        return
-    message.attempts += 1
-    try:
-        email_deliver(message)
-    except (smtplib.SMTPException, OSError, SecretsUnreadable) as exc:
-        final = (
-            message.attempts >= MAX_ATTEMPTS
-            or is_permanent(exc)
-            or isinstance(exc, SecretsUnreadable)
-        )
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        # Recording the failure waits for a database gone for a moment, as recording a
-        # send does: a claim left behind would hold the message for the stale-claim sweep.
-        _until_database_answers(
-            lambda: EmailMessage.objects.filter(pk=message_id).update(
-                status=EmailMessage.Status.FAILED if final else EmailMessage.Status.QUEUED,
-                last_error=error,
-                # The retry below is the message in the queue.
-                queued_at=None if final else timezone.now(),
-                # A message that will never be sent keeps no secret.
-                **({"sealed_secrets": ""} if final else {}),
+    claimed = _claim_many(messages)
+    for message in messages:
+        if message.pk not in claimed:
+            continue  # another worker's, or no longer queued
+        attempt = _deliver(message, attempts=claimed[message.pk])
+        if attempt.outcome == "retry" and not publish(
+            "portal.tasks.email_send",
+            message.pk,
+            countdown=retry_delay(attempt.attempts).total_seconds(),
+        ):
+            EmailMessage.objects.filter(pk=message.pk).update(queued_at=None)
+
+
+@shared_task(
+    acks_late=True,
+    max_retries=10,
+    autoretry_for=DATABASE_DOWN,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=False,
+)
+def emails_send(message_ids: list[int]) -> None:
+    """Messages queued together, by one message instead of one each (a filing's emails to
+    its student, when it has no company to carry them: disclosure.enqueue)."""
+    emails_send_queued(message_ids)
+
+
+def emails_send_queued(message_ids: list[int]) -> None:
+    """Send these messages as `email_send` sends each; one already tried is left to its
+    own retry, one sent or claimed elsewhere is left alone."""
+    emails_send_now(
+        list(
+            EmailMessage.objects.filter(
+                pk__in=message_ids, status=EmailMessage.Status.QUEUED, claimed_at=None
             )
-        )
-        log.warning("email %s attempt %s failed: %s", message_id, message.attempts, exc)
-        if not final:
-            countdown = retry_delay(message.attempts).total_seconds()
-            raise self.retry(exc=exc, countdown=countdown) from exc
-        return
-    # Sent: recording it must not fail with the database away for a moment, or the stale
-    # claim would be freed and the message sent twice.
-    _until_database_answers(
-        lambda: EmailMessage.objects.filter(pk=message_id).update(
-            status=EmailMessage.Status.SENT,
-            sent_at=timezone.now(),
-            last_error="",
-            sealed_secrets="",  # delivered: the secret now lives only in the inbox
         )
     )
 

@@ -34,7 +34,7 @@ the digests are due, a real `celery beat` with two-second sweeps.
    2,000 x 38 in under 15 minutes). On by default up to 200 students (`--per-request on`
    or `off` to choose). Prints the time until every company has every email, what was
    lost or duplicated, and raw smtplib sending as many similar messages to the same sink
-   from two processes (a connection per message, as the worker sends), and the ratio.
+   from two processes (one connection each, as each worker process keeps), and the ratio.
 
 Each figure is one line with its goal, ok/FAIL and the load average over the last minute.
 """
@@ -501,7 +501,7 @@ def digest_email(raw: bytes) -> tuple[int | None, list[str]]:
 
 def raw_smtp(sink: WaveSink, sample: EmailMessage, count: int, processes: int = 2) -> float:
     """Seconds for smtplib to hand `count` messages like `sample` to the sink from
-    `processes` processes, a new connection per message (as the worker sends one)."""
+    `processes` processes, each over one connection (as a worker process keeps one)."""
     message = email.message.EmailMessage()
     message["From"] = settings.DEFAULT_FROM_EMAIL
     message["To"] = RAW_SMTP_TO
@@ -527,8 +527,8 @@ def raw_smtp(sink: WaveSink, sample: EmailMessage, count: int, processes: int = 
 
 
 def _send_raw(host: str, port: int, message, count: int) -> None:
-    for _ in range(count):
-        with smtplib.SMTP(host, port, timeout=30) as smtp:
+    with smtplib.SMTP(host, port, timeout=30) as smtp:
+        for _ in range(count):
             smtp.send_message(message)
 
 

@@ -5,11 +5,14 @@ with the student's row locked, so that concurrent changes for one student run on
 another and the state always equals the last event of the ledger.
 """
 
+import uuid
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import (
@@ -22,6 +25,7 @@ from consent.models import (
     Purpose,
     StopUseNotice,
 )
+from consent.templatetags.consent_tags import event_line
 from portal.models import Employer, Language, User
 from portal.shared.emails import email_queue_template, email_queue_to_company
 from portal.shared.locking import retry_on_deadlock, student_lock
@@ -48,14 +52,13 @@ def _newest_acceptance(student: User) -> PolicyAcceptance | None:
     return PolicyAcceptance.objects.latest_for(student)
 
 
-def _record(
+def _new_event(
     *,
     student: User,
     employer: Employer,
     purpose: Purpose,
     action: str,
     version: PolicyVersion,
-    state: Consent | None,
     screen: str,
     language: str,
     actor: str,
@@ -65,7 +68,8 @@ def _record(
     user_agent: str,
     at,
 ) -> ConsentEvent:
-    event = ConsentEvent.objects.create(
+    """The ledger's row for one change, not yet saved."""
+    return ConsentEvent(
         student=student,
         employer=employer,
         purpose=purpose,
@@ -83,7 +87,14 @@ def _record(
         ip_address=ip_address or None,
         user_agent=(user_agent or "")[:400],
     )
-    granted = action == Action.GRANT
+
+
+def _record(*, state: Consent | None, **change) -> ConsentEvent:
+    """One change: its event, and the state row that follows it."""
+    event = _new_event(**change)
+    event.save(force_insert=True)
+    student, employer, purpose, at = event.student, event.employer, event.purpose, event.occurred_at
+    granted = event.action == Action.GRANT
     if state is None:
         Consent.objects.create(
             student=student,
@@ -187,28 +198,49 @@ def _withdraw_states(
     notify: bool = True,
 ) -> list[ConsentEvent]:
     now = timezone.now()
-    events = [
-        _record(
-            student=student,
-            employer=state.employer,
-            purpose=state.purpose,
-            action=action,
-            version=version,
-            state=state,
-            screen=screen,
-            language=language,
-            actor=actor,
-            actor_user=actor_user,
-            reason=reason,
-            ip_address=ip_address,
-            user_agent=user_agent,
-            at=now,
-        )
-        for state in states
-    ]
+    # One INSERT for the events and one UPDATE for the states, whatever their number: a
+    # deletion to 38 companies withdraws 38 grants while the student waits for the page.
+    events = ConsentEvent.objects.bulk_create(
+        [
+            _new_event(
+                student=student,
+                employer=state.employer,
+                purpose=state.purpose,
+                action=action,
+                version=version,
+                screen=screen,
+                language=language,
+                actor=actor,
+                actor_user=actor_user,
+                reason=reason,
+                ip_address=ip_address,
+                user_agent=user_agent,
+                at=now,
+            )
+            for state in states
+        ]
+    )
+    for state, event in zip(states, events, strict=True):
+        state.granted, state.event, state.updated_at = False, event, now
+    _states_point_at(states, now=now)
     if notify:
         _notify_recipients(student=student, events=events)
     return events
+
+
+def _states_point_at(states: list[Consent], *, now) -> None:
+    """The withdrawn state rows, each pointing at its new event, in one UPDATE from a VALUES
+    list (PostgreSQL and SQLite alike name its columns column1, column2): not bulk_update,
+    whose CASE of 38 branches costs Django ten times more to build, nor a subquery per row
+    finding the event again."""
+    table = connection.ops.quote_name(Consent._meta.db_table)
+    rows = ", ".join(["(%s, %s)"] * len(states))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET granted = %s, updated_at = %s, event_id = v.column2 "  # noqa: S608 - our table's name; values are parameters
+            f"FROM (VALUES {rows}) AS v WHERE {table}.id = v.column1",
+            [False, now, *(value for state in states for value in (state.pk, state.event_id))],
+        )
 
 
 @retry_on_deadlock
@@ -276,13 +308,18 @@ def consent_withdraw_all(
     _check_actor(actor, actor_user, reason)
     with transaction.atomic():
         _lock_student(student)
-        states = Consent.objects.select_for_update().filter(student=student, granted=True)
+        # The state rows only (of=self): without it, PostgreSQL locked every joined row too,
+        # the companies' and the purposes', so two students withdrawing from the same
+        # companies (two filings at once) waited for each other.
+        states = Consent.objects.select_for_update(of=("self",)).filter(
+            student=student, granted=True
+        )
         if employers is not None:
             states = states.filter(employer__in=employers)
+        # Not the events' policy versions: the newest acceptance's is the one recorded, and
+        # loading a version (its texts) for each of 38 states cost more than the rest.
         states = list(
-            states.select_related("employer", "purpose", "event__policy_version").order_by(
-                "employer__name", "purpose__code"
-            )
+            states.select_related("employer", "purpose").order_by("employer__name", "purpose__code")
         )
         if not states:
             return []
@@ -338,19 +375,32 @@ def consent_lapse_after_acceptance(*, student: User, version: PolicyVersion) -> 
 
 def _email_receipt(*, student: User, events: list[ConsentEvent]) -> None:
     language = student.language or Language.JA
+    # Each change's line, time and receipt link, made once here rather than by the text and
+    # the HTML template each: a deletion to 38 companies lists 38 of them while the student
+    # waits. The link is reversed once and each receipt's id put in it (reversing costs
+    # about 0.1 ms, a filing's 38 of them 4 ms), and the events of one change share a time.
+    sample = uuid.UUID(int=0)
+    link = settings.SITE_URL + reverse("consent:event_receipt", args=[sample])
+    with translation.override(language):
+        when = {
+            at: date_format(timezone.localtime(at), "DATETIME_FORMAT")
+            for at in {event.occurred_at for event in events}
+        }
+        receipts = [
+            (
+                event_line(event, language),
+                when[event.occurred_at],
+                link.replace(str(sample), str(event.receipt_id)),
+            )
+            for event in events
+        ]
     email_queue_template(
         to=student.email,
         template="consent_change",
         context={
             "student": student,
             "events": events,
-            "receipts": [
-                (
-                    event,
-                    settings.SITE_URL + reverse("consent:event_receipt", args=[event.receipt_id]),
-                )
-                for event in events
-            ],
+            "receipts": receipts,
             "language": language,
             "consents_url": settings.SITE_URL + reverse("consent:consent_list"),
         },

@@ -21,6 +21,7 @@ from disclosure.services.companies import (
     recipient_task_resend,
     recipient_task_send,
 )
+from disclosure.services.dispatch import recipient_tasks_send
 from disclosure.services.filing import (
     Recipient,
     RequestRefused,
@@ -94,6 +95,7 @@ __all__ = [
     "recipient_task_remind",
     "recipient_task_resend",
     "recipient_task_send",
+    "recipient_tasks_send",
     "request_cancel",
     "request_certificate_store",
     "request_extend",

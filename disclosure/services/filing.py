@@ -35,6 +35,7 @@ from disclosure.services._common import (
 )
 from inferences.services import inferences_erase
 from portal.models import ActivityRecord, Employer, User
+from portal.shared.emails import emails_held
 from portal.shared.locking import retry_on_deadlock, student_lock
 
 
@@ -111,15 +112,18 @@ def request_file(
     delivery_format: str = DataRequest.Format.PDF_JSON,
     message: str = "",
     language: str = "ja",
+    recipients: list[Recipient] | None = None,
 ) -> DataRequest:
     """File a request: do the portal's part now, and queue one task per company.
 
     `employers=None` means every recipient. A second open request of the same kind and
-    scope is refused, pointing at the first.
+    scope is refused, pointing at the first. `recipients` is `request_recipients` for the
+    student, when the caller has just asked it (the form that chose among them).
     """
     if kind not in Kind.values:
         raise ValueError(f"unknown kind {kind!r}")
-    recipients = request_recipients(student=student)
+    if recipients is None:
+        recipients = request_recipients(student=student)
     if employers is not None:
         chosen = {e.pk for e in employers}
         unknown = chosen - {r.employer.pk for r in recipients}
@@ -131,7 +135,9 @@ def request_file(
         recipients = [r for r in recipients if r.employer.pk in chosen]
     # The site's own systems take part in every request, whatever its scope of companies.
     sources = list(DataSource.objects.filter(active=True).order_by("pk"))
-    with transaction.atomic():
+    # The student's emails (the withdrawals' receipt, "request received") go with the
+    # companies' tasks, in one message: the filing hands the broker one message, not 40.
+    with transaction.atomic(), emails_held() as emails:
         student_lock(student_id=student.pk)
         for existing in DataRequest.objects.filter(
             student=student, kind=kind, status__in=DataRequest.OPEN
@@ -182,8 +188,7 @@ def request_file(
         )
         _portal_part(request, scope=None if employers is None else employers)
         _email_student(request, "request_received")
-        for task in tasks:
-            enqueue.task_send(task.pk)
+        enqueue.tasks_send_on_commit([task.pk for task in tasks], emails=emails)
         for source_task in source_tasks:
             enqueue.source_call(source_task.pk)
         if not tasks and not source_tasks and kind != Kind.DISCLOSURE:

@@ -98,6 +98,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
                     delivery_format=data["delivery_format"],
                     message=data["message"],
                     language=language,
+                    recipients=recipients,
                 )
             except RequestRefused as refused:
                 if refused.code == "duplicate" and refused.existing is not None:

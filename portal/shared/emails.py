@@ -4,6 +4,10 @@ A message is rendered in the recipient's language, stored as an EmailMessage row
 queued for the Celery task `portal.tasks.email_send` once the transaction commits.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -11,6 +15,9 @@ from django.utils import timezone, translation
 from portal.models import EmailMessage, Employer
 from portal.shared.queueing import on_commit_publish
 from portal.shared.sealing import Slots
+
+# The messages queued inside `emails_held()`: kept for its caller instead of queued on commit.
+_held: ContextVar[list[EmailMessage] | None] = ContextVar("emails_held", default=None)
 
 # Stored as the email's error, which staff read in either language: so both are stored.
 NO_PRIMARY_CONTACT = (
@@ -20,10 +27,44 @@ NO_PRIMARY_CONTACT = (
 )
 
 
-def _message_store(*, to: str, subject: str, cc: list[str] | None = None, **fields) -> EmailMessage:
-    return EmailMessage.objects.create(
-        to=to, cc=list(cc or []), subject=" ".join(subject.split())[:300], **fields
+def _message(*, to: str, subject: str, cc: list[str] | None = None, **fields) -> EmailMessage:
+    """A row, not yet stored."""
+    return EmailMessage(to=to, cc=list(cc or []), subject=" ".join(subject.split())[:300], **fields)
+
+
+def _queued(
+    *,
+    to: str,
+    subject: str,
+    body_text: str,
+    body_html: str = "",
+    kind: str,
+    language: str,
+    cc: list[str] | None = None,
+    slots: Slots | None = None,
+) -> EmailMessage:
+    return _message(
+        to=to,
+        cc=cc,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        kind=kind,
+        language=language,
+        queued_at=timezone.now(),
+        sealed_secrets=slots.sealed() if slots else "",
     )
+
+
+def _queue(message: EmailMessage) -> None:
+    """A stored message, to be sent once the transaction commits."""
+    held = _held.get()
+    if held is not None:
+        held.append(message)
+    else:
+        # If the broker is down, the row is committed and the sweeper sends it later: the
+        # caller (a sign-up, a request) must not fail after its own work is saved.
+        on_commit_publish("portal.tasks.email_send", EmailMessage, message.pk)
 
 
 def email_queue_message(
@@ -38,7 +79,7 @@ def email_queue_message(
     slots: Slots | None = None,
 ) -> EmailMessage:
     """Store and queue a message. Secrets go in as `slots`' placeholders, never as text."""
-    message = _message_store(
+    message = _queued(
         to=to,
         cc=cc,
         subject=subject,
@@ -46,13 +87,36 @@ def email_queue_message(
         body_html=body_html,
         kind=kind,
         language=language,
-        queued_at=timezone.now(),
-        sealed_secrets=slots.sealed() if slots else "",
+        slots=slots,
     )
-    # If the broker is down, the row is committed and the sweeper sends it later: the
-    # caller (a sign-up, a request) must not fail after its own work is saved.
-    on_commit_publish("portal.tasks.email_send", EmailMessage, message.pk)
+    message.save(force_insert=True)
+    _queue(message)
     return message
+
+
+def emails_store(messages: list[EmailMessage]) -> list[EmailMessage]:
+    """Store messages made by `email_compose_to_company` (one INSERT for them all) and queue
+    each that is to be sent."""
+    EmailMessage.objects.bulk_create(messages)
+    for message in messages:
+        if not message.failed:
+            _queue(message)
+    return messages
+
+
+@contextmanager
+def emails_held() -> Iterator[list[EmailMessage]]:
+    """The messages queued inside are not handed to the broker on commit: they are collected
+    in the list this yields, for a caller that sends them itself once its transaction has
+    committed (a worker passing a request on, over its kept SMTP connection:
+    `portal.tasks.emails_send_now`). Their rows are queued like any other, so a caller that
+    dies before sending leaves them to its redelivered task, or to the outbox's sweep."""
+    held: list[EmailMessage] = []
+    token = _held.set(held)
+    try:
+        yield held
+    finally:
+        _held.reset(token)
 
 
 def _render(*, template: str, context: dict, language: str, secrets: tuple[str, ...] = ()) -> dict:
@@ -102,6 +166,20 @@ def email_queue_to_company(
     already failed, with the reason, and not sent: it shows wherever staff look for failed
     emails (and the caller's task with it), and the caller's transaction goes on.
     """
+    message = email_compose_to_company(
+        employer=employer, template=template, context=context, kind=kind, secrets=secrets
+    )
+    message.save(force_insert=True)
+    if not message.failed:
+        _queue(message)
+    return message
+
+
+def email_compose_to_company(
+    *, employer: Employer, template: str, context: dict, kind: str, secrets: tuple[str, ...] = ()
+) -> EmailMessage:
+    """`email_queue_to_company`'s message, not yet stored: for a caller that stores many at
+    once (`emails_store`)."""
     contact = employer.primary_contact
     language = employer.message_language
     rendered = _render(
@@ -113,13 +191,13 @@ def email_queue_to_company(
     fields = {"cc": employer.cc_emails, "kind": kind, "language": language, **rendered}
     if contact is None:
         del fields["slots"]  # never sent: its secrets are dropped, not kept
-        return _message_store(
+        return _message(
             to="",
             status=EmailMessage.Status.FAILED,
             last_error=NO_PRIMARY_CONTACT % {"company": employer.name},
             **fields,
         )
-    return email_queue_message(to=contact.email, **fields)
+    return _queued(to=contact.email, **fields)
 
 
 # Where an erased email "went": an address no one can receive mail at (RFC 2606).

@@ -43,14 +43,15 @@ def _in_process() -> bool:
     return bool(current_app.conf.task_always_eager)
 
 
-def publish(task_name: str, *args) -> bool:
-    """Queue `task_name(*args)`; False if the broker could not take it (the sweep will)."""
+def publish(task_name: str, *args, countdown: float | None = None) -> bool:
+    """Queue `task_name(*args)` (to run `countdown` seconds from now); False if the broker
+    could not take it (the sweep will)."""
     global _broker_down_until
     if time.monotonic() < _broker_down_until:
         return False
     try:
         # retry=False: one connection attempt, bounded by the transport's connect timeout.
-        current_app.tasks[task_name].apply_async(args, retry=False)
+        current_app.tasks[task_name].apply_async(args, retry=False, countdown=countdown)
     except Exception as exc:  # kombu raises many kinds (OperationalError, OSError, ...)
         if _in_process():
             raise  # in-process tasks: a failure is the task's, not the broker's
@@ -73,6 +74,27 @@ def publish_rows(task_name: str, model, ids: Iterable[int], *extra) -> int:
 def on_commit_publish(task_name: str, model, row_id: int, *extra) -> None:
     """Once the transaction commits, queue the row's step (its `queued_at` set by the caller)."""
     transaction.on_commit(lambda: publish_rows(task_name, model, [row_id], *extra), robust=True)
+
+
+def on_commit_publish_many(task_name: str, model, row_ids: list[int]) -> None:
+    """Once the transaction commits, queue one message for the step of all these rows,
+    `task_name(row_ids)` (their `queued_at` set by the caller); if the broker will not take
+    it, every one of them is left to the sweep."""
+    on_commit_publish_for(task_name, (row_ids,), [(model, row_ids)])
+
+
+def on_commit_publish_for(task_name: str, args: tuple, rows: list[tuple]) -> None:
+    """Once the transaction commits, queue `task_name(*args)`: one message standing for
+    the steps of `rows`, (model, ids) pairs whose `queued_at` the caller set. If the broker
+    will not take it, every one of them is left to the sweeps."""
+
+    def publish_for_all() -> None:
+        if not publish(task_name, *args):
+            for model, ids in rows:
+                if ids:
+                    model.objects.filter(pk__in=ids).update(queued_at=None)
+
+    transaction.on_commit(publish_for_all, robust=True)
 
 
 def due(now: datetime) -> Q:

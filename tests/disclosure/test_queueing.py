@@ -41,7 +41,11 @@ def broker_down(monkeypatch):
     # Not Celery's own setting: changing it here would outlive the test in the real-broker
     # tests that follow in the same process.
     monkeypatch.setattr(queueing, "_in_process", lambda: False)
-    for name in ("portal.tasks.email_send", "disclosure.tasks.recipient_task_send"):
+    for name in (
+        "portal.tasks.email_send",
+        "disclosure.tasks.recipient_task_send",
+        "disclosure.tasks.recipient_tasks_send",
+    ):
         monkeypatch.setattr(current_app.tasks[name], "apply_async", refusing)
     return refusing
 

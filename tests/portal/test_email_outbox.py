@@ -349,3 +349,68 @@ def test_a_broker_outage_does_not_fail_the_caller_and_the_row_waits_for_the_swee
     assert "status queued" in result.stdout
     # The failure to queue is logged, not swallowed.
     assert "could not queue portal.tasks.email_send" in result.stderr
+
+
+def claimed() -> EmailMessage:
+    """A row as a sender holds it: claimed, its secret still sealed (no task queued)."""
+    return EmailMessage.objects.create(
+        to="hanako@example.jp",
+        subject="件名",
+        body_text="本文です。",
+        kind="test",
+        language="ja",
+        status=EmailMessage.Status.SENDING,
+        claimed_at=timezone.now(),
+        attempts=1,
+        sealed_secrets="sealed",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sent_email_is_recorded_sent_with_its_secrets_erased_in_or_out_of_a_transaction():
+    from portal.tasks import _record_sent
+
+    alone, inside = claimed(), claimed()
+    _record_sent(alone.pk)
+    with transaction.atomic():
+        _record_sent(inside.pk)
+
+    for message in (alone, inside):
+        message.refresh_from_db()
+        assert (message.status, message.sealed_secrets) == (EmailMessage.Status.SENT, "")
+        assert message.sent_at is not None
+
+
+@pytest.mark.skipif(
+    not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+    reason="needs PostgreSQL (CI's second pass): synchronous_commit is PostgreSQL's",
+)
+@pytest.mark.django_db(transaction=True)
+def test_recording_a_send_waits_for_no_disk_only_in_its_own_transaction():
+    """The record alone commits without waiting for the disk; it never changes how the
+    connection's later transactions commit, nor a caller's transaction it runs inside."""
+    from django.db import connection
+
+    from portal.tasks import _record_sent
+
+    def synchronous_commit() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    seen = []
+
+    def noting(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(noting):
+        _record_sent(claimed().pk)
+        with transaction.atomic():
+            _record_sent(claimed().pk)
+            assert synchronous_commit() == "on"
+    assert synchronous_commit() == "on"
+    assert [sql for sql in seen if "synchronous_commit" in sql] == [
+        "SET LOCAL synchronous_commit = off",
+        "SHOW synchronous_commit",
+    ]

@@ -1,0 +1,131 @@
+"""scripts/bench_dispatch.py's filing over HTTP: students signed in and just
+re-authenticated, each posting the request form to gunicorn, one client after another and
+several at once. Imported by it once Django is set up."""
+
+import http.client
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+from bench_dispatch_processes import Sink, start_gunicorn, stop
+from django.conf import settings
+from django.test import Client, RequestFactory
+
+from portal.models import User
+from tests.ports import free_port
+
+FORM = {"kind": "deletion", "scope": "all", "delivery_format": "pdf_json", "message": ""}
+
+
+def signed_in(students: list[User]) -> dict[int, str]:
+    """A session cookie for each student, signed in and just re-authenticated (the form asks
+    for a sign-in within ACCOUNT_REAUTHENTICATION_TIMEOUT)."""
+    from allauth.account.internal.flows.login import record_authentication
+    from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, make_password
+
+    # A usable password, or allauth has no way to re-authenticate them; one hash for all.
+    unusable = User.objects.filter(
+        pk__in=[s.pk for s in students], password__startswith=UNUSABLE_PASSWORD_PREFIX
+    )
+    if unusable.exists():
+        unusable.update(password=make_password(uuid.uuid4().hex))
+    cookies = {}
+    for student in User.objects.filter(pk__in=[s.pk for s in students]):
+        client = Client()
+        client.force_login(student)
+        session = client.session
+        request = RequestFactory().get("/")
+        request.session, request.user = session, student
+        record_authentication(
+            request, student, "password", email=student.email, reauthenticated=True
+        )
+        session.save()
+        cookies[student.pk] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return cookies
+
+
+def post_filing(port: int, session: str) -> float:
+    """POST the request form as a browser would (the CSRF cookie and its token); the round
+    trip's seconds."""
+    csrf = uuid.uuid4().hex  # any 32 characters of a-zA-Z0-9 is a valid CSRF secret
+    body = urlencode({**FORM, "csrfmiddlewaretoken": csrf}).encode()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": f"{settings.SESSION_COOKIE_NAME}={session}; {settings.CSRF_COOKIE_NAME}={csrf}",
+        "Accept-Language": "ja",
+    }
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        started = time.perf_counter()
+        conn.request("POST", "/requests/new/", body=body, headers=headers)
+        response = conn.getresponse()
+        content = response.read()
+        elapsed = time.perf_counter() - started
+    finally:
+        conn.close()
+    location = response.getheader("Location") or ""
+    if response.status != 302 or "/requests/R-" not in location:
+        raise RuntimeError(
+            f"filing answered {response.status} {location!r}: "
+            + content[:500].decode(errors="replace")
+        )
+    return elapsed
+
+
+def bench_filing(
+    students: list[User],
+    sink: Sink,
+    *,
+    sequential: int,
+    clients: int,
+    web_workers: int,
+    logs: Path,
+) -> dict:
+    port = free_port()
+    server = start_gunicorn(port, web_workers, logs / "gunicorn.log")
+    results = {}
+    try:
+        cookies = signed_in(students)
+        # Warm-up: each gunicorn worker's first requests load what the later ones reuse.
+        warm = 2 * web_workers
+        for student in students[:warm]:
+            post_filing(port, cookies[student.pk])
+        first = students[warm : warm + sequential]
+        rest = students[warm + sequential :]
+
+        loads, emails_before = [os.getloadavg()[0]], sink.count()
+        started = time.perf_counter()
+        timings = [post_filing(port, cookies[s.pk]) for s in first]
+        elapsed = time.perf_counter() - started
+        loads.append(os.getloadavg()[0])
+        results["sequential"] = (timings, elapsed, sink.count() - emails_before, loads)
+
+        shares = [rest[n::clients] for n in range(clients)]
+        concurrent: list[float] = []
+        errors: list[BaseException] = []
+
+        def run(share: list[User]) -> None:
+            try:
+                for student in share:
+                    concurrent.append(post_filing(port, cookies[student.pk]))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(share,)) for share in shares]
+        loads, emails_before = [os.getloadavg()[0]], sink.count()
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        loads.append(os.getloadavg()[0])
+        if errors:
+            raise errors[0]
+        results["concurrent"] = (concurrent, elapsed, sink.count() - emails_before, loads)
+    finally:
+        stop(server)
+    return results

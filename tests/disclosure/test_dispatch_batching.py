@@ -1,0 +1,395 @@
+"""Passing a request on in fewer messages, tasks and queries, with every guarantee kept:
+filing queues one message for all the request's companies; the worker's task claims each
+company's task and sends its email itself, right after the commit, instead of queueing an
+`email_send` for it; a redelivered message sends what its first run left unsent; a refused
+attempt goes back to `email_send`'s backoff; withdrawing 38 grants costs a fixed number of
+queries. Tasks run in this process (SQLite and PostgreSQL)."""
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+import portal.tasks
+from consent.models import Consent, ConsentEvent, Purpose
+from consent.services import consent_grant
+from disclosure import enqueue, services, tasks
+from disclosure.models import (
+    AnswerLink,
+    DataRequest,
+    RecipientTask,
+    RequestEvent,
+    Webhook,
+    WebhookDelivery,
+)
+from portal.models import EmailMessage, Employer, PrivacyContact
+from portal.shared import queueing
+from portal.shared.emails import emails_held
+from portal.tasks import retry_delay
+from tests.disclosure.test_dispatch import (
+    company_rows,
+    file_deletion,
+    student_with_recipients,
+    token_of,
+)
+from tests.disclosure.test_dispatch import subject as subject_of
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Every message this process hands to the broker: (task name, args, countdown). With
+    `published.hold`, they are noted and not run (as a broker that holds them)."""
+
+    class Published(list):
+        hold = False
+
+        def names(self) -> list[str]:
+            return [name for name, _args, _countdown in self]
+
+    notes = Published()
+    real = queueing.publish
+
+    def publish(task_name, *args, countdown=None):
+        notes.append((task_name, args, countdown))
+        return True if notes.hold else real(task_name, *args, countdown=countdown)
+
+    monkeypatch.setattr(queueing, "publish", publish)
+    monkeypatch.setattr(portal.tasks, "publish", publish)
+    return notes
+
+
+def test_filing_queues_one_message_for_all_the_companies(
+    published, django_capture_on_commit_callbacks
+):
+    student, employers = student_with_recipients(("ja", "en", "ja", "en"))
+    published.hold = True
+
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+
+    # One message in all: the companies' tasks, and the student's two emails with them.
+    [(name, (task_ids, email_ids), _countdown)] = published
+    assert name == enqueue.SEND_MANY
+    assert sorted(task_ids) == sorted(request.tasks.values_list("pk", flat=True))
+    assert len(task_ids) == len(employers)
+    assert sorted(EmailMessage.objects.filter(pk__in=email_ids).values_list("kind", flat=True)) == [
+        "consent_change",
+        f"request_received:{request.reference}",
+    ]
+
+
+def test_the_worker_sends_the_students_emails_and_then_the_companies(
+    smtp_server, published, django_capture_on_commit_callbacks
+):
+    student, employers = student_with_recipients(("ja", "en"))
+    published.hold = True
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+    [(_name, args, _countdown)] = published
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.recipient_tasks_send.apply(args=args).get() == 2
+        assert tasks.recipient_tasks_send.apply(args=args).get() == 0  # redelivered
+
+    received = [subject_of(m) for m in smtp_server.received(student.email)]
+    assert len(received) == 2
+    assert all(len(smtp_server.received(e.primary_contact.email)) == 1 for e in employers)
+    assert not EmailMessage.objects.exclude(status=EmailMessage.Status.SENT).filter(
+        to__in=[student.email, *(e.primary_contact.email for e in employers)],
+        created_at__gte=request.submitted_at,
+    )
+
+
+def test_a_request_to_no_company_sends_its_students_emails_by_one_message(
+    published, django_capture_on_commit_callbacks, mailoutbox
+):
+    student, _ = student_with_recipients(())
+    published.hold = True
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+
+    # (With no company to ask, the request is complete: its certificate is queued too.)
+    assert published.names() == [enqueue.EMAILS_SEND, enqueue.FINISH]
+    [(name, (email_ids,), _countdown), _finish] = published
+    [received] = EmailMessage.objects.filter(pk__in=email_ids)
+    assert received.kind == f"request_received:{request.reference}"
+    published.hold = False
+    with django_capture_on_commit_callbacks(execute=True):
+        queueing.publish(name, email_ids)
+    assert [m.to for m in mailoutbox] == [[student.email]]
+
+
+def test_a_large_request_is_split_into_messages_of_a_batch_each(
+    published, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(enqueue, "SEND_BATCH", 2)
+    student, _ = student_with_recipients(("ja", "en", "ja", "en", "ja"))
+    published.hold = True
+
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+
+    batches = [args[0] for name, args, _c in published if name == enqueue.SEND_MANY]
+    assert [len(batch) for batch in batches] == [2, 2, 1]
+    assert sorted(sum(batches, [])) == sorted(request.tasks.values_list("pk", flat=True))
+
+
+def test_the_worker_sends_each_company_email_itself_once(
+    smtp_server, published, django_capture_on_commit_callbacks
+):
+    student, employers = student_with_recipients(("ja", "en", "ja"))
+    published.hold = True
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+    task_ids = list(request.tasks.values_list("pk", flat=True))
+    published.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.recipient_tasks_send.apply(args=[task_ids]).get() == len(task_ids)
+    # Twice, as a redelivered message: nothing more.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.recipient_tasks_send.apply(args=[task_ids]).get() == 0
+
+    assert "portal.tasks.email_send" not in published.names()  # no second task per company
+    for employer in employers:
+        [message] = smtp_server.received(employer.primary_contact.email)
+        [row] = company_rows(employer)
+        assert row.status == EmailMessage.Status.SENT
+        assert row.attempts == 1
+        assert row.queued_at is None
+        task = RecipientTask.objects.get(request=request, employer=employer)
+        assert services.link_lookup(token=token_of(message)).task_id == task.pk
+        assert task.status == RecipientTask.Status.SENT
+    assert AnswerLink.objects.filter(task__request=request).count() == len(employers)
+    assert RequestEvent.objects.filter(request=request, kind=RequestEvent.Kind.SENT).count() == len(
+        employers
+    )
+
+
+def test_a_redelivered_message_sends_the_email_its_first_run_left(
+    smtp_server, published, django_capture_on_commit_callbacks
+):
+    """The first run committed the claim, the link and the email row, and died before the
+    email went: the message comes back, finds the task claimed, and sends the email."""
+    student, [employer] = student_with_recipients(("ja",))
+    published.hold = True
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+    task = request.tasks.get()
+    with django_capture_on_commit_callbacks(execute=True), emails_held() as left:
+        assert services.recipient_task_send(task_id=task.pk)
+    [row] = left
+    row.refresh_from_db()
+    assert row.status == EmailMessage.Status.QUEUED
+    assert not smtp_server.received(employer.primary_contact.email)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.recipient_task_send.apply(args=[task.pk]).get() is False
+        assert tasks.recipient_tasks_send.apply(args=[[task.pk]]).get() == 0
+
+    [message] = smtp_server.received(employer.primary_contact.email)
+    assert services.link_lookup(token=token_of(message)).task_id == task.pk
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (EmailMessage.Status.SENT, 1)
+    assert AnswerLink.objects.filter(task=task).count() == 1
+
+
+def test_a_refused_email_waits_for_the_email_tasks_backoff(
+    smtp_server, published, django_capture_on_commit_callbacks
+):
+    student, [employer] = student_with_recipients(("ja",))
+    published.hold = True
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+    task = request.tasks.get()
+    published.clear()
+    smtp_server.data_replies = ["451 4.3.0 try again later"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.recipient_tasks_send.apply(args=[[task.pk]]).get() == 1
+
+    [row] = company_rows(employer)
+    assert (row.status, row.attempts) == (EmailMessage.Status.QUEUED, 1)
+    assert "451" in row.last_error
+    assert row.queued_at is not None  # the retry below is its message in the queue
+    assert published == [("portal.tasks.email_send", (row.pk,), retry_delay(1).total_seconds())]
+    assert not smtp_server.received(employer.primary_contact.email)
+    # A redelivered message does not send it before its backoff: it was tried already.
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.recipient_tasks_send.apply(args=[[task.pk]])
+    assert smtp_server.attempts == 1
+
+    published.hold = False
+    with django_capture_on_commit_callbacks(execute=True):
+        queueing.publish("portal.tasks.email_send", row.pk)  # the retry, when it is due
+    [message] = smtp_server.received(employer.primary_contact.email)
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (EmailMessage.Status.SENT, 2)
+
+
+def test_a_retry_the_broker_refuses_is_left_to_the_sweep(
+    smtp_server, published, django_capture_on_commit_callbacks, monkeypatch
+):
+    student, [employer] = student_with_recipients(("ja",))
+    published.hold = True
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+    smtp_server.data_replies = ["421 4.7.0 too busy"]
+    monkeypatch.setattr(portal.tasks, "publish", lambda *args, **kwargs: False)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.recipient_tasks_send.apply(args=[[request.tasks.get().pk]])
+
+    [row] = company_rows(employer)
+    assert (row.status, row.attempts, row.queued_at) == (EmailMessage.Status.QUEUED, 1, None)
+
+
+def test_filing_to_more_companies_costs_no_more_queries(django_capture_on_commit_callbacks):
+    """The withdrawals of the student's grants are one INSERT and one UPDATE, whatever the
+    number of companies; so is every other step of filing."""
+    counts = []
+    for number, languages in enumerate((("ja", "en"), ("ja", "en") * 4)):
+        student, _ = student_with_recipients(languages, email=f"student{number}@example.jp")
+        with CaptureQueriesContext(connection) as queries:
+            with django_capture_on_commit_callbacks(execute=False):
+                request = services.request_file(student=student, kind=DataRequest.Kind.DELETION)
+        counts.append(len(queries))
+        assert request.tasks.count() == len(languages)
+        # Each state row points at its own new withdrawal, as the ledger says.
+        for state in Consent.objects.filter(student=student).select_related("event"):
+            assert state.granted is False
+            assert state.event.action == ConsentEvent.Action.WITHDRAW
+            assert state.event.employer_id == state.employer_id
+            assert state.event.purpose_id == state.purpose_id
+            assert state.event.student_id == student.pk
+    assert counts[0] == counts[1], counts
+
+
+SECRET_TAG = re.compile(r"· [0-9a-f]{8}\]")
+
+
+def passed_on(request) -> dict:
+    """What passing the request on left for each company, the request's reference blanked."""
+
+    def blank(text: str) -> str:
+        # A secret's placeholder names it by a random tag (portal/shared/sealing.py).
+        return SECRET_TAG.sub("·", text.replace(request.reference, "R-…"))
+
+    result = {}
+    for task in request.tasks.select_related("email", "employer").order_by("employer__pk"):
+        email = task.email
+        result[task.employer.pk] = {
+            "status": task.status,
+            "sent": task.sent_at is not None,
+            "queued_at": task.queued_at,
+            "links": AnswerLink.objects.filter(task=task).count(),
+            "email": email
+            and (
+                email.to,
+                email.cc,
+                email.language,
+                email.status,
+                email.last_error,
+                blank(email.kind),
+                blank(email.subject),
+                blank(email.body_text),
+                blank(email.body_html),
+                bool(email.sealed_secrets),
+            ),
+            "events": sorted(
+                RequestEvent.objects.filter(task=task).values_list("kind", "actor", "detail")
+            ),
+            "webhook deliveries": WebhookDelivery.objects.filter(task=task).count(),
+        }
+    return result
+
+
+def test_passing_on_a_batch_leaves_what_passing_on_each_task_leaves(
+    published, django_capture_on_commit_callbacks
+):
+    """The batch service and `recipient_task_send` agree, company by company: a company in
+    Japanese, one in English with a second contact in Cc, one with no primary contact (its
+    email stored failed, with the reason), one with a webhook; and a company on each other
+    way of being told, with and without a webhook: an hourly and a daily digest (claimed,
+    no email, no link, sent_at left for the digest) and the API alone (sent, an event, no
+    email)."""
+    Delivery = Employer.Delivery
+    deliveries = [
+        Delivery.EACH,
+        Delivery.EACH,
+        Delivery.EACH,
+        Delivery.EACH,
+        Delivery.HOURLY,
+        Delivery.DAILY,
+        Delivery.API,
+        Delivery.HOURLY,
+        Delivery.DAILY,
+        Delivery.API,
+    ]
+    student, employers = student_with_recipients(("ja", "en") * 5)
+    other, _ = student_with_recipients(("ja",) * 0, email="other@example.jp")
+    for employer, delivery in zip(employers, deliveries, strict=True):
+        Employer.objects.filter(pk=employer.pk).update(request_delivery=delivery)
+        for purpose in Purpose.objects.filter(code="provision_to_employer"):
+            consent_grant(student=other, employer=employer, purpose=purpose)
+    PrivacyContact.objects.create(
+        employer=employers[1], name="Legal", email="legal@example.co.jp", language="en"
+    )
+    PrivacyContact.objects.filter(employer=employers[2]).delete()
+    for employer in (employers[3], *employers[7:]):
+        Webhook.objects.create(
+            employer=employer, endpoint="https://hooks.example.jp/portal", secret="s" * 32
+        )
+    published.hold = True
+    one_by_one = file_deletion(student, django_capture_on_commit_callbacks)
+    together = file_deletion(other, django_capture_on_commit_callbacks)
+
+    with django_capture_on_commit_callbacks(execute=True), emails_held() as held:
+        for task in one_by_one.tasks.order_by("pk"):
+            services.recipient_task_send(task_id=task.pk)
+        sent = services.recipient_tasks_send(
+            task_ids=list(together.tasks.values_list("pk", flat=True))
+        )
+
+    assert sorted(sent) == sorted(together.tasks.values_list("pk", flat=True))
+    expected = passed_on(one_by_one)
+    assert passed_on(together) == expected
+    assert expected[employers[2].pk]["email"][3] == EmailMessage.Status.FAILED
+    assert expected[employers[3].pk]["webhook deliveries"] == 1
+    assert expected[employers[1].pk]["email"][1] == ["legal@example.co.jp"]
+    # Each way of being told, as recipient_task_send leaves it (so the batch too).
+    for employer, delivery in zip(employers[4:], deliveries[4:], strict=True):
+        left = expected[employer.pk]
+        assert (left["status"], left["email"], left["links"]) == (
+            RecipientTask.Status.SENT,
+            None,
+            0,
+        )
+        assert left["sent"] is (delivery == Delivery.API)
+        assert left["events"] == (
+            [(RequestEvent.Kind.SENT, "system", f"{employer.name} (API)")]
+            if delivery == Delivery.API
+            else []
+        )
+        assert left["webhook deliveries"] == (employer in employers[7:])
+    # The emails held for the worker to send: the four companies told by email (one
+    # without a contact, stored failed) twice, the digest and API companies none.
+    told = [employer.primary_contact.email for employer in employers[:2] + employers[3:4]]
+    contacts = {e.primary_contact.email for e in employers if e is not employers[2]}
+    assert sorted(m.to for m in held if m.to in contacts) == sorted(told * 2)
+
+
+def test_a_batch_closes_the_tasks_of_a_request_closed_meanwhile_and_skips_sent_ones(
+    published, django_capture_on_commit_callbacks
+):
+    student, _ = student_with_recipients(("ja", "en"))
+    published.hold = True
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+    first, second = request.tasks.order_by("pk")
+    with django_capture_on_commit_callbacks(execute=True), emails_held():
+        assert services.recipient_tasks_send(task_ids=[first.pk]) == [first.pk]
+        DataRequest.objects.filter(pk=request.pk).update(status=DataRequest.Status.CANCELLED)
+
+        assert services.recipient_tasks_send(task_ids=[first.pk, second.pk]) == []
+
+    second.refresh_from_db()
+    assert second.status == RecipientTask.Status.CLOSED
+    assert not AnswerLink.objects.filter(task=second).exists()
+    first.refresh_from_db()
+    assert first.status == RecipientTask.Status.SENT
+    assert AnswerLink.objects.filter(task=first).count() == 1
