@@ -39,7 +39,7 @@ ROUNDS = 200
 class Check(BaseModel):
     model_config = ConfigDict(extra="ignore")
     student: StrictStr = Field(pattern=CANONICAL_UUID.pattern)
-    employer: int = Field(gt=0, le=2**63 - 1)
+    employer: int = Field(gt=0, le=2**53 - 1)
     purpose: StrictStr = Field(min_length=1)
 
     @field_validator("employer", mode="before")
@@ -110,7 +110,7 @@ def main() -> None:
 
         class CheckSerializer(serializers.Serializer):
             student = serializers.RegexField(CANONICAL_UUID.pattern)
-            employer = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+            employer = serializers.IntegerField(min_value=1, max_value=2**53 - 1)
             purpose = serializers.CharField(min_length=1)
 
         class BodySerializer(serializers.Serializer):

@@ -19,8 +19,11 @@ from portal.shared.uuids import canonical_uuids
 MAX_BATCH = 1000
 DEFAULT_CHANGES_LIMIT = 500
 MAX_CHANGES_LIMIT = 1000
-MAX_ID = 2**63 - 1  # a bigint primary key; a larger number would fail in the database
+# Ids up to 2**53 - 1: the largest whole number every JSON reader keeps exact (a float above
+# it stands for several integers), and far beyond any id the database will hand out. The
+# OpenAPI document says the same maximum, so a schema-valid id is never refused here.
 MAX_EXACT_FLOAT = 2**53
+MAX_ID = MAX_EXACT_FLOAT - 1
 MAX_DATA_ITEMS = 500
 MAX_REFERENCE = 100
 MAX_RECORD_ID = 100

@@ -112,7 +112,7 @@ def every_triple(students, employers) -> list[dict]:
     return [
         *checks,
         {"student": str(uuid.uuid4()), "employer": employers[0].pk, "purpose": "account"},
-        {"student": str(students[0].public_id), "employer": 2**62, "purpose": "account"},
+        {"student": str(students[0].public_id), "employer": 2**52, "purpose": "account"},
         {"student": checks[0]["student"], "employer": employers[0].pk, "purpose": "no_such"},
         {"student": checks[0]["student"], "employer": employers[0].pk, "purpose": "行動 分析"},
         {"student": checks[0]["student"], "employer": employers[0].pk, "purpose": "null"},

@@ -324,7 +324,7 @@ def test_unknown_and_inactive_models_students_employers_and_future_times_are_ref
             item(granted, employer, version="9.9"),
             item(granted, employer, version="3.0-draft"),
             item(granted, employer, version="4.0", at=timezone.now() - timedelta(days=1)),
-            {**item(granted, employer), "employer": 2**62},
+            {**item(granted, employer), "employer": 2**52},
             item(granted, employer, at=future),
             item(granted, employer, output=101),
         ]
