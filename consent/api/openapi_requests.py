@@ -20,6 +20,7 @@ ANSWERS_BY_KIND = {
     "deletion": ["deleted", "held_none", "refused"],
     "cessation": ["stopped", "held_none", "refused"],
     "disclosure": ["disclosed", "held_none", "refused"],
+    "correction": ["corrected", "held_none", "refused"],
 }
 ANSWERS = sorted({answer for answers in ANSWERS_BY_KIND.values() for answer in answers})
 REFERENCE = {
@@ -205,7 +206,8 @@ SCHEMAS = {
                 "enum": ANSWERS,
                 "description": "One that fits the request's kind: deletion deleted, "
                 "held_none or refused; cessation stopped, held_none or refused; disclosure "
-                "disclosed, held_none or refused. Another is 422 (field answer).",
+                "disclosed, held_none or refused; correction corrected, held_none or "
+                "refused. Another is 422 (field answer).",
             },
             "answered_by": {
                 "type": "string",

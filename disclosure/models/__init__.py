@@ -1,4 +1,4 @@
-"""Data-rights requests (disclosure, deletion, cessation), one tracked task per company.
+"""Data-rights requests (disclosure, deletion, cessation, correction), one tracked task per company.
 
 Imports `consent` and the core models, never the other way round (DESIGN.md, "Layout").
 Every name is re-exported here, so `from disclosure.models import ...` and the migrations
@@ -14,6 +14,7 @@ from disclosure.models.companies import (
     reader_statement,
     token_hash,
 )
+from disclosure.models.corrections import Correction
 from disclosure.models.digests import CompanyDigest, DigestItem
 from disclosure.models.requests import DataRequest
 from disclosure.models.sources import (
@@ -31,6 +32,7 @@ __all__ = [
     "DELETION_ATTESTATION",
     "AnswerLink",
     "CompanyDigest",
+    "Correction",
     "DataRequest",
     "DataSource",
     "DigestItem",

@@ -49,6 +49,7 @@ class RecipientTask(models.Model):
         HELD_NONE = "held_none", _("held none of this data")
         REFUSED = "refused", _("cannot comply")
         DISCLOSED = "disclosed", _("disclosed what it holds")
+        CORRECTED = "corrected", _("corrected the data")
 
     class Via(models.TextChoices):
         LINK = "link", _("the answer link")

@@ -1,4 +1,5 @@
-"""The request a student files (disclosure, deletion, cessation): what, for whom, when."""
+"""The request a student files (disclosure, deletion, cessation, correction): what, for
+whom, when."""
 
 import uuid
 
@@ -15,6 +16,7 @@ class DataRequest(models.Model):
         DISCLOSURE = "disclosure", _("disclosure")
         DELETION = "deletion", _("deletion")
         CESSATION = "cessation", _("cessation of use and provision")
+        CORRECTION = "correction", _("correction")
 
     class Status(models.TextChoices):
         SUBMITTED = "submitted", _("submitted")
