@@ -3,7 +3,9 @@ portal's own part done at once (corrected or marked disputed), passed to exactly
 companies that received that data, answered through the link with one of three answers,
 and certified; an inference's dispute filed as a correction scoped to it."""
 
+import json
 import re
+import uuid
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -14,23 +16,36 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backoffice.roles import SUPPORT
+from consent.api.keys import api_key_create
+from consent.models import PolicyVersion, Purpose
 from consent.services import consent_grant, provision_record
+from disclosure import api as disclosure_api
 from disclosure.forms import answer_form_class
-from disclosure.models import Correction, DataRequest, RecipientTask, RequestFile
+from disclosure.models import (
+    Correction,
+    DataRequest,
+    RecipientTask,
+    RequestFile,
+    WorkspaceLink,
+)
 from disclosure.services import (
+    AnswerRefused,
     RequestRefused,
     recipient_task_answer,
+    request_file,
     workspace_answer_bulk,
 )
 from disclosure.services.corrections import CorrectionAsked, correction_file
 from inferences.models import InferenceDispute
 from portal.models import ActivityRecord
 from tests.factories import (
+    PASSWORD,
     ActivityRecordFactory,
     EmployerFactory,
     InferenceFactory,
     StaffFactory,
     UserFactory,
+    accept,
     opt_in_purposes,
     student_who_accepted,
 )
@@ -328,26 +343,25 @@ def test_a_company_answers_through_its_link_and_the_student_sees_it(
 def test_refusing_a_correction_needs_a_reason(world, django_capture_on_commit_callbacks):
     filed = _file(world.student, django_capture_on_commit_callbacks, target="company", wrong="x")
     task = filed.tasks.first()
-    with pytest.raises(Exception, match="why"):
+    with pytest.raises(AnswerRefused, match="why"):
         recipient_task_answer(task=task, answer="refused", answered_by="佐藤")
-    with pytest.raises(Exception, match="fit"):
+    with pytest.raises(AnswerRefused, match="fit"):
         recipient_task_answer(task=task, answer="deleted", answered_by="佐藤")
     task.refresh_from_db()
     assert task.answered_at is None
 
 
 def test_corrected_is_a_bulk_answer_for_corrections_only(world, django_capture_on_commit_callbacks):
-    from disclosure.models import WorkspaceLink
-
     correction = _file(
         world.student, django_capture_on_commit_callbacks, target="company", wrong="x"
     )
+    _analysis, provision = Purpose.objects.filter(requires_opt_in=True).order_by("pk")
+    other = UserFactory()
+    accept(other, PolicyVersion.objects.get())
+    consent_grant(student=other, employer=world.aoba, purpose=provision)
     with django_capture_on_commit_callbacks(execute=True):
-        from disclosure.services import request_file
-
-        deletion = request_file(student=UserFactory(), kind="deletion")
-    del deletion
-    task = correction.tasks.get(employer=world.aoba)
+        deletion = request_file(student=other, kind="deletion")
+    corrected, deleted = correction.tasks.get(employer=world.aoba), deletion.tasks.get()
     link = WorkspaceLink.objects.create(
         employer=world.aoba,
         email="privacy@aoba.example",
@@ -357,23 +371,23 @@ def test_corrected_is_a_bulk_answer_for_corrections_only(world, django_capture_o
     with django_capture_on_commit_callbacks(execute=True):
         result = workspace_answer_bulk(
             link=link,
-            task_ids=[task.pk],
+            task_ids=[corrected.pk, deleted.pk],
             answer="corrected",
             name="佐藤",
             role="人事部長",
             attested=False,
         )
-    assert [t.pk for t in result.answered] == [task.pk]
-    task.refresh_from_db()
-    assert task.answer == "corrected"
+    assert [t.pk for t in result.answered] == [corrected.pk]
+    assert [reference for reference, _why in result.skipped] == [deletion.reference]
+    corrected.refresh_from_db()
+    deleted.refresh_from_db()
+    assert (corrected.answer, deleted.answer) == ("corrected", "")
 
 
 # --- the student's pages -------------------------------------------------------------------
 
 
 def _reauthenticated(client, student):
-    from tests.factories import PASSWORD
-
     client.force_login(student)
     assert client.post(reverse("account_reauthenticate"), {"password": PASSWORD}).status_code == 302
 
@@ -488,3 +502,49 @@ def test_the_admin_lists_requests_by_kind(world, client, django_capture_on_commi
     request = DataRequest.objects.get()
     page = client.get(reverse("admin:disclosure_datarequest_change", args=[request.pk]))
     assert "x" in page.content.decode()
+
+
+# --- the company's API -----------------------------------------------------------------------
+
+
+def test_the_companys_api_lists_what_to_correct_and_takes_only_the_three_answers(
+    world, client, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    monkeypatch.setattr(disclosure_api, "REQUESTS_SETTLE", timedelta(0))
+    settings.API_RATE_LIMIT_PER_MINUTE = 1_000_000
+    _client, key = api_key_create(
+        name="青葉 HR", employer=world.aoba, scopes=["requests:read", "requests:answer"]
+    )
+    filed = _file(
+        world.student,
+        django_capture_on_commit_callbacks,
+        target=Target.ACTIVITY,
+        activity=world.record,
+        wrong="見ていません",
+        right="閲覧なし",
+    )
+    headers = {"Authorization": f"Bearer {key}"}
+    [item] = client.get("/api/v1/requests", headers=headers).json()["requests"]
+    assert item["kind"] == "correction"
+    assert item["correction"] == {
+        "target": "activity",
+        "data": filed.correction.target_label,
+        "wrong": "見ていません",
+        "right": "閲覧なし",
+        "portal": "disputed",
+    }
+
+    def post(body):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(
+                f"/api/v1/requests/{filed.reference}/answer",
+                data=json.dumps(body),
+                content_type="application/json",
+                headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+            )
+
+    deleted = post({"answer": "deleted", "answered_by": "佐藤", "attestation": True})
+    assert deleted.status_code == 422
+    corrected = post({"answer": "corrected", "answered_by": "佐藤 花子, 人事部長"})
+    assert corrected.status_code == 200, corrected.content
+    assert filed.tasks.get().answer == "corrected"
