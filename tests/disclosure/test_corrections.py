@@ -20,6 +20,7 @@ from consent.api.keys import api_key_create
 from consent.models import PolicyVersion, Purpose
 from consent.services import consent_grant, provision_record
 from disclosure import api as disclosure_api
+from disclosure.closing import account_close
 from disclosure.forms import answer_form_class
 from disclosure.models import (
     Correction,
@@ -548,3 +549,43 @@ def test_the_companys_api_lists_what_to_correct_and_takes_only_the_three_answers
     corrected = post({"answer": "corrected", "answered_by": "佐藤 花子, 人事部長"})
     assert corrected.status_code == 200, corrected.content
     assert filed.tasks.get().answer == "corrected"
+
+
+# --- what happens to the data corrected later ------------------------------------------------
+
+
+def test_a_record_erased_later_leaves_the_correction_saying_what_it_was(
+    world, django_capture_on_commit_callbacks
+):
+    filed = _file(
+        world.student,
+        django_capture_on_commit_callbacks,
+        target=Target.ACTIVITY,
+        activity=world.record,
+        wrong="見ていません",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        request_file(student=world.student, kind="deletion")
+
+    correction = Correction.objects.get(request=filed)
+    assert correction.activity is None
+    assert "/jobs/9" in correction.target_label
+
+
+def test_closing_the_account_erases_the_name_kept_by_its_correction(
+    world, django_capture_on_commit_callbacks
+):
+    filed = _file(
+        world.student,
+        django_capture_on_commit_callbacks,
+        target=Target.PROFILE,
+        profile_field="display_name",
+        wrong="漢字が違います",
+        right="山田 花子",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        account_close(student=world.student, delete_at_companies=False, language="ja")
+
+    correction = Correction.objects.get(request=filed)
+    assert (correction.previous_value, correction.right) == ("", "")
+    assert correction.wrong == "漢字が違います"  # the student's words about it stay
