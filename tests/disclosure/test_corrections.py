@@ -3,6 +3,7 @@ portal's own part done at once (corrected or marked disputed), passed to exactly
 companies that received that data, answered through the link with one of three answers,
 and certified; an inference's dispute filed as a correction scoped to it."""
 
+import io
 import json
 import re
 import uuid
@@ -14,6 +15,7 @@ import time_machine
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
+from pypdf import PdfReader
 
 from backoffice.roles import SUPPORT
 from consent.api.keys import api_key_create
@@ -589,3 +591,28 @@ def test_closing_the_account_erases_the_name_kept_by_its_correction(
     correction = Correction.objects.get(request=filed)
     assert (correction.previous_value, correction.right) == ("", "")
     assert correction.wrong == "漢字が違います"  # the student's words about it stay
+
+
+def test_the_certificate_says_what_was_corrected_and_each_answer(
+    world, django_capture_on_commit_callbacks
+):
+    filed = _file(
+        world.student,
+        django_capture_on_commit_callbacks,
+        target=Target.PROFILE,
+        profile_field="display_name",
+        wrong="漢字が違います",
+        right="山田 花子",
+        employers=[world.aoba],
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        recipient_task_answer(task=filed.tasks.get(), answer="corrected", answered_by="佐藤 部長")
+
+    certificate = filed.files.get(kind=RequestFile.Kind.CERTIFICATE_PDF)
+    text = "".join(
+        "".join(page.extract_text().split())
+        for page in PdfReader(io.BytesIO(bytes(certificate.content))).pages
+    )
+    for said in ("訂正の対象", "漢字が違います", "山田花子", "データを訂正した", "佐藤部長"):
+        assert said in text, said
+    assert "請求の受付時に、ポータルの記録を訂正しました。" in text
