@@ -143,7 +143,7 @@ def request_file(
         student_lock(student_id=student.pk)
         for existing in (
             DataRequest.objects.filter(student=student, kind=kind, status__in=DataRequest.OPEN)
-            .exclude(kind=Kind.CORRECTION)
+            .exclude(kind=Kind.CORRECTION)  # each about its own data: several may be open
             .prefetch_related("employers")
         ):
             same_scope = (existing.all_recipients and employers is None) or (
