@@ -616,3 +616,18 @@ def test_the_certificate_says_what_was_corrected_and_each_answer(
     for said in ("訂正の対象", "漢字が違います", "山田花子", "データを訂正した", "佐藤部長"):
         assert said in text, said
     assert "請求の受付時に、ポータルの記録を訂正しました。" in text
+
+
+def test_cannot_correct_without_a_reason_is_refused_on_the_link(
+    world, django_capture_on_commit_callbacks, mailoutbox, client, settings
+):
+    filed = _file(world.student, django_capture_on_commit_callbacks, target="company", wrong="x")
+    mail = next(m for m in mailoutbox if TOKEN.search(m.body))  # one of the companies'
+    url = reverse("disclosure:answer", args=[TOKEN.search(mail.body).group(1)])
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    response = client.post(url, {"answer": "refused", "answered_by": "佐藤", "reason": "  "})
+
+    assert response.status_code == 200
+    assert "Say why you cannot comply." in response.content.decode()
+    assert not filed.tasks.filter(answered_at__isnull=False).exists()
