@@ -80,6 +80,8 @@ bench: install sysdeps messages
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
 		$(BIN)/python scripts/bench_api.py --students $(BENCH_STUDENTS)
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
+		$(BIN)/python scripts/bench_inferences.py --students $(BENCH_STUDENTS)
+	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
 		$(BIN)/python scripts/bench_requests.py
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/bench.sqlite3} \
 		$(BIN)/python scripts/bench_reports.py $(BENCH_REPORTS_ARGS)
@@ -91,7 +93,7 @@ bench: install sysdeps messages
 BENCH_SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench_scale
 bench-scale: install sysdeps messages
 	DATABASE_URL=$${DATABASE_URL:-$(BENCH_SCALE_DATABASE_URL)} \
-		$(BIN)/python scripts/bench_scale.py $(BENCH_SCALE_ARGS)
+		$(BIN)/python scripts/bench_scale $(BENCH_SCALE_ARGS)
 
 # The 2019 wave from the companies' side (issues 19 and 20): BENCH_WAVE_ARGS="--students 100"
 # for a quick run (default 2,000 students x 38 companies). Needs PostgreSQL (a database of its

@@ -30,6 +30,7 @@ from consent.models import (
     StopUseNotice,
 )
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile
+from inferences.models import Inference
 from portal.models import ActivityRecord, User
 from portal.shared.emails import emails_erase
 
@@ -58,15 +59,18 @@ def _delete_in_batches(queryset: QuerySet) -> int:
     reads the table once even where the date has no index of its own, and no statement holds
     a long lock."""
     size, total, after = settings.RETENTION_BATCH_SIZE, 0, 0
+    # The rows of the queryset's own model: what goes with them (an inference's disputes)
+    # is not counted as more of them.
+    label = queryset.model._meta.label
     while True:
         rest = queryset.filter(pk__gt=after)
         last = rest.order_by("pk").values_list("pk", flat=True)[size - 1 : size].first()
         if last is None:
             # Fewer than a batch left: the last statement takes them all.
-            deleted, _by_model = rest.delete()
-            return total + deleted
-        deleted, _by_model = rest.filter(pk__lte=last).delete()
-        total += deleted
+            _deleted, by_model = rest.delete()
+            return total + by_model.get(label, 0)
+        _deleted, by_model = rest.filter(pk__lte=last).delete()
+        total += by_model.get(label, 0)
         after = last
 
 
@@ -75,6 +79,14 @@ def activity_records_expire(*, now: datetime | None = None) -> int:
     `RETENTION_ACTIVITY_DAYS`."""
     cutoff = _cutoff(settings.RETENTION_ACTIVITY_DAYS, now)
     return _delete_in_batches(ActivityRecord.objects.filter(occurred_at__lt=cutoff))
+
+
+def inferences_expire(*, now: datetime | None = None) -> int:
+    """What the site inferred about students (inferences), `RETENTION_INFERENCE_DAYS` after
+    the result was made, with their disputes. A student's objection to a model stays: it
+    holds no result, and it is what stops the model's next one."""
+    cutoff = _cutoff(settings.RETENTION_INFERENCE_DAYS, now)
+    return _delete_in_batches(Inference.objects.filter(made_at__lt=cutoff))
 
 
 def provisions_expire(*, now: datetime | None = None) -> int:
@@ -155,6 +167,7 @@ def retention_run(*, now: datetime | None = None) -> dict[str, int]:
     files, requests = request_files_expire(now=now)
     counts = {
         "activity_records": activity_records_expire(now=now),
+        "inferences": inferences_expire(now=now),
         "provisions": provisions_expire(now=now),
         "answer_links": answer_links_expire(now=now),
         "request_files": files,
@@ -173,6 +186,7 @@ def retention_run(*, now: datetime | None = None) -> dict[str, int]:
                 "requests_with_files_removed": requests,
                 "periods_days": {
                     "activity_records": settings.RETENTION_ACTIVITY_DAYS,
+                    "inferences": settings.RETENTION_INFERENCE_DAYS,
                     "provisions": settings.RETENTION_PROVISION_DAYS,
                     "answer_links": settings.RETENTION_ANSWER_LINK_DAYS,
                     "request_files": settings.RETENTION_REQUEST_FILE_DAYS,

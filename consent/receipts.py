@@ -130,6 +130,10 @@ def event_receipt_json(event: ConsentEvent) -> dict:
     }
     if event.purpose.third_party_disclosure:
         purpose["thirdPartyName"] = event.employer.name
+    if event.action == ConsentEvent.Action.GRANT:
+        # Beyond the schema (it allows extra members in a purpose): what the grant allows
+        # the site to infer about the student for this company.
+        purpose["inferenceModels"] = _models_allowed(event, language)
     return {
         "version": KANTARA_VERSION,
         "jurisdiction": "JP",
@@ -153,6 +157,29 @@ def event_receipt_json(event: ConsentEvent) -> dict:
     }
 
 
+def _models_allowed(event: ConsentEvent, language: str) -> list[dict]:
+    """The registered models serving the purpose that were active when the grant was made,
+    each named as the student's page names it: what a grant of it allows the site to infer
+    (issue 21). The inferences app sits above consent and registers its models on a purpose
+    as `inference_models`; the receipt reads them through that relation, importing nothing of
+    the app (and lists none where it is not installed)."""
+    related = getattr(event.purpose, "inference_models", None)
+    if related is None:
+        return []
+    return [
+        {
+            "code": model.code,
+            "version": model.version,
+            "name": model.name(language),
+            "predicts": model.predicts(language),
+            "neverUsedFor": model.never(language),
+        }
+        for model in related.filter(
+            activated_at__isnull=False, activated_at__lte=event.occurred_at
+        ).order_by("code", "activated_at", "pk")
+    ]
+
+
 def event_receipt_pdf(event: ConsentEvent) -> bytes:
     language = event.language
     return pdf_render(
@@ -161,6 +188,7 @@ def event_receipt_pdf(event: ConsentEvent) -> bytes:
             "event": event,
             "name": event.employer.display_name(language),
             "wording": event.policy_version.purpose_wording(event.purpose, language),
+            "models": _models_allowed(event, language),
         },
         language=language,
     )

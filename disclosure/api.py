@@ -6,6 +6,9 @@
 - `POST /api/v1/inferences`: the site's pipeline sends the results its registered models
   made; the inferences app records them (inferences/services/intake.py), refusing what the
   students' requests cover by the same rule as activity (disclosure/coverage.py).
+- `POST /api/v1/inferences/check`: before it runs a model, the pipeline asks whether a result
+  would be accepted now (the same rules: a grant of the model's purpose, no objection, no
+  deletion or cessation covering it).
 - `GET /api/v1/requests` and `POST /api/v1/requests/{reference}/answer`: a company's key
   lists the requests passed on to its company and answers them, as the answer page does
   (disclosure/views/company.py), never seeing another company's.
@@ -40,7 +43,9 @@ from disclosure.models import (
 )
 from disclosure.services import ANSWERS_BY_KIND, AnswerRefused, recipient_task_answer
 from disclosure.services.task_items import OPEN_STATUSES, task_item, task_items_provisions
+from inferences.api import inference_check_answer, inference_check_items
 from inferences.services import inferences_record
+from inferences.services.checks import inferences_check
 
 
 @api_endpoint("POST", scope=ApiClient.Scope.ACTIVITY_WRITE)
@@ -90,6 +95,15 @@ def _inferences_answer(body, *, client: ApiClient) -> JsonResponse:
     # As /activity: 200 whenever the batch was read, each result's status saying what
     # became of it (201 stored, 200 duplicate, 409 or 422 refused).
     return JsonResponse({"results": results, **counts})
+
+
+@api_endpoint("POST", scope=ApiClient.Scope.INFERENCES_WRITE)
+def inferences_check_view(request: HttpRequest) -> JsonResponse:
+    """May a model make a result about a student for an employer now (inferences/services/
+    checks.py)? Answered by the intake's rules, the requests' coverage among them."""
+    items = inference_check_items(json_body(request))
+    answers = inferences_check(checks=items, coverage_for=RequestCoverage.of_students)
+    return JsonResponse(inference_check_answer(items, answers))
 
 
 # A task's changed_at is taken when its transaction starts, and transactions commit in

@@ -15,7 +15,9 @@ Every consent receipt says the consent "ends when you delete your account". Clos
 - emails a confirmation to the address before it goes; the emails already sent to it keep
   what they were (kind, time, state) but lose the address and the text, and those still to
   go (the confirmation, the deletion request's receipt) lose them once sent
-  (`portal.shared.emails.emails_erase`).
+  (`portal.shared.emails.emails_erase`);
+- erases at once what the site inferred about the student (their results and disputes:
+  `inferences.services.inferences_erase`), keeping only that they objected to a model.
 
 Signing in afterwards fails exactly as for an address that never had an account.
 """
@@ -33,6 +35,7 @@ from consent.models import ConsentScreen
 from consent.services import consent_withdraw_all
 from disclosure.models import Correction, DataRequest
 from disclosure.services import request_file, request_recipients
+from inferences.services import inferences_erase
 from portal.models import User
 from portal.shared.emails import email_queue_template, emails_to_closed_address
 from portal.shared.locking import student_lock
@@ -52,6 +55,9 @@ def account_close(*, student: User, delete_at_companies: bool, language: str) ->
         if delete_at_companies and request_recipients(student=student):
             filed = request_file(student=student, kind=DataRequest.Kind.DELETION, language=language)
         consent_withdraw_all(student=student, screen=ConsentScreen.WITHDRAW_ALL, language=language)
+        # What the site inferred about the student goes at once, filed deletion or not: with
+        # every grant withdrawn no result may be used again (objections stay, as proof).
+        inferences_erase(student=student)
         # The confirmation goes to the address before it is erased.
         email_queue_template(
             to=student.email,

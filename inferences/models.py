@@ -246,6 +246,18 @@ class Inference(models.Model):
     input_from = models.DateTimeField(_("data from"))
     input_to = models.DateTimeField(_("data until"))
     handed_over_at = models.DateTimeField(_("handed over to the employer"), null=True, blank=True)
+    # A result handed over is a provision of the student's data to the employer: its record
+    # (APPI Art. 29), made with the result by the intake, relying on the student's grant of a
+    # purpose that gives results to the employer. Kept when the result is erased (the record
+    # names the model, never the output); the link goes when the record expires.
+    provision = models.OneToOneField(
+        "consent.Provision",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="inference",
+        verbose_name=_("record of provision"),
+    )
     # Who sent it (`POST /api/v1/inferences`) and under which id of theirs: a retried batch
     # records nothing twice.
     sender = models.ForeignKey(

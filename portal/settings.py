@@ -514,6 +514,9 @@ ANSWER_RATE_LIMIT_PER_MINUTE = env_int("ANSWER_RATE_LIMIT_PER_MINUTE", 30)
 
 # Activity records (page views, searches, applications): 2 years after they happened.
 RETENTION_ACTIVITY_DAYS = env_positive_int("RETENTION_ACTIVITY_DAYS", 730)
+# What the site inferred about a student (a score, a prediction): 1 year after it was made.
+# A result speaks of one hiring season; the activity records it was made from stay longer.
+RETENTION_INFERENCE_DAYS = env_positive_int("RETENTION_INFERENCE_DAYS", 365)
 # Records of provision to a company (APPI Art. 29): 3 years after the provision (its last
 # time, for a bulk record).
 RETENTION_PROVISION_DAYS = env_positive_int("RETENTION_PROVISION_DAYS", 1095)

@@ -13,7 +13,7 @@ interleaved, so both see the same machine.
 
 Goal (issue 3): p50 under 50 ms for 1,000 triples. The ratio to the bare view's request
 rate is printed as information: issue 20 compares the check with its own lookup sent raw
-(scripts/bench_scale.py), since the bare view answers before the check's query alone would.
+(scripts/bench_scale/), since the bare view answers before the check's query alone would.
 """
 
 import argparse

@@ -2,8 +2,8 @@
 figure with its goal, a real `celery worker` beside an SMTP server on loopback, and filing a
 deletion as fast as the portal takes it.
 
-bench_scale.py imports this before django.setup() (to create its database first), so the
-portal's models are imported inside the functions that use them.
+The bench_scale package imports this before django.setup() (to create its database first), so
+the portal's models are imported inside the functions that use them.
 """
 
 import contextlib

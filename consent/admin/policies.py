@@ -4,7 +4,8 @@ and the ledger of who accepted which version."""
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
@@ -70,7 +71,21 @@ class PolicyVersionAdmin(AuditedModelAdmin):
     always_readonly = ["published_at", "published_by", "text_sha256_ja", "text_sha256_en"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(acceptance_total=Count("acceptances"))
+        # Each version's acceptances counted on their own, by the version's index: a join of
+        # every acceptance (166,000 at bench scale) grouped by the versions' every column,
+        # bodies included, took 100-120 ms for three versions.
+        counted = (
+            PolicyAcceptance.objects.filter(version=OuterRef("pk"))
+            .order_by()
+            .values("version")
+            .annotate(total=Count("*"))
+            .values("total")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(acceptance_total=Coalesce(Subquery(counted, output_field=IntegerField()), 0))
+        )
 
     @admin.display(description=_("acceptances"), ordering="acceptance_total")
     def acceptance_count(self, obj):

@@ -20,7 +20,7 @@ from consent.admin.common import RUN_IMPACT_REPORT, SEND_RECONSENT_MAILING
 from consent.admin.forms import AuditReasonForm
 from consent.models import PolicyVersion, Purpose
 from portal.shared.files import attachment_response
-from portal.shared.pagination import CountInPagePaginator
+from portal.shared.pagination import KnownCountPaginator
 
 IMPACT_PER_PAGE = 100
 STUDENT_COLUMNS = ["pk", "email", "display_name"]
@@ -30,6 +30,7 @@ def _page_url(request: HttpRequest, param: str, number: int) -> str:
     # Each section pages on its own; paging one keeps the other where it was.
     query = request.GET.copy()
     query[param] = number
+    query.pop("recount", None)  # counted once, when asked: not again on every page after
     return f"?{query.urlencode()}"
 
 
@@ -46,6 +47,9 @@ class PurposeAdmin(AuditedModelAdmin):
     list_filter = ["requires_opt_in", "third_party_disclosure"]
     search_fields = ["code", "title_ja", "title_en"]
     change_form_template = "admin/consent/purpose/change_form.html"
+    # The apps above consent extend the report (inferences/admin/impact.py): a template that
+    # extends this one, and `impact_context` for what it shows.
+    impact_template = "admin/consent/purpose/impact.html"
 
     def get_list_display(self, request):
         shown = super().get_list_display(request)
@@ -91,6 +95,10 @@ class PurposeAdmin(AuditedModelAdmin):
 
     def impact_view(self, request: HttpRequest, pk: int):
         purpose = self._reportable_purpose(request, pk)
+        versions = reports.policy_versions(purpose)
+        counts = reports.impact_counts(
+            purpose=purpose, recount="recount" in request.GET, versions=versions
+        )
         sections = []
         for key, title, explanation in (
             (
@@ -111,10 +119,13 @@ class PurposeAdmin(AuditedModelAdmin):
             ),
         ):
             page_param = f"{key}-page"
-            # The section's students are built once for the page and its count.
-            paginator = CountInPagePaginator(
-                reports.impact_section(purpose=purpose, section=key).only(*STUDENT_COLUMNS),
+            # The count as kept for a few minutes (reports.impact_counts); the page read now.
+            paginator = KnownCountPaginator(
+                reports.impact_section(purpose=purpose, section=key, versions=versions).only(
+                    *STUDENT_COLUMNS
+                ),
                 IMPACT_PER_PAGE,
+                count=counts[key].count,
             )
             page = paginator.get_page(request.GET.get(page_param))
             page.object_list = reports.with_impact_details(
@@ -142,12 +153,20 @@ class PurposeAdmin(AuditedModelAdmin):
             "purpose": purpose,
             "current_version": PolicyVersion.objects.current(),
             "sections": sections,
+            "counted_at": min(count.counted_at for count in counts.values()),
+            "count_minutes": reports.IMPACT_COUNT_SECONDS // 60,
+            "recount_url": "?recount=1",
             "can_request_review": request.user.has_perm(SEND_RECONSENT_MAILING),
             "review_form": AuditReasonForm(),
             "review_interval_days": reports.REVIEW_REQUEST_INTERVAL.days,
             "review_batch": reports.REVIEW_REQUEST_BATCH,
+            **self.impact_context(request, purpose),
         }
-        return render(request, "admin/consent/purpose/impact.html", context)
+        return render(request, self.impact_template, context)
+
+    def impact_context(self, request: HttpRequest, purpose: Purpose) -> dict:
+        """What the apps above consent add to the report."""
+        return {}
 
     def impact_csv_view(self, request: HttpRequest, pk: int, section: str):
         purpose = self._reportable_purpose(request, pk)

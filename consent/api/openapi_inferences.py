@@ -8,6 +8,7 @@ tests/inferences/test_api.py checks them against what the service answers.
 
 from consent.api.payloads import (
     MAX_BATCH,
+    MAX_CHANGES_LIMIT,
     MAX_ID,
     MAX_IDEMPOTENCY_KEY,
     MAX_OUTPUT_LABEL,
@@ -34,6 +35,7 @@ REFUSALS = {
     "objected": 409,
     "no_valid_grant": 409,
     "before_grant": 409,
+    "no_handover_grant": 409,
 }
 
 
@@ -152,7 +154,9 @@ SCHEMAS = {
                         "description": "409: conflict (the id holds other content), objected "
                         "(the student objected to the model), no_valid_grant (no live grant "
                         "of the model's purpose for this employer), before_grant (made before "
-                        "the grant). 422: unknown_student, unknown_model, unknown_employer, "
+                        "the grant), no_handover_grant (handed over without the student's "
+                        "consent to this employer receiving results). 422: unknown_student, "
+                        "unknown_model, unknown_employer, "
                         "future, model_not_active (not active when made), invalid_output (not "
                         "the model's output form), erased_by_request and stopped_by_request "
                         "(covered by the student's deletion or cessation request, as "
@@ -247,3 +251,225 @@ PATHS = {
         }
     }
 }
+
+
+# --- POST /inferences/check and GET /inferences/disputes ------------------------------------
+
+# The check's reasons (inferences/services/checks.py; tests/inferences/test_api_check.py
+# holds the service to them).
+CHECK_REASONS = (
+    "granted",
+    "unknown_student",
+    "unknown_model",
+    "unknown_employer",
+    "stopped_by_request",
+    "objected",
+    "no_valid_grant",
+)
+MODEL_CODE_SCHEMA = {
+    "type": "string",
+    "pattern": "^[-a-zA-Z0-9_]{1,60}$",
+    "description": "The registered model's code, e.g. decline_likelihood.",
+}
+OUTPUT = {"oneOf": [{"type": "string"}, {"type": "number"}]}
+
+SCHEMAS.update(
+    {
+        "InferenceCheckRequest": {
+            "type": "object",
+            "required": ["checks"],
+            "properties": {
+                "checks": {
+                    "type": "array",
+                    "maxItems": MAX_BATCH,
+                    "items": {
+                        "type": "object",
+                        "required": ["student", "employer", "model"],
+                        "properties": {
+                            "student": STUDENT,
+                            "employer": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                            "model": MODEL_CODE_SCHEMA,
+                        },
+                    },
+                }
+            },
+        },
+        "InferenceCheckResponse": {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "results": {
+                    "type": "array",
+                    "description": "One per check, in the order asked.",
+                    "items": {
+                        "type": "object",
+                        "required": [
+                            "student",
+                            "employer",
+                            "model",
+                            "purpose",
+                            "allowed",
+                            "reason",
+                            "basis",
+                        ],
+                        "properties": {
+                            "student": {"type": "string"},
+                            "employer": {"type": "integer"},
+                            "model": {"type": "string"},
+                            "purpose": {
+                                "type": ["string", "null"],
+                                "description": "The model's purpose code (null for an "
+                                "unknown model): what /consents/check answers for.",
+                            },
+                            "allowed": {"type": "boolean"},
+                            "reason": {"type": "string", "enum": list(CHECK_REASONS)},
+                            "basis": {
+                                "oneOf": [
+                                    {
+                                        "type": "object",
+                                        "required": ["event_id", "granted_at"],
+                                        "properties": {
+                                            "event_id": {"type": "integer"},
+                                            "granted_at": DATETIME,
+                                        },
+                                    },
+                                    {"type": "null"},
+                                ],
+                                "description": "The grant an allowed check rests on.",
+                            },
+                        },
+                    },
+                }
+            },
+        },
+        "DisputeChange": {
+            "type": "object",
+            "required": ["dispute", "event", "at", "outcome", "inference"],
+            "properties": {
+                "dispute": {"type": "integer", "description": "The dispute's id."},
+                "event": {
+                    "type": "string",
+                    "enum": ["disputed", "answered"],
+                    "description": "disputed: the student said the result is wrong, and it "
+                    'shows "disputed" from now on; answered: staff answered (outcome).',
+                },
+                "at": DATETIME,
+                "outcome": {
+                    "type": ["string", "null"],
+                    "enum": ["upheld", "not_upheld", None],
+                    "description": "For answered: upheld (the result is wrong: do not use "
+                    "it) or not_upheld (it stands).",
+                },
+                "inference": {
+                    "type": "object",
+                    "required": [
+                        "id",
+                        "student",
+                        "model",
+                        "model_version",
+                        "employer",
+                        "made_at",
+                        "output",
+                        "handed_over_at",
+                    ],
+                    "properties": {
+                        "id": {"type": "string", "description": "The pipeline's id of it."},
+                        "student": STUDENT,
+                        "model": {"type": "string"},
+                        "model_version": {"type": "string"},
+                        "employer": {"type": "integer"},
+                        "made_at": DATETIME,
+                        "output": OUTPUT,
+                        "handed_over_at": {"oneOf": [DATETIME, {"type": "null"}]},
+                    },
+                },
+            },
+        },
+        "DisputesResponse": {
+            "type": "object",
+            "required": ["changes", "next", "has_more"],
+            "properties": {
+                "changes": {"type": "array", "items": _ref("DisputeChange")},
+                "next": {
+                    "type": ["string", "null"],
+                    "description": "The cursor to ask with next (null before any change).",
+                },
+                "has_more": {"type": "boolean"},
+            },
+        },
+    }
+)
+
+PATHS.update(
+    {
+        "/inferences/check": {
+            "post": {
+                "operationId": "inferencesCheck",
+                "summary": "May a model make a result about a student for an employer now?",
+                "description": (
+                    f"Up to {MAX_BATCH:,} checks, for a key with the inferences:write scope. "
+                    "Answered by the rules POST /inferences applies: a live grant of the "
+                    "model's purpose for that employer (the answer names the purpose, which "
+                    "/consents/check also answers for), no objection by the student to the "
+                    "model, and no deletion or cessation covering data of now."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("InferenceCheckRequest")}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "One result per check.",
+                        "content": {"application/json": {"schema": _ref("InferenceCheckResponse")}},
+                    },
+                    "400": _error("The body is not JSON."),
+                    "413": _error(f"More than {MAX_BATCH:,} checks, or a body over 2.5 MB."),
+                    "422": _error("The JSON has the wrong shape (`field` says where)."),
+                    **COMMON,
+                },
+            }
+        },
+        "/inferences/disputes": {
+            "get": {
+                "operationId": "inferencesDisputes",
+                "summary": "The change feed of disputed results, oldest first.",
+                "description": (
+                    "A company's key reads the disputes of the results handed over to its "
+                    "company; the pipeline's key every dispute. Each dispute is two changes: "
+                    "disputed, then answered (upheld or not). Start without a cursor, then "
+                    "pass next; ask again at once while has_more is true. A change appears "
+                    "about five seconds after it happens. Never the student's words."
+                ),
+                "parameters": [
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "description": "The next of the previous page (signed, for this key).",
+                        "schema": {"type": "string", "maxLength": 200},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_CHANGES_LIMIT,
+                            "default": 500,
+                        },
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "A page of changes.",
+                        "content": {"application/json": {"schema": _ref("DisputesResponse")}},
+                    },
+                    "400": _error(
+                        "A cursor this key was not given, a limit out of range, or an unknown "
+                        "query parameter."
+                    ),
+                    **COMMON,
+                },
+            }
+        },
+    }
+)

@@ -2,12 +2,12 @@
 
 Every grant and withdrawal reloads the page, and with 50 companies rendering the cards was
 most of its time. A card shows a few facts: the company, each switch's state and last
-change, why the company is listed, what it received. Its HTML is cached under a digest of
-those facts and of what every card of the page shares (the purposes' titles, the links,
-the translations, the template, Django's version, the language and the time zone), so a
-reload renders only the card that changed; the rows, labels and dates are worked out only
-for a card that is not in the cache. The card just changed (with its receipt) is never
-cached.
+change, why the company is listed, what it received. Its HTML (written by card_html.py) is
+cached under a digest of those facts and of what every card of the page shares (the
+purposes' titles, the links, the translations, the markup, Django's version, the language
+and the time zone), so a reload renders only the card that changed; the rows, labels and
+dates are worked out only for a card that is not in the cache. The card just changed (with
+its receipt) is never cached.
 
 The entries hold what the page shows the student, for CARD_CACHE_SECONDS, under keys that
 only the same facts lead to. If the cache fails, every card is rendered, as without it.
@@ -23,20 +23,17 @@ from pathlib import Path
 import django
 from django.conf import settings
 from django.core.cache import cache
-from django.template import Context
-from django.template.loader import get_template
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from consent.models import EMPLOYER_PLACEHOLDERS, ConsentEvent
+from consent.views import card_html
 
 logger = logging.getLogger(__name__)
 
-CARD_TEMPLATE = "consent/_employer_card.html"
 CARD_CACHE_SECONDS = 3600
 
 # A switch never used: off, no last change.
@@ -122,7 +119,7 @@ class CardPage:
                     and self.words["last_change"]
                     % {
                         "action": self.actions[action],
-                        "date": date_format(timezone.localtime(at), "DATETIME_FORMAT"),
+                        "date": card_html.local_datetime(at),
                     },
                     "action": self.urls["withdraw" if granted else "grant"].format(
                         employer=card.pk, code=switch.code
@@ -165,7 +162,7 @@ def _urls_under(prefix: str) -> dict[str, str]:
 def _shape() -> str:
     """What a card's HTML depends on besides the page, the same for the whole process."""
     digest = hashlib.sha256(django.get_version().encode())
-    digest.update(Path(get_template(CARD_TEMPLATE).origin.name).read_bytes())
+    digest.update(Path(card_html.__file__).read_bytes())
     for folder in settings.LOCALE_PATHS:
         for catalog in sorted(Path(folder).glob("*/LC_MESSAGES/*.mo")):
             digest.update(catalog.read_bytes())
@@ -182,7 +179,7 @@ def cards_render(page: CardPage, cards: list[Card]) -> None:
         kept = cache.get(together) if together else None
         if kept is not None:
             for card, html in zip(cards, kept, strict=True):
-                card.html = mark_safe(html)  # noqa: S308 - our template's output, as kept
+                card.html = mark_safe(html)  # noqa: S308 - card_html's output, as kept
             return
         keys = [None if card.changed else page.key(card) for card in cards]
         cached = cache.get_many([key for key in keys if key])
@@ -190,22 +187,14 @@ def cards_render(page: CardPage, cards: list[Card]) -> None:
         logger.warning("cache unavailable: the consent page renders every card", exc_info=True)
         keys = [None] * len(cards)
         cached = {}
-    template = get_template(CARD_TEMPLATE).template
-    context = Context({"words": page.words}, autoescape=True)
     fresh = {}
     for key, card in zip(keys, cards, strict=True):
         html = cached.get(key) if key else None
         if html is None:
-            with context.push(
-                card=card,
-                rows=page.rows(card),
-                reasons=page.reasons(card),
-                history=page.urls["timeline"].format(employer=card.pk),
-            ):
-                html = str(template.render(context))
+            html = card_html.card_html(page, card)
             if key:
                 fresh[key] = html
-        card.html = mark_safe(html)  # noqa: S308 - our template's output, or as kept
+        card.html = mark_safe(html)  # noqa: S308 - card_html's output (escaped), or as kept
     if together:
         fresh[together] = [str(card.html) for card in cards]
     if fresh:

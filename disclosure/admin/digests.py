@@ -5,11 +5,11 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from disclosure.models import CompanyDigest
-from portal.shared.admin import ReadOnlyAdminMixin
+from portal.shared.admin import LargeListMixin, ReadOnlyAdminMixin
 
 
 @admin.register(CompanyDigest)
-class CompanyDigestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CompanyDigestAdmin(LargeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "employer", "delivery", "period", "told", "email_status"]
     list_filter = ["delivery"]
     list_select_related = ["employer", "email"]

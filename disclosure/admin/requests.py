@@ -295,6 +295,10 @@ class DataRequestAdmin(
                 _("Activity records deleted: %(count)d")
                 % {"count": summary["activity_records_deleted"]}
             )
+        if summary.get("inferences_deleted"):
+            lines.append(
+                _("Inferences deleted: %(count)d") % {"count": summary["inferences_deleted"]}
+            )
         if "consents_withdrawn" in summary:
             lines.append(
                 _("Consents withdrawn: %(count)d") % {"count": summary["consents_withdrawn"]}
@@ -307,7 +311,7 @@ class DataRequestAdmin(
                 )
                 % {"count": summary["kept"].get("provision_records", 0)}
             )
-        known = {"activity_records_deleted", "consents_withdrawn", "kept"}
+        known = {"activity_records_deleted", "inferences_deleted", "consents_withdrawn", "kept"}
         if rest := {k: v for k, v in summary.items() if k not in known}:
             lines.append(json.dumps(rest, ensure_ascii=False))
         if not lines:

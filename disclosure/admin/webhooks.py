@@ -18,7 +18,7 @@ from disclosure.admin.common import _request_link
 from disclosure.admin.signing_secrets import SecretShownOnceMixin
 from disclosure.models import Webhook, WebhookDelivery
 from disclosure.services.webhooks import webhook_delivery_retry
-from portal.shared.admin import ReadOnlyAdminMixin
+from portal.shared.admin import LargeListMixin, ReadOnlyAdminMixin
 
 RECENT_DELIVERIES = 20
 
@@ -140,7 +140,7 @@ class WebhookAdmin(SecretShownOnceMixin, AuditedModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(LargeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every task pushed to a company's webhook: status, attempts, the last error. A failed
     one may be delivered again once the company fixed its receiver (audited)."""
 

@@ -14,6 +14,7 @@ from consent.models import Consent, ConsentEvent, PolicyAcceptance, Provision
 from disclosure.models import DataRequest
 from disclosure.reports._common import _PURPOSE_FIELDS, _Employers, _Purposes
 from disclosure.reports.activity import ActivitySummary, activity_chunks, activity_record
+from disclosure.reports.inferences import InferenceContext, InferenceSummary, inference_chunks
 from disclosure.reports.request_data import _requests, _sources
 from portal.models import Language, User
 
@@ -233,28 +234,37 @@ def _staff_looks(student: User) -> list[dict]:
 @dataclass
 class _Report:
     """A report being made. `data` holds the JSON's keys in their order: every section is
-    gathered at once, but for the activity records, which a pass over the student's rows
-    hands to `data` (a list) or to the files; `close` then fills the keys that depend on
-    them (their summary, the counts, the companies named)."""
+    gathered at once, but for the activity records and the inferences, which a pass over
+    the student's rows hands to `data` (a list) or to the files; `close` then fills the keys
+    that depend on them (their summaries, the counts, the companies named)."""
 
     data: dict
     employers: _Employers
     purposes: _Purposes
+    inferences: InferenceSummary
     activity: ActivitySummary = field(default_factory=ActivitySummary)
 
     def close(self) -> None:
         data = self.data
         for employer_id, name, name_en in self.activity.employers():
             self.employers.add(employer_id, name, name_en)
+        for employer_id, name, name_en in self.inferences.employers():
+            self.employers.add(employer_id, name, name_en)
         data["activity_summary"] = self.activity.as_data()
+        data["inference_summary"] = self.inferences.as_data()
+        streamed = {
+            "activity_records": self.activity.records,
+            "inferences": self.inferences.results,
+        }
         data["counts"] = {
-            key: self.activity.records if key == "activity_records" else len(data[key])
+            key: streamed[key] if key in streamed else len(data[key])
             for key in (
                 "policy_acceptances",
                 "consent_events",
                 "consents",
                 "provisions",
                 "activity_records",
+                "inferences",
                 "requests",
                 "staff_looks",
             )
@@ -273,6 +283,7 @@ def _gather(student: User, *, request: DataRequest | None = None) -> _Report:
         .values("email", "verified", "primary")
     )
     consent_events = _consent_events(student, employers, purposes)
+    inferences = InferenceContext(student)
     provisions = _provisions(student, employers, purposes)
     data = {
         "format": REPORT_FORMAT,
@@ -293,7 +304,11 @@ def _gather(student: User, *, request: DataRequest | None = None) -> _Report:
         "provisions": provisions,
         "recipients": _recipients(provisions),
         "activity_records": None,  # the pass's
+        "inferences": None,  # the pass's, after the activity records
         "activity_summary": None,  # filled by close()
+        "inference_summary": None,  # likewise
+        "inference_models": inferences.models_data(),
+        "inference_objections": inferences.objections_data(),
         "requests": _requests(student, employers),
         "sources": [] if request is None else _sources(request),
         "staff_looks": _staff_looks(student),
@@ -301,7 +316,12 @@ def _gather(student: User, *, request: DataRequest | None = None) -> _Report:
         "employers": None,
         "purposes": None,
     }
-    return _Report(data=data, employers=employers, purposes=purposes)
+    return _Report(
+        data=data,
+        employers=employers,
+        purposes=purposes,
+        inferences=InferenceSummary(inferences),
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -319,12 +339,18 @@ def _jsonable(value: Any) -> Any:
 def disclosure_report_data(student: User, *, request: DataRequest | None = None) -> dict:
     """Everything the portal holds about `student`, JSON-serialisable, in a fixed number of
     queries. With `request`, the report says which request it answers. Every activity record
-    is in the dictionary: the files stream them instead (`disclosure_report_files`)."""
+    and every inference is in the dictionary: the files stream them instead
+    (`disclosure_report_files`)."""
     report = _gather(student, request=request)
     records = []
     for chunk in activity_chunks(student):
         report.activity.add(chunk)
         records.extend(activity_record(row) for row in chunk)
     report.data["activity_records"] = records
+    results = []
+    for chunk in inference_chunks(student):
+        report.inferences.add(chunk)
+        results.extend(report.inferences.context.record(row) for row in chunk)
+    report.data["inferences"] = results
     report.close()
     return _jsonable(report.data)

@@ -19,6 +19,7 @@ from disclosure.models import DataRequest
 from disclosure.reports._common import Kind
 from disclosure.reports.activity import Row, activity_chunks, activity_record
 from disclosure.reports.data import _gather, _jsonable, _Report
+from disclosure.reports.inferences import inference_chunks
 from disclosure.reports.pdf import _report_html, _report_pdf
 from portal.models import ActivityRecord, Language
 from portal.shared.spreadsheets import csv_safe
@@ -59,42 +60,50 @@ def report_file_kinds(delivery_format: str) -> list[str]:
 
 
 class _JsonFile:
-    """The JSON, as `json.dumps(data, indent=2)` would write it, but for the records' array:
-    one record a line. The keys before the array are written first; those after it once
-    the records have passed (`close`)."""
+    """The JSON, as `json.dumps(data, indent=2)` would write it, but for the arrays of
+    activity records and of inferences (`STREAMED`, adjacent keys): one item a line. The keys
+    before the first array are written first, the text between the two arrays when the pass
+    moves from one to the next (`next_array`), and the keys after them once both have passed
+    (`close`)."""
+
+    STREAMED = ("activity_records", "inferences")
 
     def __init__(self, report: _Report) -> None:
         self.buffer = io.BytesIO()
         self.first = True
-        self.buffer.write(self._around(report.data, before=True).encode())
+        before, self.between, _after = self._parts(report.data)
+        self.buffer.write(before.encode())
 
-    @staticmethod
-    def _around(data: dict, *, before: bool) -> str:
-        """The JSON text before (or after) the value of "activity_records"."""
-        token = f"activity-records-{secrets.token_hex(16)}"
-        keys = list(data)
-        at = keys.index("activity_records")
-        part = {key: data[key] for key in (keys[:at] if before else keys[at + 1 :])}
-        # The token is the last value written before and the first after, where nothing
-        # people typed can be mistaken for it.
-        if before:
-            text = json.dumps(_jsonable({**part, "activity_records": token}), **JSON_LAYOUT)
-            return text.rpartition(f'"{token}"')[0]
-        text = json.dumps(_jsonable({"activity_records": token, **part}), **JSON_LAYOUT)
-        return text.partition(f'"{token}"')[2]
+    @classmethod
+    def _parts(cls, data: dict) -> tuple[str, str, str]:
+        """The JSON text before the first streamed array, between the two, and after."""
+        tokens = {key: f"{key}-{secrets.token_hex(16)}" for key in cls.STREAMED}
+        # A token is the only value written where its array goes, where nothing people typed
+        # can be mistaken for it.
+        text = json.dumps(_jsonable({**data, **tokens}), **JSON_LAYOUT)
+        before, _token, rest = text.partition(f'"{tokens["activity_records"]}"')
+        between, _token, after = rest.partition(f'"{tokens["inferences"]}"')
+        return before, between, after
 
-    def add(self, chunk: list[Row]) -> None:
+    def add(self, chunk: list, record=activity_record) -> None:
         separator = ",\n    "
-        lines = separator.join(
-            json.dumps(activity_record(row), ensure_ascii=False) for row in chunk
-        )
+        lines = separator.join(json.dumps(record(row), ensure_ascii=False) for row in chunk)
         self.buffer.write(("[\n    " if self.first else separator).encode())
         self.buffer.write(lines.encode())
         self.first = False
 
-    def close(self, report: _Report) -> bytes:
+    def _end_array(self) -> None:
         self.buffer.write(b"[]" if self.first else b"\n  ]")
-        self.buffer.write(self._around(report.data, before=False).encode())
+        self.first = True
+
+    def next_array(self) -> None:
+        """The activity records have passed: the inferences come next."""
+        self._end_array()
+        self.buffer.write(self.between.encode())
+
+    def close(self, report: _Report) -> bytes:
+        self._end_array()
+        self.buffer.write(self._parts(report.data)[2].encode())
         return self.buffer.getvalue()
 
 
@@ -148,8 +157,8 @@ class _CsvFile:
 def _made(
     request: DataRequest, kinds: list[str]
 ) -> tuple[_Report, _JsonFile | None, _CsvFile | None]:
-    """The report gathered, and its activity records passed once into the files among
-    `kinds` that hold them."""
+    """The report gathered, and its activity records, then its inferences, passed once into
+    the files among `kinds` that hold them (the CSV holds only the activity records)."""
     report = _gather(request.student, request=request)
     json_file = _JsonFile(report) if Kind.REPORT_JSON in kinds else None
     csv_file = _CsvFile(request.language) if Kind.REPORT_CSV in kinds else None
@@ -159,6 +168,13 @@ def _made(
             json_file.add(chunk)
         if csv_file:
             csv_file.add(chunk)
+    if json_file:
+        json_file.next_array()
+    record = report.inferences.context.record
+    for chunk in inference_chunks(request.student):
+        report.inferences.add(chunk)
+        if json_file:
+            json_file.add(chunk, record=record)
     report.close()
     return report, json_file, csv_file
 

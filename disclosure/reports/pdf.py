@@ -236,6 +236,56 @@ def _activity_context(
     }
 
 
+def _inferences_context(report: _Report, language: str, names: dict[int, str]) -> list[dict]:
+    """Per model: its description in `language`, its summary (companies by name), and its
+    latest results, newest first, each marked handed over and disputed."""
+    summary = report.inferences
+    context = summary.context
+    newest = {}
+    for model in context.models.values():  # by code and version
+        newest[model.code] = model
+    models = []
+    for entry in report.data["inference_summary"]:
+        model = newest.get(entry["model"])
+        rows = []
+        for row in reversed(summary.latest(entry["model"])):
+            pk, made, _model_id, employer_id, name, _en, label, number, *_times = row
+            rows.append(
+                {
+                    "made_at": made,
+                    "output": label if number is None else f"{number:g}",
+                    "company": names.get(employer_id, name or ""),
+                    "handed_over": row[10] is not None,
+                    "disputed": pk in context.disputes,
+                }
+            )
+        models.append(
+            {
+                **entry,
+                "name": model.name(language) if model else entry["model"],
+                "predicts": model.predicts(language) if model else "",
+                "never": model.never(language) if model else "",
+                "by_company": [
+                    {**c, "company": names.get(c["employer_id"], c["employer"] or "")}
+                    for c in entry["by_company"]
+                ],
+                "latest": rows,
+                "shown": len(rows),
+            }
+        )
+    return models
+
+
+def _objected_without_results(report: _Report, language: str) -> list[dict]:
+    """The models the student objected to of which no result is left (erased, or none made)."""
+    context, with_results = report.inferences.context, report.inferences.by_model
+    return [
+        {"name": model.name(language), "code": code, "objected_at": context.objections[code]}
+        for code, model in context.objected_models.items()
+        if code not in with_results
+    ]
+
+
 def _pdf_context(
     report: _Report, *, request: DataRequest, full_files: list[tuple[str, str]]
 ) -> dict:
@@ -243,7 +293,20 @@ def _pdf_context(
     `full_files` are (name, kind) of the files that come with the PDF and hold every record."""
     with translation.override(request.language):
         context = _report_context(report.data, request.language, report.activity.latest)
-    return {**context, "request": request, "full_files": full_files}
+        names = {
+            e["id"]: (
+                e["name_en"] if request.language == Language.EN and e["name_en"] else e["name"]
+            )
+            for e in report.data["employers"]
+        }
+        inference_models = _inferences_context(report, request.language, names)
+    return {
+        **context,
+        "request": request,
+        "full_files": full_files,
+        "inference_models": inference_models,
+        "objected_without_results": _objected_without_results(report, request.language),
+    }
 
 
 def _report_pdf(

@@ -34,6 +34,7 @@ from disclosure.services._common import (
     _event,
     _store_file,
 )
+from inferences.services import inferences_erase
 from portal.models import ActivityRecord, Employer, User
 from portal.shared.locking import retry_on_deadlock, student_lock
 
@@ -224,6 +225,8 @@ def _portal_part(request: DataRequest, *, scope: list[Employer] | None) -> None:
             records = records.filter(employer__in=scope)
         deleted, _by_model = records.delete()
         summary["activity_records_deleted"] = deleted
+        # The scores made from them go with them (docs/inferences.md, what is kept).
+        summary["inferences_deleted"] = inferences_erase(student=student, employers=scope)
         summary["kept"] = {
             "provision_records": Provision.objects.filter(student=student).count(),
             "why": "APPI Art. 29-30: records of provision to third parties are kept 3 years",
@@ -243,6 +246,8 @@ def _summary_text(summary: dict) -> str:
     parts = []
     if "activity_records_deleted" in summary:
         parts.append(f"activity records deleted: {summary['activity_records_deleted']}")
+    if summary.get("inferences_deleted"):
+        parts.append(f"inferences deleted: {summary['inferences_deleted']}")
     if "consents_withdrawn" in summary:
         parts.append(f"consents withdrawn: {summary['consents_withdrawn']}")
     if "kept" in summary:

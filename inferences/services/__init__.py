@@ -5,6 +5,7 @@ from inferences.services.disputes import (
     inference_dispute,
     inference_dispute_answer,
 )
+from inferences.services.erasure import inferences_erase
 from inferences.services.intake import (
     DUPLICATE,
     REFUSED,
@@ -27,5 +28,6 @@ __all__ = [
     "inference_dispute_answer",
     "inference_model_activate",
     "inference_model_object",
+    "inferences_erase",
     "inferences_record",
 ]

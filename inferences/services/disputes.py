@@ -1,12 +1,15 @@
 """A student disputes one result; staff answer it with a reason."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from inferences.models import Inference, InferenceDispute
 from portal.models import Language, User
+from portal.shared.emails import email_queue_template
 from portal.shared.locking import retry_on_deadlock, student_lock
 
 MAX_STATEMENT = 2000
@@ -53,7 +56,9 @@ def inference_dispute_answer(
     *, dispute: InferenceDispute, by: User, outcome: str, answer: str
 ) -> InferenceDispute:
     """Staff answer a dispute: upheld (the result is wrong) or not, with the reason the
-    student reads. Answered once: a second answer is refused."""
+    student reads on their page and in an email (through the outbox, in the student's
+    language, sent once the answer is committed). Answered once: a second answer is
+    refused and emails nobody."""
     answer = answer.strip()
     if outcome not in InferenceDispute.Outcome.values:
         raise DisputeRefused(_("Choose whether the dispute is upheld."), code="outcome")
@@ -61,10 +66,37 @@ def inference_dispute_answer(
         raise DisputeRefused(_("Give the reason the student will read."), code="answer")
     if len(answer) > MAX_ANSWER:
         raise DisputeRefused(_("At most %(max)d characters.") % {"max": MAX_ANSWER}, code="answer")
-    claimed = InferenceDispute.objects.filter(pk=dispute.pk, answered_at=None).update(
-        answered_at=timezone.now(), answered_by=by, outcome=outcome, answer=answer
-    )
-    if not claimed:
-        raise DisputeRefused(_("This dispute was already answered."), code="answered")
-    dispute.refresh_from_db()
+    with transaction.atomic():
+        claimed = InferenceDispute.objects.filter(pk=dispute.pk, answered_at=None).update(
+            answered_at=timezone.now(), answered_by=by, outcome=outcome, answer=answer
+        )
+        if not claimed:
+            raise DisputeRefused(_("This dispute was already answered."), code="answered")
+        dispute = InferenceDispute.objects.select_related(
+            "student", "inference__model", "inference__employer"
+        ).get(pk=dispute.pk)
+        _email_student(dispute)
     return dispute
+
+
+def _email_student(dispute: InferenceDispute) -> None:
+    student = dispute.student
+    if student.closed_at is not None:
+        return  # the account is closed: its address is gone (disclosure/closing.py)
+    inference = dispute.inference
+    language = student.language
+    email_queue_template(
+        to=student.email,
+        template="inference_dispute_answered",
+        context={
+            "student": student,
+            "dispute": dispute,
+            "upheld": dispute.outcome == InferenceDispute.Outcome.UPHELD,
+            "inference": inference,
+            "model_name": inference.model.name(language),
+            "company": inference.employer.display_name(language),
+            "page_url": settings.SITE_URL + reverse("inferences:list") + f"#result-{inference.pk}",
+        },
+        kind=f"inference_dispute_answered:{dispute.pk}",
+        language=language,
+    )

@@ -10,7 +10,12 @@ would be and as an activity record would be:
   API passes in: this app sits below the requests, see docs/architecture.md);
 - 409 when the student objected to the model (any version), and when the student has no
   live grant of the model's purpose for that employer, or the grant came after the result
-  was made: a withdrawal stops the next result at once, as it stops the next provision.
+  was made: a withdrawal stops the next result at once, as it stops the next provision;
+- 409 `no_handover_grant` when the result says it was handed over to the employer and the
+  student has no live grant, for that employer, of a purpose that gives results to it (one
+  that needs per-employer consent and discloses to a third party, `provision_to_employer`),
+  made at or before the hand-over. A result handed over is a provision: the intake records it
+  (a `Provision` relying on that grant, linked from the result), as `provision_record` would.
 
 A batch runs a fixed number of queries whatever its size, under a lock on the students'
 rows that a grant, a withdrawal, an objection and a request all take first, so each result
@@ -28,7 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from consent.api.payloads import InferencePayload
-from consent.models import ApiClient, Consent
+from consent.models import ApiClient, Consent, Provision
 from consent.services.provisions import CLOCK_SKEW
 from inferences.models import Inference, InferenceModel, InferenceObjection
 from portal.models import Employer, User
@@ -134,6 +139,9 @@ def inferences_record(
             )
         )
         grants = _grants(student_ids, employers, {m.purpose_id for m in models.values()})
+        handover = _handover_grants(
+            student_ids, {item.employer for item in items if item.handed_over_at is not None}
+        )
         existing = {
             row[0]: tuple(row[1:])
             for row in Inference.objects.filter(
@@ -170,7 +178,7 @@ def inferences_record(
                 objected,
                 grants,
                 now=now,
-            )
+            ) or _handover_refusal(item, student_id, handover)
             if refusal is not None:
                 outcomes.append(refusal)
                 continue
@@ -192,6 +200,7 @@ def inferences_record(
             outcomes.append(None)
 
         stored: dict[str, tuple] = {}
+        provisions = _provisions(new, handover, client=client, now=now)
         if new:
             # A concurrent batch from the same sender may have stored one of these ids
             # since they were looked for: nothing is stored twice, and the row read back
@@ -208,6 +217,15 @@ def inferences_record(
                 outcomes[index] = (
                     _STORED if stored.get(item.id) == existing[item.id] else _conflict()
                 )
+        # A result another batch stored first under this id (a conflict) was not handed
+        # over by this one: its record goes before anyone sees it.
+        orphans = [
+            provisions[item.id].pk
+            for item, outcome in zip(items, outcomes, strict=True)
+            if item.id in provisions and outcome is not _STORED
+        ]
+        if orphans:
+            Provision.objects.filter(pk__in=orphans).delete()
     return outcomes
 
 
@@ -248,6 +266,86 @@ def _grants(
             granted=True,
         ).values_list("student_id", "employer_id", "purpose_id", "event__occurred_at")
     }
+
+
+def _handover_grants(
+    student_ids: set[int], employer_ids: set[int]
+) -> dict[tuple[int, int], tuple[int, int, datetime]]:
+    """The live grant, per (student, employer), of a purpose that gives results to the
+    employer: (purpose, grant event, when). One query, only for a batch with hand-overs."""
+    if not (student_ids and employer_ids):
+        return {}
+    found: dict[tuple[int, int], tuple[int, int, datetime]] = {}
+    for student, employer, purpose, event, at in (
+        Consent.objects.filter(
+            student_id__in=student_ids,
+            employer_id__in=employer_ids,
+            granted=True,
+            purpose__requires_opt_in=True,
+            purpose__third_party_disclosure=True,
+        )
+        .order_by("purpose__code")
+        .values_list("student_id", "employer_id", "purpose_id", "event_id", "event__occurred_at")
+    ):
+        found.setdefault((student, employer), (purpose, event, at))
+    return found
+
+
+def _handover_refusal(
+    item: InferencePayload,
+    student_id: int | None,
+    handover: dict[tuple[int, int], tuple[int, int, datetime]],
+) -> InferenceOutcome | None:
+    if item.handed_over_at is None:
+        return None
+    grant = handover.get((student_id, item.employer))
+    if grant is None or item.handed_over_at < grant[2] - CLOCK_SKEW:
+        return _refused(
+            "no_handover_grant",
+            _(
+                "The result was handed over, but the student had not consented to this "
+                "company receiving results of the analysis (provision to the employer)."
+            ),
+            status=409,
+        )
+    return None
+
+
+def _provisions(
+    new: dict[str, Inference],
+    handover: dict[tuple[int, int], tuple[int, int, datetime]],
+    *,
+    client: ApiClient,
+    now: datetime,
+) -> dict[str, Provision]:
+    """The record of provision of each new result handed over, made first (one insert) so
+    that the result is stored with its link; by the result's id."""
+    by_id = {
+        source_id: _provision_of(inference, handover, client=client, now=now)
+        for source_id, inference in new.items()
+        if inference.handed_over_at is not None
+    }
+    if by_id:
+        Provision.objects.bulk_create(by_id.values())
+        for source_id, provision in by_id.items():
+            new[source_id].provision = provision
+    return by_id
+
+
+def _provision_of(inference: Inference, handover, *, client: ApiClient, now: datetime) -> Provision:
+    purpose_id, event_id, _at = handover[(inference.student_id, inference.employer_id)]
+    model = inference.model
+    return Provision(
+        student_id=inference.student_id,
+        employer_id=inference.employer_id,
+        purpose_id=purpose_id,
+        consent_event_id=event_id,
+        # What was given, never the output itself: the record outlives an erased result.
+        data_items=f"{model.name_ja} / {model.name_en} ({model.code} {model.version})"[:500],
+        provided_at=inference.handed_over_at,
+        recorded_at=now,
+        recorded_by=client,
+    )
 
 
 def _refusal(

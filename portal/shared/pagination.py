@@ -12,7 +12,6 @@ ESTIMATE_ABOVE rows, is counted exactly up to COUNT_UP_TO rows, and said to hold
 
 from django.core.paginator import EmptyPage, Paginator
 from django.db import connections
-from django.db.models import Count, Window
 from django.utils.functional import cached_property
 
 from portal.shared.keyset import MAX_PAGES
@@ -98,28 +97,17 @@ class EstimatedCountPaginator(Paginator):
         return bounded
 
 
-class CountInPagePaginator(Paginator):
-    """A Paginator whose page and total come from one query (`COUNT(*) OVER ()`), for a set
-    that is costly to build (the impact report's students): counting it and then reading a
-    page of it built it twice. Only `get_page` reads this way; a page past the end is
-    counted on its own and the last page shown, as `get_page` does."""
+class KnownCountPaginator(Paginator):
+    """A Paginator over a set counted elsewhere (the impact report keeps its sections' counts
+    for a few minutes): `count` is given, not worked out from the rows. A page is read as it
+    is now, a full page of rows even where the count says fewer; none when the count is 0."""
 
-    def get_page(self, number):
-        try:
-            number = max(int(number), 1)
-        except (TypeError, ValueError):
-            number = 1
-        rows = self._rows(number)
-        if rows:
-            self.__dict__["count"] = rows[0].total_in_page
-        elif number > 1 and self.count:
-            number = self.num_pages
-            rows = self._rows(number)
-        else:
-            self.__dict__["count"] = 0
+    def __init__(self, object_list, per_page, *, count: int, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.__dict__["count"] = count
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = self.object_list[bottom : bottom + self.per_page] if self.count else []
         return self._get_page(rows, number, self)
-
-    def _rows(self, number: int) -> list:
-        start = (number - 1) * self.per_page
-        counted = self.object_list.annotate(total_in_page=Window(Count("*")))
-        return list(counted[start : start + self.per_page])

@@ -215,3 +215,48 @@ def test_the_students_list_pages_by_email(superuser, client, monkeypatch):
 
 def _query(**params) -> str:
     return urlencode(params)
+
+
+# The admin's lists that may number their pages: tables that staff fill by hand and that do
+# not grow with the students, companies or requests.
+NUMBERED_LISTS = {
+    "auth.Group",
+    "consent.ApiClient",
+    "consent.PolicyVersion",
+    "consent.Purpose",
+    "disclosure.DataSource",
+    "disclosure.Webhook",
+    "inferences.InferenceModel",
+}
+
+
+@pytest.mark.parametrize(
+    "label",
+    sorted(m._meta.label for m in admin.site._registry if m._meta.label not in NUMBERED_LISTS),
+)
+def test_every_list_that_grows_pages_by_position_and_counts_by_estimate(label):
+    model = next(m for m in admin.site._registry if m._meta.label == label)
+    model_admin = admin.site._registry[model]
+
+    assert issubclass(model_admin.get_changelist(None), keyset.KeysetChangeList)
+    assert model_admin.paginator is pagination.EstimatedCountPaginator
+    assert model_admin.show_full_result_count is False
+
+
+def test_the_email_addresses_list_pages_by_position_without_offset(superuser, client, monkeypatch):
+    from allauth.account.models import EmailAddress
+
+    monkeypatch.setattr(admin.site._registry[EmailAddress], "list_per_page", 2)
+    for n in range(5):
+        UserFactory(email=f"address-{n}@example.jp")
+    url = reverse("admin:account_emailaddress_changelist")
+    client.force_login(superuser)
+
+    first, _queries = _page(client, url)
+    last, queries = _page(client, url + "?" + urlencode({"p": keyset.LAST}))
+
+    assert _links(first)["next_url"] and _links(last)["previous_url"]
+    assert _largest_offset(queries) == 0
+    addresses = list(EmailAddress.objects.order_by("-pk").values_list("pk", flat=True))
+    assert _ids(first) == addresses[:2]
+    assert _ids(last) == addresses[-2:]

@@ -32,12 +32,14 @@ from disclosure.services import (
     request_file,
     request_report_store,
 )
+from inferences.models import Inference, InferenceDispute, InferenceObjection
 from portal.celery import app
 from portal.models import ActivityRecord
 from portal.shared.sealing import reveal, unseal
 from tests.factories import (
     ActivityRecordFactory,
     EmployerFactory,
+    InferenceFactory,
     PurposeFactory,
     StaffFactory,
     UserFactory,
@@ -172,6 +174,41 @@ def test_activity_records_go_once_older_than_730_days(clock):
     assert not ActivityRecord.objects.filter(pk=old.pk).exists()
     assert ActivityRecord.objects.filter(pk=young.pk).exists()
     assert retention.activity_records_expire() == 0
+
+
+# --- inferences -----------------------------------------------------------------------------
+
+
+def test_inferences_go_a_year_after_they_were_made_with_their_disputes(clock):
+    old = InferenceFactory(made_at=T0)
+    young = InferenceFactory(made_at=T0 + SECOND, sender=old.sender, student=old.student)
+    InferenceDispute.objects.create(
+        inference=old, student=old.student, statement="違う", language="ja"
+    )
+    objection = InferenceObjection.objects.create(
+        student=old.student, model_code=old.model.code, model=old.model, language="ja"
+    )
+
+    clock(T0 + days(365))
+    assert retention.inferences_expire() == 0
+    clock(T0 + days(365) + SECOND)
+    assert retention.inferences_expire() == 1
+
+    assert list(Inference.objects.values_list("pk", flat=True)) == [young.pk]
+    assert not InferenceDispute.objects.exists()
+    assert InferenceObjection.objects.filter(pk=objection.pk).exists()  # holds no result
+    assert retention.inferences_expire() == 0
+
+
+def test_the_run_counts_the_inferences_and_records_their_period(clock, settings):
+    settings.RETENTION_INFERENCE_DAYS = 30
+    InferenceFactory(made_at=T0 - days(31))
+
+    counts = retention.retention_run()
+
+    assert counts["inferences"] == 1
+    entry = AuditEntry.objects.get(name="backoffice.retention")
+    assert entry.changes["periods_days"]["inferences"] == 30
 
 
 # --- provision records ----------------------------------------------------------------------
@@ -348,6 +385,7 @@ def test_a_run_deletes_each_kind_logs_the_counts_and_writes_one_audit_entry(
     # Files: R1's and R4's; R3 is open.
     assert counts == {
         "activity_records": 1,
+        "inferences": 0,  # below
         "provisions": 0,
         "answer_links": 4,
         "request_files": 4,
@@ -355,7 +393,10 @@ def test_a_run_deletes_each_kind_logs_the_counts_and_writes_one_audit_entry(
         "closed_accounts": 0,  # tests/disclosure/test_account_close.py
         "closed_accounts_emails": 0,  # likewise
     }
-    assert "retention: deleted 1 activity_records, 0 provisions, 4 answer_links" in caplog.text
+    assert (
+        "retention: deleted 1 activity_records, 0 inferences, 0 provisions, 4 answer_links"
+        in caplog.text
+    )
     (entry,) = AuditEntry.objects.filter(name="backoffice.retention")
     assert entry.action == AuditEntry.Action.SYSTEM
     assert entry.changes["request_files"] == 4
@@ -433,6 +474,7 @@ DEFAULTS = {
     "RETENTION_PROVISION_DAYS": 1095,
     "RETENTION_ANSWER_LINK_DAYS": 90,
     "RETENTION_REQUEST_FILE_DAYS": 365,
+    "RETENTION_INFERENCE_DAYS": 365,
 }
 
 
@@ -464,10 +506,11 @@ def test_the_environment_overrides_each_period():
         RETENTION_PROVISION_DAYS="1200",
         RETENTION_ANSWER_LINK_DAYS="30",
         RETENTION_REQUEST_FILE_DAYS="730",
+        RETENTION_INFERENCE_DAYS="180",
     )
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["400", "1200", "30", "730"]
+    assert result.stdout.split() == ["400", "1200", "30", "730", "180"]
 
 
 @pytest.mark.parametrize("value", ["two years", "0", "-5"])

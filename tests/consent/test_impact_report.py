@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from consent import reports
 from consent.models import Consent, ConsentEvent, ConsentScreen
 from consent.reports import (
     NEVER_ACCEPTED,
@@ -253,13 +254,76 @@ def test_the_report_page_runs_a_fixed_number_of_queries(
             )
     client.force_login(StaffFactory())
 
-    # 12, and the admin's check that the staff member has a second factor.
-    with django_assert_max_num_queries(13):
+    # 13 (two of them the counts), the admin's check that the staff member has a second
+    # factor, and two for the inferences made without a grant (their count and the first of
+    # them); shown again, the counts are kept.
+    with django_assert_max_num_queries(16):
         response = client.get(_impact_url(world["analysis"]))
+    with django_assert_max_num_queries(14):
+        again = client.get(_impact_url(world["analysis"]))
 
-    sections = {s["key"]: s for s in response.context["sections"]}
-    assert sections[UNLISTED]["page"].paginator.count == 1 + extra // 2
-    assert sections[NEVER_ACCEPTED]["page"].paginator.count == 3 + extra
+    for shown in (response, again):
+        sections = {s["key"]: s for s in shown.context["sections"]}
+        assert sections[UNLISTED]["page"].paginator.count == 1 + extra // 2
+        assert sections[NEVER_ACCEPTED]["page"].paginator.count == 3 + extra
+
+
+def test_the_counts_are_kept_a_few_minutes_and_counted_again_when_asked(
+    client, world, students, monkeypatch
+):
+    client.force_login(StaffFactory())
+    url = _impact_url(world["analysis"])
+    first = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+    UserFactory(email="newcomer@example.jp", verified=False)
+
+    again = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+    later = timezone.now() + timedelta(seconds=reports.IMPACT_COUNT_SECONDS + 1)
+    monkeypatch.setattr(reports.timezone, "now", lambda: later)
+    recounted = client.get(url + "?recount=1", HTTP_ACCEPT_LANGUAGE="en")
+
+    def never(response):
+        return {s["key"]: s for s in response.context["sections"]}[NEVER_ACCEPTED]
+
+    # Kept: the count as it was, the students as they are now, and when it was counted.
+    assert never(first)["page"].paginator.count == never(again)["page"].paginator.count == 3
+    assert "newcomer@example.jp" in again.content.decode()
+    assert again.context["counted_at"] == first.context["counted_at"]
+    assert "Count again" in again.content.decode()
+    assert never(recounted)["page"].paginator.count == 4
+    assert recounted.context["counted_at"] == later
+    # Paging after counting again does not count on every page.
+    assert "recount" not in (never(recounted)["next_url"] or "")
+
+
+def test_a_section_kept_as_empty_reads_no_students_until_counted_again(client, world):
+    client.force_login(StaffFactory())
+    url = _impact_url(world["analysis"])
+    client.get(url)
+    student = UserFactory(email="inconsistent@example.jp", verified=False)
+    accept(student, world["old"])
+    _grant_around_the_services(
+        student=student, employer=EmployerFactory(), purpose=world["analysis"], version=world["old"]
+    )
+
+    kept = client.get(url)
+    recounted = client.get(url + "?recount=1")
+
+    def unlisted(response):
+        return {s["key"]: s for s in response.context["sections"]}[UNLISTED]["page"]
+
+    assert (unlisted(kept).paginator.count, list(unlisted(kept).object_list)) == (0, [])
+    assert [s.email for s in unlisted(recounted).object_list] == ["inconsistent@example.jp"]
+
+
+def test_a_new_version_counts_again(client, world, students):
+    client.force_login(StaffFactory())
+    url = _impact_url(world["analysis"])
+    before = client.get(url)
+    published_version(label="2019.09", purposes=[world["account"]])
+
+    after = client.get(url)
+
+    assert after.context["counted_at"] > before.context["counted_at"]
 
 
 # --- Access -------------------------------------------------------------------------------

@@ -123,3 +123,25 @@ def test_the_admin_shows_who_accepted_which_version_read_only(client):
         ).status_code
         == 403
     )
+
+
+def test_the_versions_list_counts_each_versions_acceptances_and_sorts_by_them(client):
+    from tests.factories import UserFactory, accept
+
+    older, newer = published_version(label="2018.04"), published_version(label="2019.03")
+    unaccepted = PolicyVersionFactory(label="2020.draft")
+    for n in range(3):
+        accept(UserFactory(), newer)
+        if n:
+            accept(UserFactory(), older)
+    client.force_login(StaffFactory())
+
+    response = client.get(reverse("admin:consent_policyversion_changelist"), {"o": "-6"})
+
+    versions = list(response.context["cl"].result_list)
+    assert [(v.label, v.acceptance_total) for v in versions] == [
+        ("2019.03", 3),
+        ("2018.04", 2),
+        ("2020.draft", 0),
+    ]
+    assert unaccepted in versions

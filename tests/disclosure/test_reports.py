@@ -49,8 +49,9 @@ COMPANY_EN = "Mirai Giken Co., Ltd."
 OTHER_JA = "東和商事株式会社"
 DATA_ITEMS = "行動履歴の分析結果（関心度スコア）"
 # One more with a request: what the site's own systems (SourceTask) disclosed; one for the
-# staff looks at the student's data (audit.StaffRead).
-REPORT_QUERIES = 13
+# staff looks at the student's data (audit.StaffRead); four for the inferences (the models,
+# the disputes, the objections, the results).
+REPORT_QUERIES = 17
 # The files: the request, then the report's queries.
 FILES_QUERIES = REPORT_QUERIES + 1
 

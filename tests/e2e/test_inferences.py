@@ -28,6 +28,7 @@ def scored_student():
         name="株式会社青葉", name_en="Aoba KK", contact_email="privacy@aoba.example"
     )
     consent_grant(student=student, employer=aoba, purpose=analysis)
+    consent_grant(student=student, employer=aoba, purpose=provision)  # to hand results over
     pipeline = api_key_create(name="Analytics pipeline", scopes=["inferences:write"])[0]
     now = timezone.now()
     for n, (output, handed) in enumerate([(74, True), (69, False)]):

@@ -48,6 +48,8 @@ def scored():
     kaede = EmployerFactory(name="株式会社かえで", name_en="Kaede KK")
     for employer in (aoba, kaede):
         consent_grant(student=student, employer=employer, purpose=analysis)
+    # Results are handed only to a company the student lets receive them.
+    consent_grant(student=student, employer=aoba, purpose=provision)
     pipeline = api_key_create(name="Analytics pipeline", scopes=["inferences:write"])[0]
     now = timezone.now()
     outcomes = [
@@ -62,6 +64,7 @@ def scored():
         student=student,
         model=model,
         analysis=analysis,
+        provision=provision,
         aoba=aoba,
         kaede=kaede,
         pipeline=pipeline,

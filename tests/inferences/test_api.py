@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
@@ -14,6 +15,7 @@ from consent.api.keys import ScopeRefused, api_key_create
 from consent.api.openapi import OPENAPI
 from consent.api.openapi_inferences import REFUSALS
 from consent.api.payloads import MAX_OUTPUT_LABEL, inference_items
+from consent.models import Provision
 from consent.services import consent_grant, consent_withdraw
 from disclosure import coverage as disclosure_coverage
 from disclosure.coverage import RequestCoverage
@@ -134,9 +136,10 @@ def record(client, items):
 
 
 def test_a_result_with_a_live_grant_is_recorded_with_its_sender_and_id(
-    client, pipeline, model, employer, granted
+    client, pipeline, purposes, model, employer, granted
 ):
     sender, key = pipeline
+    consent_grant(student=granted, employer=employer, purpose=purposes[1])  # to hand it over
     handed = timezone.now()
     body = {"inferences": [item(granted, employer, id="inf-1", handed_over_at=handed.isoformat())]}
 
@@ -407,22 +410,39 @@ def test_1000_results_cost_a_bounded_number_of_queries(
         student, _version = student_who_accepted(*purposes)
         for employer in employers[:3]:
             consent_grant(student=student, employer=employer, purpose=purposes[0])
+        # The first company may receive the results: those made for it are handed over.
+        consent_grant(student=student, employer=employers[0], purpose=purposes[1])
         students.append(student)
     inference_model_object(student=students[0], model=model)
+    at = timezone.now() - timedelta(seconds=1)
     body = {
         "inferences": [
-            item(students[i % 50], employers[i % 4], id=f"inf-{i}", output=i % 101)
+            item(
+                students[i % 50],
+                employers[i % 4],
+                id=f"inf-{i}",
+                output=i % 101,
+                at=at,
+                handed_over_at=at.isoformat() if i % 4 == 0 else None,
+            )
             for i in range(1000)
         ]
     }
 
-    # 13 on PostgreSQL; SQLite splits the insert by its limit on a statement's parameters.
-    with django_assert_max_num_queries(24):
+    # 15 on PostgreSQL (with the hand-overs' grants and their records of provision); SQLite
+    # splits each insert by its limit on a statement's parameters.
+    with django_assert_max_num_queries(INTAKE_QUERIES[connection.vendor]):
         response = post(client, body, key)
 
     counts = response.json()
     assert (counts["stored"], counts["refused"]) == (730, 270)  # no grant: 250; objected: 20
     assert Inference.objects.count() == 730
+    # 250 handed over to the first company, less the 10 objected to: each with its record.
+    assert Provision.objects.count() == 240
+    assert Inference.objects.filter(provision__isnull=False).count() == 240
+
+
+INTAKE_QUERIES = {"postgresql": 15, "sqlite": 26}
 
 
 # --- the document -------------------------------------------------------------------------------

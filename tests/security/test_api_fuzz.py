@@ -51,9 +51,12 @@ from consent.models import Consent, ConsentEvent, Provision
 from consent.services import consent_grant, consent_withdraw, provision_record
 from disclosure import api as disclosure_api
 from disclosure.services import request_file
+from inferences import api as inferences_api
+from inferences.models import InferenceDispute
 from portal.wsgi import application
 from tests.factories import (
     EmployerFactory,
+    InferenceFactory,
     PurposeFactory,
     UserFactory,
     accept,
@@ -72,6 +75,8 @@ OPERATIONS = [
     "consentsChanges",
     "activityRecord",
     "inferencesRecord",
+    "inferencesCheck",
+    "inferencesDisputes",
     "requestsList",
     "requestAnswer",
     "openapi",
@@ -79,13 +84,15 @@ OPERATIONS = [
 # A company's own requests: only a company's key may hold their scopes.
 EMPLOYER_ONLY = {"requestsList", "requestAnswer"}
 # What the site itself sends: only its own keys may hold those scopes.
-PIPELINE_ONLY = {"activityRecord", "inferencesRecord"}
+PIPELINE_ONLY = {"activityRecord", "inferencesRecord", "inferencesCheck"}
 
 CHECK = "/api/v1/consents/check"
 PROVISIONS = "/api/v1/provisions"
 CHANGES = "/api/v1/consents/changes"
 ACTIVITY = "/api/v1/activity"
 INFERENCES = "/api/v1/inferences"
+INFERENCES_CHECK = "/api/v1/inferences/check"
+DISPUTES = "/api/v1/inferences/disputes"
 REQUESTS = "/api/v1/requests"
 ANSWER = "/api/v1/requests/R-260401-3F9A0C12BE/answer"
 
@@ -169,12 +176,32 @@ class World:
         self.site_key = api_key_create(name="Job site", scopes=["activity:write"])[1]
         # The pipeline's results: a registered model, sent with its own key.
         self.model = inference_model(purpose=analysis)
-        self.inference_key = api_key_create(name="Models", scopes=["inferences:write"])[1]
+        self.inference_client, self.inference_key = api_key_create(
+            name="Models", scopes=["inferences:write"]
+        )
+        # Disputed results for the disputes feed: one handed to this key's company, one made
+        # for it and kept, one handed to another; each disputed, one answered.
+        for index, (employer, handed) in enumerate(
+            [(self.own, True), (self.own, False), (self.other, True)]
+        ):
+            result = InferenceFactory(
+                student=self.students[index],
+                model=self.model,
+                employer=employer,
+                sender=self.inference_client,
+                handed_over_at=timezone.now() if handed else None,
+            )
+            dispute = InferenceDispute.objects.create(
+                inference=result, student=result.student, statement="違う", language="ja"
+            )
+        InferenceDispute.objects.filter(pk=dispute.pk).update(
+            answered_at=timezone.now(), outcome="upheld", answer="誤り"
+        )
 
     def key(self, scope: str, operation_id: str = "") -> str:
         if operation_id == "activityRecord":
             return self.site_key
-        if operation_id == "inferencesRecord":
+        if operation_id in ("inferencesRecord", "inferencesCheck"):
             return self.inference_key
         return self.pipeline_key if scope == "pipeline" else self.employer_key
 
@@ -190,6 +217,7 @@ def world(settings, monkeypatch):
     # The feed holds events back for a few seconds; the fuzzer must see this world's events.
     monkeypatch.setattr(api_views, "CHANGES_SETTLE", timedelta(0))
     monkeypatch.setattr(disclosure_api, "REQUESTS_SETTLE", timedelta(0))
+    monkeypatch.setattr(inferences_api, "DISPUTES_SETTLE", timedelta(0))
     return World()
 
 
@@ -212,6 +240,9 @@ CONFIG = {
             ("activityRecord", ["200"]),
             # The times' order, stated in words; a reused Idempotency-Key.
             ("inferencesRecord", ["200", "422"]),
+            ("inferencesCheck", ["200"]),
+            # A cursor is any string to the document, and only ours to the view.
+            ("inferencesDisputes", ["200", "400"]),
             ("openapi", ["200"]),
             ("provisionsRecord", ["200", "201", "403", "404", "409", "422"]),
             # A cursor is any string to the document, and only ours to the view.
@@ -273,6 +304,14 @@ def employer_scope_check(employer_id: int, own_references):
             assert not foreign, f"another employer's requests: {foreign}"
         elif path == "/requests/{reference}/answer":
             assert body["request"]["reference"] in own_references, body
+        elif path == "/inferences/disputes":
+            foreign = [
+                c
+                for c in body["changes"]
+                if c["inference"]["employer"] != employer_id
+                or c["inference"]["handed_over_at"] is None
+            ]
+            assert not foreign, f"disputes of results not handed to this employer: {foreign}"
         return True
 
     return employer_scope_respected
@@ -289,6 +328,7 @@ DATE_FIELDS = {"provided_at", "first_provided_at", "Idempotency-Key"}
 # kind, a statement or attestation its answer needs or refuses, a reused Idempotency-Key.
 VALID_REQUESTS_REFUSALS = {
     ("/requests", 400): {"cursor"},
+    ("/inferences/disputes", 400): {"cursor"},
     ("/requests/{reference}/answer", 422): {
         "answer",
         "statement",
@@ -382,6 +422,19 @@ def steer(case, world: World, scope: str, data) -> None:
                 item["occurred_at"] = (timezone.now() - timedelta(minutes=minutes)).isoformat()
     elif operation == "/inferences" and isinstance(body, dict):
         steer_inferences(case, world, data)
+    elif operation == "/inferences/check" and isinstance(body, dict):
+        for item in body.get("checks") or []:
+            if isinstance(item, dict) and data.draw(st.booleans(), label="real check"):
+                item.update(
+                    student=data.draw(st.sampled_from(world.public_ids), label="student"),
+                    employer=data.draw(
+                        st.sampled_from([e.pk for e in world.employers]), label="employer"
+                    ),
+                    model=data.draw(st.sampled_from([world.model.code, "nope"]), label="model"),
+                )
+    elif operation == "/inferences/disputes" and isinstance(case.query, dict):
+        if "cursor" in case.query and data.draw(st.booleans(), label="drop cursor"):
+            del case.query["cursor"]
     elif operation == "/requests/{reference}/answer":
         steer_answer(case, world, data)
     elif operation == "/requests" and isinstance(case.query, dict):

@@ -1,0 +1,46 @@
+"""A student's results erased: by a deletion request (with their activity records, in the
+request's scope) and when they close their account.
+
+What goes and what stays (docs/inferences.md, "Erased, and what is kept"):
+- every result (`Inference`) in scope goes, and with it its disputes (the student's words
+  about a result that no longer exists, and staff's answer to them: staff's answer stays in
+  the audit log);
+- the objections stay: an objection holds no result, only that the student objected to a
+  model (its code and when), and it is what stops the model's next result about them;
+  erasing it would let the model start again;
+- the objection notices stay, as the proof that each company was told to stop, but the
+  text of their emails, which listed the results, is erased once they went (the subject,
+  the company's address, the time and the state stay);
+- a record of provision made when a result was handed over stays (APPI Art. 29-30, 3 years):
+  it names the model and when, never the output.
+"""
+
+from django.db.models import QuerySet
+
+from inferences.models import Inference, ObjectionNotice
+from portal.models import EmailMessage, Employer, User
+
+# What an objection notice's email keeps of its text once the results it listed are erased.
+ERASED_TEXT = "(erased: the results this notice listed were erased at the student's request)"
+
+
+def _done_notice_emails(student_id: int, employers: list[Employer] | None) -> QuerySet:
+    notices = ObjectionNotice.objects.filter(objection__student_id=student_id)
+    if employers is not None:
+        notices = notices.filter(employer__in=employers)
+    return EmailMessage.objects.filter(
+        pk__in=notices.values("email_id"),
+        status__in=[EmailMessage.Status.SENT, EmailMessage.Status.FAILED],
+    )
+
+
+def inferences_erase(*, student: User, employers: list[Employer] | None = None) -> int:
+    """Erase the student's results made for `employers` (None: every company), with their
+    disputes; blank the text of the objection notices that listed them. Returns how many
+    results were erased. Called inside the caller's transaction, under the student's lock."""
+    results = Inference.objects.filter(student=student)
+    if employers is not None:
+        results = results.filter(employer__in=employers)
+    _deleted, by_model = results.delete()  # and their disputes (CASCADE)
+    _done_notice_emails(student.pk, employers).update(body_text=ERASED_TEXT, body_html="")
+    return by_model.get(Inference._meta.label, 0)
