@@ -229,6 +229,41 @@ def correction_dispute_answer(
     return answered
 
 
+# The outcome of a dispute whose result was erased before staff answered it.
+ERASED = "erased"
+
+
+def corrections_erased_finish(*, now, limit: int) -> list[int]:
+    """An inference's correction whose result was erased before staff answered its dispute
+    (by the student's deletion, by closing the account, by retention: the dispute goes with
+    the result) has nothing left for staff to answer: its own part is done, said on its
+    timeline, and it completes when the companies have answered. The requests sweep calls
+    it, so every way a result is erased is covered. Returns the requests finished."""
+    waiting = list(
+        DataRequest.objects.filter(
+            kind=Kind.CORRECTION,
+            status__in=DataRequest.OPEN,
+            portal_done_at=None,
+            correction__target=Target.INFERENCE,
+            correction__dispute__isnull=True,
+        ).values_list("pk", flat=True)[:limit]
+    )
+    finished = []
+    for pk in waiting:
+        with transaction.atomic():
+            claimed = DataRequest.objects.filter(pk=pk, portal_done_at=None).update(
+                portal_done_at=now,
+                portal_summary={"correction": Correction.Outcome.DISPUTED, "dispute": ERASED},
+            )
+            if not claimed:
+                continue
+            request = DataRequest.objects.get(pk=pk)
+            _event(request, Event.PORTAL_DONE, actor=Actor.SYSTEM, at=now, detail=ERASED)
+            _complete_if_done(request)
+            finished.append(pk)
+    return finished
+
+
 def correction_of_request(request: DataRequest) -> Correction | None:
     try:
         return request.correction
@@ -239,6 +274,7 @@ def correction_of_request(request: DataRequest) -> Correction | None:
 __all__ = [
     "CorrectionAsked",
     "correction_dispute_answer",
+    "corrections_erased_finish",
     "correction_file",
     "correction_of_request",
     "correction_recipients",

@@ -36,6 +36,7 @@ from disclosure.services import (
     RequestRefused,
     recipient_task_answer,
     request_file,
+    requests_sweep,
     workspace_answer_bulk,
 )
 from disclosure.services.corrections import CorrectionAsked, correction_file
@@ -631,3 +632,42 @@ def test_cannot_correct_without_a_reason_is_refused_on_the_link(
     assert response.status_code == 200
     assert "Say why you cannot comply." in response.content.decode()
     assert not filed.tasks.filter(answered_at__isnull=False).exists()
+
+
+def test_a_result_erased_before_staff_answered_ends_its_corrections_own_part(
+    world, django_capture_on_commit_callbacks
+):
+    """However a result goes (a deletion, closing the account, retention), its dispute goes
+    with it; the sweep finds the correction with nothing left to answer."""
+    handed = _file(
+        world.student,
+        django_capture_on_commit_callbacks,
+        target="inference",
+        inference=world.handed,
+        wrong="違います",
+    )
+    kept = _file(
+        world.student,
+        django_capture_on_commit_callbacks,
+        target="inference",
+        inference=world.kept,
+        wrong="違います",
+    )
+    world.handed.delete()  # as the erasure does: the result, and its dispute with it
+    world.kept.delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        swept = requests_sweep()
+        again = requests_sweep()
+
+    assert sorted(swept["corrections_erased"]) == sorted([handed.pk, kept.pk])
+    assert again["corrections_erased"] == []
+    handed.refresh_from_db()
+    kept.refresh_from_db()
+    assert handed.portal_summary["dispute"] == "erased" and handed.is_open  # Aoba to answer
+    assert kept.status == "completed"  # no company was asked
+    assert kept.files.filter(kind=RequestFile.Kind.CERTIFICATE_PDF).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        recipient_task_answer(task=handed.tasks.get(), answer="held_none", answered_by="佐藤")
+    handed.refresh_from_db()
+    assert handed.status == "completed"
