@@ -361,7 +361,13 @@ def _story(path: Path) -> Story:
             answers.append(Answer(a("company"), a("answer"), a("answered_by"), a("statement")))
             a.done()
         requests.append(
-            Request(row("kind"), row("filed_days_ago", 0), tuple(answers), row("expect", {}))
+            Request(
+                row("kind"),
+                row("filed_days_ago", 0),
+                tuple(answers),
+                row("expect", {}),
+                row("correction", {}),
+            )
         )
         row.done()
     story = Story(

@@ -45,8 +45,9 @@ from demo.specs import Demo, DemoDataError
 from disclosure.coverage import RequestCoverage
 from disclosure.models import DataRequest, DataSource, RecipientTask, RequestEvent
 from disclosure.services import recipient_task_answer, request_file, requests_sweep
+from disclosure.services.corrections import CorrectionAsked, correction_file
 from inferences.models import Inference, InferenceModel
-from inferences.services import inference_dispute, inference_model_activate, inferences_record
+from inferences.services import inference_model_activate, inferences_record
 from portal.models import ActivityRecord, EmailMessage, Employer, PrivacyContact, User
 
 
@@ -378,8 +379,15 @@ class Seeder:
                 )
             self.count("inferences" if answered == "stored" else "inferences refused")
             if spec.dispute:
+                # A dispute is a correction request scoped to the result (docs/inferences.md).
                 inference = Inference.objects.get(sender=pipeline, source_id=item["id"])
-                inference_dispute(student=student, inference=inference, statement=spec.dispute)
+                correction_file(
+                    student=student,
+                    asked=CorrectionAsked(
+                        target="inference", inference=inference, wrong=spec.dispute
+                    ),
+                    language=student.language,
+                )
                 self.count("disputes")
 
     def pipeline(self) -> ApiClient:
@@ -405,7 +413,7 @@ class Seeder:
                 if student.data_requests.filter(kind=spec.kind).exists():
                     continue
                 with transaction.atomic():
-                    request = request_file(student=student, kind=spec.kind)
+                    request = self.file(student, spec)
                     if spec.filed_days_ago:
                         backdate(request, timedelta(days=spec.filed_days_ago))
                 self.count("data requests")
@@ -426,6 +434,16 @@ class Seeder:
                         )
         if filed:
             requests_sweep()
+
+    def file(self, student: User, spec) -> DataRequest:
+        if spec.kind == DataRequest.Kind.CORRECTION:
+            asked = dict(spec.correction)
+            if asked.get("target") == "profile":
+                asked.setdefault("profile_field", "display_name")
+            return correction_file(
+                student=student, asked=CorrectionAsked(**asked), language=student.language
+            )
+        return request_file(student=student, kind=spec.kind)
 
     def sources(self) -> None:
         for source in self.demo.sources:

@@ -1,7 +1,7 @@
 """What the demo data files say, as plain frozen dataclasses (demo/load.py fills them)."""
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -226,6 +226,8 @@ class Request:
     filed_days_ago: int
     answers: tuple[Answer, ...]
     expect: dict[str, Any]  # what the story leaves; checked by the tests, not by the seeding
+    # A correction's target and words (target "profile" or "company", wrong, right).
+    correction: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,9 @@ def _cursor_loads(client: ApiClient, cursor: str) -> tuple[datetime, int]:
 
 
 def _tasks(employer_id: int):
-    return RecipientTask.objects.filter(employer_id=employer_id).select_related("request__student")
+    return RecipientTask.objects.filter(employer_id=employer_id).select_related(
+        "request__student", "request__correction"
+    )
 
 
 @api_endpoint("GET", scope=ApiClient.Scope.REQUESTS_READ)

@@ -2,7 +2,8 @@
 
 Every consent receipt says the consent "ends when you delete your account". Closing:
 - goes at once: the way in (password, email addresses, the link to the job site's account,
-  second factors), the name and the address on the account, and every session (an inactive
+  second factors), the name and the address on the account (and the name in a correction
+  of it), and every session (an inactive
   account is signed out everywhere on its next request); every live grant is withdrawn, and
   the companies that received data are told to stop using it, as a withdrawal does;
 - stays, without the name and the address: what the law makes the portal keep (records of
@@ -32,7 +33,7 @@ from audit.log import audit_record
 from audit.models import AuditEntry
 from consent.models import ConsentScreen
 from consent.services import consent_withdraw_all
-from disclosure.models import DataRequest
+from disclosure.models import Correction, DataRequest
 from disclosure.services import request_file, request_recipients
 from inferences.services import inferences_erase
 from portal.models import User
@@ -82,6 +83,10 @@ def account_close(*, student: User, delete_at_companies: bool, language: str) ->
         student.is_active = False
         student.closed_at = timezone.now()
         student.save(update_fields=["email", "display_name", "password", "is_active", "closed_at"])
+        # A correction of the name kept the name, before and after: it goes with the name.
+        Correction.objects.filter(
+            request__student=student, target=Correction.Target.PROFILE
+        ).update(previous_value="", right="")
         # Staff see that it happened, not what was erased.
         audit_record(
             action=AuditEntry.Action.SYSTEM,

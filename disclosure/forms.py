@@ -318,10 +318,36 @@ class DisclosureAnswerForm(CompanyAnswerForm):
         return None
 
 
+class CorrectionAnswerForm(CompanyAnswerForm):
+    kind = DataRequest.Kind.CORRECTION
+    choices = [
+        (Answer.CORRECTED, _("We have corrected the data as asked")),
+        (Answer.HELD_NONE, _("We held none of this data")),
+        (Answer.REFUSED, _("We cannot correct it")),
+    ]
+    hints = {
+        Answer.CORRECTED: _(
+            "In every copy, in every system and file, and in every score or other result "
+            "made from it."
+        ),
+        Answer.HELD_NONE: _("We never had, or no longer have, any of the data concerned."),
+        Answer.REFUSED: _(
+            "For example, because you hold the data as it is said to be right. Tell us why; "
+            "the student is told your reason."
+        ),
+    }
+    fields_for = {Answer.REFUSED: ["reason"]}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].label = _("Why you cannot correct it")
+
+
 FORMS = {
     DataRequest.Kind.DELETION: DeletionAnswerForm,
     DataRequest.Kind.CESSATION: CessationAnswerForm,
     DataRequest.Kind.DISCLOSURE: DisclosureAnswerForm,
+    DataRequest.Kind.CORRECTION: CorrectionAnswerForm,
 }
 
 

@@ -37,7 +37,9 @@ SCOPE_CHOSEN = "chosen"
 class RequestForm(forms.Form):
     kind = forms.ChoiceField(
         label=_("What do you ask for?"),
-        choices=Kind.choices,
+        # A correction has its own form (disclosure/correction_forms.py): it asks what is
+        # wrong and what is right, which this one has no place for.
+        choices=[(value, label) for value, label in Kind.choices if value != Kind.CORRECTION],
         widget=forms.RadioSelect,
         error_messages={"required": _("Choose what you ask for.")},
     )

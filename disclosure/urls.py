@@ -7,6 +7,9 @@ app_name = "disclosure"
 urlpatterns = [
     path("requests/", views.request_list, name="request_list"),
     path("requests/new/", views.request_new, name="request_new"),
+    path("requests/new/correction/", views.request_correction, name="request_correction"),
+    # Disputing one inferred result files a correction scoped to it (inferences' page).
+    path("inferences/<int:pk>/dispute/", views.inference_dispute, name="inference_dispute"),
     path("requests/<str:reference>/", views.request_detail, name="request_detail"),
     path("requests/<str:reference>/files/<int:file_id>/", views.request_file_download, name="file"),
     path("r/<str:token>/", views.answer, name="answer"),

@@ -88,6 +88,10 @@ class BulkAnswerForm(forms.Form):
         label=_("The answer for every task chosen"),
         choices=[
             (RecipientTask.Answer.DELETED, _("We have deleted the data (deletion requests)")),
+            (
+                RecipientTask.Answer.CORRECTED,
+                _("We have corrected the data as asked (correction requests)"),
+            ),
             (RecipientTask.Answer.HELD_NONE, _("We held none of this data (any request)")),
         ],
         widget=forms.RadioSelect,

@@ -7,5 +7,4 @@ app_name = "inferences"
 urlpatterns = [
     path("inferences/", views.inference_list, name="list"),
     path("inferences/models/<slug:code>/object/", views.model_object, name="object"),
-    path("inferences/<int:pk>/dispute/", views.dispute, name="dispute"),
 ]

@@ -1,13 +1,16 @@
 """The student's page "What the site inferred about you": each model that ran on their data,
 described in plain words, its results over time (for which company, handed over or not,
-disputed or not), and the two buttons: object to a model, dispute one result."""
+disputed or not), and the two buttons: object to a model, dispute one result.
+
+Disputing a result files a correction request scoped to it, so its view is the requests'
+(disclosure/views/correction.py, which sits above this app); the form is here."""
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -16,7 +19,7 @@ from django.views.decorators.http import require_POST
 from consent.decorators import data_rights_page
 from consent.models import EMPLOYER_PLACEHOLDERS, Purpose
 from inferences.models import Inference, InferenceDispute, InferenceModel, InferenceObjection
-from inferences.services import DisputeRefused, inference_dispute, inference_model_object
+from inferences.services import inference_model_object
 from inferences.services.disputes import MAX_STATEMENT
 from portal.shared.forms import limits_said
 from portal.shared.http import client_ip, page_language
@@ -37,10 +40,6 @@ class DisputeForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         limits_said(self)
-
-
-def _own_inferences(request: HttpRequest):
-    return Inference.objects.filter(student=request.user)
 
 
 def _groups(student, language: str) -> list[dict]:
@@ -165,45 +164,3 @@ def model_object(request: HttpRequest, code: str) -> HttpResponse:
     else:
         messages.info(request, _("You had already objected to this model; nothing changed."))
     return redirect(reverse("inferences:list") + f"#model-{model.code}")
-
-
-@login_required
-@data_rights_page
-def dispute(request: HttpRequest, pk: int) -> HttpResponse:
-    """Dispute one result. The list page carries the same short form; this page shows it
-    alone, and again with what was typed when something is missing."""
-    inference = get_object_or_404(
-        _own_inferences(request).select_related("model", "employer"), pk=pk
-    )
-    form = DisputeForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            inference_dispute(
-                student=request.user,
-                inference=inference,
-                statement=form.cleaned_data["statement"],
-                language=page_language(),
-            )
-        except DisputeRefused as refused:
-            form.add_error("statement", refused.messages[0])
-        else:
-            messages.success(
-                request,
-                _(
-                    "Your dispute is recorded: the result is marked “disputed”, and staff will "
-                    "answer you on this page."
-                ),
-            )
-            return redirect(reverse("inferences:list") + f"#result-{inference.pk}")
-    language = page_language()
-    return render(
-        request,
-        "inferences/dispute.html",
-        {
-            "inference": inference,
-            "name": inference.model.name(language),
-            "company": inference.employer.display_name(language),
-            "form": form,
-            "open": inference.disputes.filter(answered_at=None).exists(),
-        },
-    )

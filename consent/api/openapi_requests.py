@@ -20,6 +20,7 @@ ANSWERS_BY_KIND = {
     "deletion": ["deleted", "held_none", "refused"],
     "cessation": ["stopped", "held_none", "refused"],
     "disclosure": ["disclosed", "held_none", "refused"],
+    "correction": ["corrected", "held_none", "refused"],
 }
 ANSWERS = sorted({answer for answers in ANSWERS_BY_KIND.values() for answer in answers})
 REFERENCE = {
@@ -75,6 +76,7 @@ REQUEST_EXAMPLE = {
         }
     ],
     "answer": None,
+    "correction": None,
     "changed_at": "2026-04-01T01:00:02.114Z",
 }
 
@@ -94,6 +96,7 @@ SCHEMAS = {
             "student",
             "provisions",
             "answer",
+            "correction",
             "changed_at",
         ],
         "properties": {
@@ -103,7 +106,7 @@ SCHEMAS = {
                 "enum": list(ANSWERS_BY_KIND),
                 "description": "deletion: delete the student's data and everything derived "
                 "from it; cessation: stop using it and passing it on; disclosure: tell the "
-                "student what you hold.",
+                "student what you hold; correction: correct the data named in correction.",
             },
             "scope": {
                 "type": "string",
@@ -156,6 +159,39 @@ SCHEMAS = {
                 },
             },
             "answer": {"oneOf": [_ref("CompanyAnswer"), {"type": "null"}]},
+            "correction": {
+                "description": "For a correction: what the student says is wrong and what "
+                "is right (the answer page's card); null for the other kinds.",
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["target", "data", "wrong", "right", "portal"],
+                        "properties": {
+                            "target": {
+                                "type": "string",
+                                "enum": ["profile", "activity", "inference", "company"],
+                                "description": "The student's name on the portal, one "
+                                "activity record, one inferred result, or data your company "
+                                "holds (described in wrong).",
+                            },
+                            "data": {
+                                "type": "string",
+                                "description": "The data as it was (a record, a result, "
+                                "the name); empty for data your company holds.",
+                            },
+                            "wrong": {"type": "string", "description": "In the student's words."},
+                            "right": {"type": "string", "description": "May be empty."},
+                            "portal": {
+                                "type": "string",
+                                "enum": ["corrected", "disputed", "passed_on"],
+                                "description": "The portal's own part: corrected in its "
+                                "records, marked disputed, or none held (passed on).",
+                            },
+                        },
+                    },
+                    {"type": "null"},
+                ],
+            },
             "changed_at": {
                 **DATETIME,
                 "description": "When anything here last changed (sent, reminded, the due "
@@ -205,7 +241,8 @@ SCHEMAS = {
                 "enum": ANSWERS,
                 "description": "One that fits the request's kind: deletion deleted, "
                 "held_none or refused; cessation stopped, held_none or refused; disclosure "
-                "disclosed, held_none or refused. Another is 422 (field answer).",
+                "disclosed, held_none or refused; correction corrected, held_none or "
+                "refused. Another is 422 (field answer).",
             },
             "answered_by": {
                 "type": "string",

@@ -11,7 +11,8 @@ One module per part: requests (the list and each request's page, with its inline
 sources (the site's own systems), workspace (companies' workspace links, revocable), webhooks
 (the companies' webhooks and their deliveries), digests (what companies on a digest were
 sent), employers (the employer admin's question about
-open requests); and the filters, forms and displays they share (filters, forms, common).
+open requests), corrections (the inferences' dispute queue, whose answer ends a correction's
+own part); and the filters, forms and displays they share (filters, forms, common).
 """
 
 # In the order the models were registered when this was one module (DataRequest first), and
@@ -25,6 +26,7 @@ from disclosure.admin import workspace  # noqa: F401
 from disclosure.admin import webhooks  # noqa: F401
 from disclosure.admin import digests  # noqa: F401
 from disclosure.admin import employers  # noqa: F401
+from disclosure.admin import corrections  # noqa: F401
 # isort: on
 
 # Imported from here by the dashboard (backoffice/dashboard.py) and the tests.

@@ -31,7 +31,14 @@ from disclosure.admin.common import (
     _with_staff_actions,
 )
 from disclosure.admin.filters import FailedEmailFilter, OverdueCompanyFilter
-from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile, SourceTask
+from disclosure.models import (
+    Correction,
+    DataRequest,
+    RecipientTask,
+    RequestEvent,
+    RequestFile,
+    SourceTask,
+)
 from portal.shared.admin import STUDENT_SEARCH, LargeListMixin, ReadOnlyAdminMixin
 from portal.shared.admin_search import IndexedSearchMixin
 
@@ -237,7 +244,7 @@ class DataRequestAdmin(
         ),
         (
             _("The portal's own part"),
-            {"fields": ["portal_done_at", "portal_summary_text", "file_list"]},
+            {"fields": ["correction_text", "portal_done_at", "portal_summary_text", "file_list"]},
         ),
     ]
 
@@ -311,6 +318,23 @@ class DataRequestAdmin(
             return "—"
         return format_html(
             "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((line,) for line in lines))
+        )
+
+    @admin.display(description=_("correction asked"))
+    def correction_text(self, obj):
+        correction = Correction.objects.filter(request=obj).first()
+        if correction is None:
+            return "—"
+        rows = [
+            (_("what is to be corrected"), correction.get_target_display()),
+            (_("the data, as it was"), correction.target_label or correction.previous_value),
+            (_("what is wrong"), correction.wrong),
+            (_("what is right"), correction.right),
+            (_("the portal's own part"), correction.get_outcome_display()),
+        ]
+        return format_html(
+            "<dl>{}</dl>",
+            format_html_join("", "<dt>{}</dt><dd>{}</dd>", ((k, v or "—") for k, v in rows)),
         )
 
     @admin.display(description=_("files"))

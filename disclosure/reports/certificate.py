@@ -6,7 +6,14 @@ from collections import defaultdict
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile, SourceTask
+from disclosure.models import (
+    Correction,
+    DataRequest,
+    RecipientTask,
+    RequestEvent,
+    RequestFile,
+    SourceTask,
+)
 from disclosure.reports._common import Kind
 from portal.shared.pdf import pdf_render
 
@@ -109,6 +116,7 @@ def certificate_pdf(*, request_id: int) -> tuple[bytes, str]:
                 "summary": summary,
                 "kept": summary.get("kept") or {},
                 "report_files": report_files,
+                "correction": Correction.objects.filter(request=request).first(),
                 "answered": sum(1 for row in rows if row["answered"]),
             },
             language=language,

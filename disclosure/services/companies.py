@@ -296,6 +296,7 @@ ANSWERS_BY_KIND = {
     Kind.DELETION: ("deleted", "held_none", "refused"),
     Kind.CESSATION: ("stopped", "held_none", "refused"),
     Kind.DISCLOSURE: ("disclosed", "held_none", "refused"),
+    Kind.CORRECTION: ("corrected", "held_none", "refused"),
 }
 
 

@@ -2,6 +2,7 @@
 stored, its due date extended, cancelled, completed."""
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -113,15 +114,21 @@ def request_file(
     message: str = "",
     language: str = "ja",
     recipients: list[Recipient] | None = None,
+    own_part: Callable[[DataRequest], None] | None = None,
 ) -> DataRequest:
     """File a request: do the portal's part now, and queue one task per company.
 
     `employers=None` means every recipient. A second open request of the same kind and
     scope is refused, pointing at the first. `recipients` is `request_recipients` for the
-    student, when the caller has just asked it (the form that chose among them).
+    student, when the caller has just asked it (the form that chose among them). A correction
+    (disclosure/services/corrections.py) brings its own `recipients` (those that received the
+    data corrected) and `own_part` (done in this transaction instead of the other kinds'); a
+    student may have several open.
     """
     if kind not in Kind.values:
         raise ValueError(f"unknown kind {kind!r}")
+    if (kind == Kind.CORRECTION) != (own_part is not None):
+        raise ValueError("a correction, and only a correction, brings its own part")
     if recipients is None:
         recipients = request_recipients(student=student)
     if employers is not None:
@@ -134,14 +141,17 @@ def request_file(
             )
         recipients = [r for r in recipients if r.employer.pk in chosen]
     # The site's own systems take part in every request, whatever its scope of companies.
-    sources = list(DataSource.objects.filter(active=True).order_by("pk"))
+    # A correction is not passed to them yet (docs/companies.md, "Corrections").
+    sources = [] if own_part else list(DataSource.objects.filter(active=True).order_by("pk"))
     # The student's emails (the withdrawals' receipt, "request received") go with the
     # companies' tasks, in one message: the filing hands the broker one message, not 40.
     with transaction.atomic(), emails_held() as emails:
         student_lock(student_id=student.pk)
-        for existing in DataRequest.objects.filter(
-            student=student, kind=kind, status__in=DataRequest.OPEN
-        ).prefetch_related("employers"):
+        for existing in (
+            DataRequest.objects.filter(student=student, kind=kind, status__in=DataRequest.OPEN)
+            .exclude(kind=Kind.CORRECTION)  # each about its own data: several may be open
+            .prefetch_related("employers")
+        ):
             same_scope = (existing.all_recipients and employers is None) or (
                 employers is not None
                 and not existing.all_recipients
@@ -186,12 +196,15 @@ def request_file(
         source_tasks = SourceTask.objects.bulk_create(
             [SourceTask(request=request, source=s, queued_at=now) for s in sources]
         )
-        _portal_part(request, scope=None if employers is None else employers)
+        if own_part is not None:
+            own_part(request)
+        else:
+            _portal_part(request, scope=None if employers is None else employers)
         _email_student(request, "request_received")
         enqueue.tasks_send_on_commit([task.pk for task in tasks], emails=emails)
         for source_task in source_tasks:
             enqueue.source_call(source_task.pk)
-        if not tasks and not source_tasks and kind != Kind.DISCLOSURE:
+        if not tasks and not source_tasks and request.portal_done_at is not None:
             _complete(request)
     return request
 
@@ -246,6 +259,11 @@ def _summary_text(summary: dict) -> str:
     return "; ".join(parts)
 
 
+# Kinds whose own part may finish after filing: a disclosure's report, and an inference's
+# correction, answered by staff (disclosure/services/corrections.py).
+AWAITS_OWN_PART = (Kind.DISCLOSURE, Kind.CORRECTION)
+
+
 def _complete_if_done(request: DataRequest) -> None:
     request = DataRequest.objects.select_for_update().get(pk=request.pk)
     if not request.is_open:
@@ -263,8 +281,8 @@ def _complete_if_done(request: DataRequest) -> None:
         .exists()
     ):
         return
-    if request.kind == Kind.DISCLOSURE and request.portal_done_at is None:
-        return  # completes when the report is ready
+    if request.kind in AWAITS_OWN_PART and request.portal_done_at is None:
+        return  # completes when the report is ready, or staff answered the dispute
     _complete(request)
 
 
@@ -284,7 +302,7 @@ def _complete_if_done_many(request_ids: set[int]) -> list[int]:
         .exclude(
             source_tasks__status__in=[s for s in SourceTask.Status.values if s not in _SOURCE_DONE]
         )
-        .exclude(kind=Kind.DISCLOSURE, portal_done_at=None)
+        .exclude(kind__in=AWAITS_OWN_PART, portal_done_at=None)
         .order_by("pk")
     )
     ids = list(done.values_list("pk", flat=True))

@@ -182,6 +182,7 @@ SOURCE_ANSWERS_BY_KIND = {
     Kind.DELETION: ("confirmed", "held_none"),
     Kind.CESSATION: ("confirmed", "held_none"),
     Kind.DISCLOSURE: ("disclosed", "held_none"),
+    Kind.CORRECTION: ("confirmed", "held_none"),  # not called for one yet (filing.py)
 }
 SOURCE_DATA_MAX_BYTES = 1024 * 1024
 

@@ -12,6 +12,7 @@ from disclosure import enqueue
 from disclosure.models import DataRequest, RecipientTask, RequestFile, SourceTask, WebhookDelivery
 from disclosure.services._common import Actor, Event, Kind, Status, _event
 from disclosure.services.companies import reminders_due
+from disclosure.services.corrections import corrections_erased_finish
 from disclosure.services.digests import digests_send, overdue_escalate_gathered, tasks_not_told_send
 from disclosure.services.sources import SOURCE_WAITING
 from disclosure.services.webhooks import webhook_deliveries_unstick
@@ -121,7 +122,10 @@ def requests_sweep(*, now: datetime | None = None) -> dict:
     told_alone = tasks_not_told_send(now=now)
     digests = digests_send(now=now)
     escalated_sources = _sources_overdue(now)
+    # An inference's correction whose result was erased meanwhile: nothing left to answer.
+    erased = corrections_erased_finish(now=now, limit=SWEEP_LIMIT)
     return {
+        "corrections_erased": erased,
         "source_calls": source_calls,
         "webhook_deliveries": deliveries,
         "sources_overdue": escalated_sources,

@@ -6,7 +6,7 @@ from collections import defaultdict
 from django.utils import translation
 
 from consent.models import Provision
-from disclosure.models import RecipientTask
+from disclosure.models import Correction, RecipientTask
 from portal.models import Language
 
 # The answer page lists at most this many of what the company received; so do the items.
@@ -64,6 +64,22 @@ def _answer_json(task: RecipientTask) -> dict | None:
     }
 
 
+def _correction_json(data_request) -> dict | None:
+    """What a correction asks (the answer page's card): which data, what is wrong, what is
+    right, and what the portal did. Loaded with the task (`select_related`)."""
+    try:
+        correction = data_request.correction
+    except Correction.DoesNotExist:
+        return None
+    return {
+        "target": correction.target,
+        "data": correction.target_label or correction.previous_value,
+        "wrong": correction.wrong,
+        "right": correction.right,
+        "portal": correction.outcome,
+    }
+
+
 def task_item(task: RecipientTask, provisions: list[dict]) -> dict:
     """What the answer page shows the company (templates/disclosure/answer.html),
     and no more: the request, the student's name and registered email, the dates, what the
@@ -85,5 +101,6 @@ def task_item(task: RecipientTask, provisions: list[dict]) -> dict:
         "student": {"name": student.display_name, "email": student.email},
         "provisions": provisions,
         "answer": _answer_json(task),
+        "correction": _correction_json(data_request),
         "changed_at": task.changed_at,
     }

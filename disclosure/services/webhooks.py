@@ -111,7 +111,9 @@ def webhook_deliver(*, delivery_id: int) -> str:
     now = timezone.now()
     delivery = (
         WebhookDelivery.objects.filter(pk=delivery_id)
-        .select_related("webhook", "task__request__student", "task__employer")
+        .select_related(
+            "webhook", "task__request__student", "task__request__correction", "task__employer"
+        )
         .first()
     )
     if delivery is None:

@@ -41,7 +41,11 @@ from portal.shared.emails import email_queue_template
 from portal.shared.http import client_ip
 
 # The answers a company may give to many tasks at once; refusals take a reason, one by one.
-BULK_ANSWERS = (RecipientTask.Answer.DELETED, RecipientTask.Answer.HELD_NONE)
+BULK_ANSWERS = (
+    RecipientTask.Answer.DELETED,
+    RecipientTask.Answer.CORRECTED,
+    RecipientTask.Answer.HELD_NONE,
+)
 # Tasks answered in one transaction.
 BATCH_SIZE = 500
 OPEN = (RecipientTask.Status.QUEUED, RecipientTask.Status.SENT)
@@ -298,14 +302,15 @@ def workspace_answer_bulk(
     attested: bool,
     request: HttpRequest | None = None,
 ) -> BulkResult:
-    """Give one answer ("deleted" or "held none") to many of the company's tasks: each task
-    gets its own answer, event, student email and certificate (`recipient_task_answer`),
-    BATCH_SIZE tasks to a transaction. A task of another company is skipped as unknown; one
-    already answered, closed, or of a kind the answer does not fit is skipped with why.
+    """Give one answer ("deleted", "corrected" or "held none") to many of the company's
+    tasks: each task gets its own answer, event, student email and certificate
+    (`recipient_task_answer`), BATCH_SIZE tasks to a transaction. A task of another company
+    is skipped as unknown; one already answered, closed, or of a kind the answer does not
+    fit is skipped with why.
     Posting the same again answers nothing twice."""
     name, role = " ".join(name.split()), " ".join(role.split())
     if answer not in BULK_ANSWERS:
-        raise AnswerRefused(_("Choose “deleted” or “held none”."), code="answer")
+        raise AnswerRefused(_("Choose “deleted”, “corrected” or “held none”."), code="answer")
     if not name or not role:
         raise AnswerRefused(_("Give the name and role of the person answering."), code="name")
     if answer == RecipientTask.Answer.DELETED and not attested:

@@ -1,5 +1,6 @@
 from disclosure.views.account import account_close_view
 from disclosure.views.company import answer
+from disclosure.views.correction import inference_dispute, request_correction
 from disclosure.views.source import source_callback
 from disclosure.views.student import (
     request_detail,
@@ -26,6 +27,8 @@ __all__ = [
     "account_close_view",
     "answer",
     "answer_workspace_link",
+    "inference_dispute",
+    "request_correction",
     "workspace",
     "workspace_answer",
     "workspace_csv",

@@ -25,6 +25,7 @@ from consent.models import Provision
 from disclosure.forms import answer_form_class
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile
 from disclosure.services import AnswerRefused, link_lookup, recipient_task_answer
+from disclosure.services.corrections import correction_of_request
 from disclosure.services.task_items import PROVISION_ROWS
 from portal.models import Language
 from portal.shared.http import client_ip, rate_limit_key
@@ -244,6 +245,7 @@ def answer_form_page(
             "provisions": provisions,
             "provision_total": provision_total,
             "live_grant": bool((task.reasons or {}).get("live_grant")),
+            "correction": correction_of_request(data_request),
             **(extra or {}),
         },
         status=200,

@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 from consent.decorators import data_rights_page
 from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile, SourceTask
 from disclosure.services import RequestRefused, request_file, request_recipients
+from disclosure.services.corrections import correction_of_request
 from disclosure.student_forms import RequestForm
 from portal.shared.files import attachment_response
 from portal.shared.http import page_language
@@ -118,6 +119,8 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 messages.success(request, _filed_message(filed, companies))
                 return redirect("disclosure:request_detail", filed.reference)
     else:
+        if request.GET.get("kind") == Kind.CORRECTION:
+            return redirect("disclosure:request_correction")
         initial = {}
         if request.GET.get("kind") in Kind.values:
             initial["kind"] = request.GET["kind"]
@@ -217,6 +220,8 @@ _DETAIL_REPEATS = {
 
 
 def _event_detail(event: RequestEvent, source_answers: dict[str, str]) -> str:
+    if event.kind == RequestEvent.Kind.PORTAL_DONE and event.actor == RequestEvent.Actor.STAFF:
+        return event.detail  # staff's answer to a disputed result, written for the student
     if event.kind in _DETAIL_REPEATS:
         return ""
     if event.kind == RequestEvent.Kind.SOURCE_ANSWERED:
@@ -332,6 +337,9 @@ def request_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "files_removed": files_removed,
             "retention_days": settings.RETENTION_REQUEST_FILE_DAYS,
             "timeline": timeline,
+            "correction": correction_of_request(data_request)
+            if data_request.kind == Kind.CORRECTION
+            else None,
         },
     )
 

@@ -182,6 +182,7 @@ def test_it_counts_open_requests_by_kind_and_status(staff_client, world):
         "disclosure": [1, 1, 2],
         "deletion": [0, 3, 3],
         "cessation": [0, 1, 1],
+        "correction": [0, 0, 0],
     }
     assert figures.total.count == 6
 

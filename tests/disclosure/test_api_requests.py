@@ -213,6 +213,7 @@ def test_the_list_shows_what_the_answer_page_shows_and_only_the_companys_own(cli
         "student",
         "provisions",
         "answer",
+        "correction",
         "changed_at",
     }
     # And the other company sees its two, never ours... but both requests went to it.

@@ -33,6 +33,7 @@ NOTHING = {
     "webhook_deliveries": [],
     "told_alone": 0,
     "digests": [],
+    "corrections_erased": [],
 }
 
 START = datetime(2026, 4, 1, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))

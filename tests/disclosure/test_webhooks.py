@@ -154,6 +154,7 @@ def test_a_new_task_is_delivered_once_signed_with_the_api_item(
         "student",
         "provisions",
         "answer",
+        "correction",
         "changed_at",
     }
     assert item["reference"] == request.reference and item["kind"] == "deletion"

@@ -78,9 +78,11 @@ def test_a_student_sees_only_their_own_results(client, scored):
     assert "内定辞退率の予測" not in page
     assert "推測したものはありません" in page or "No model" in page
     mine = scored.results["r-1"]
-    assert client.get(reverse("inferences:dispute", args=[mine.pk])).status_code == 404
+    assert client.get(reverse("disclosure:inference_dispute", args=[mine.pk])).status_code == 404
     assert (
-        client.post(reverse("inferences:dispute", args=[mine.pk]), {"statement": "x"}).status_code
+        client.post(
+            reverse("disclosure:inference_dispute", args=[mine.pk]), {"statement": "x"}
+        ).status_code
         == 404
     )
     assert not InferenceDispute.objects.exists()
@@ -183,7 +185,7 @@ def test_a_dispute_round_trip_student_staff_student(client, scored):
     client.force_login(scored.student)
 
     response = client.post(
-        reverse("inferences:dispute", args=[result.pk]),
+        reverse("disclosure:inference_dispute", args=[result.pk]),
         {"statement": "辞退するつもりはありません。第一志望です。"},
     )
 
@@ -225,20 +227,24 @@ def test_a_dispute_round_trip_student_staff_student(client, scored):
     client.force_login(scored.student)
     page = client.get(PAGE).content.decode()
     assert "集計に誤りがありました" in page
-    assert "異議あり" in page  # still marked disputed
+    assert "取り下げ" in page  # upheld: the result is withdrawn (docs/inferences.md)
 
 
 def test_a_dispute_needs_words_and_keeps_what_was_typed_on_error(client, scored):
     result = scored.results["r-2"]
     client.force_login(scored.student)
 
-    response = client.post(reverse("inferences:dispute", args=[result.pk]), {"statement": "  "})
+    response = client.post(
+        reverse("disclosure:inference_dispute", args=[result.pk]), {"statement": "  "}
+    )
 
     assert response.status_code == 200
     assert 'role="alert"' in response.content.decode()
     assert not InferenceDispute.objects.exists()
     long = "あ" * 2001
-    response = client.post(reverse("inferences:dispute", args=[result.pk]), {"statement": long})
+    response = client.post(
+        reverse("disclosure:inference_dispute", args=[result.pk]), {"statement": long}
+    )
     assert long in response.content.decode()
     assert not InferenceDispute.objects.exists()
 
@@ -246,7 +252,7 @@ def test_a_dispute_needs_words_and_keeps_what_was_typed_on_error(client, scored)
 def test_a_result_is_disputed_once_until_staff_answer(client, scored):
     result = scored.results["r-3"]
     client.force_login(scored.student)
-    url = reverse("inferences:dispute", args=[result.pk])
+    url = reverse("disclosure:inference_dispute", args=[result.pk])
     client.post(url, {"statement": "違います"})
 
     response = client.post(url, {"statement": "もう一度"})

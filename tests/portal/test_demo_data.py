@@ -142,6 +142,11 @@ def test_the_inference_story_is_sent_through_the_intake_as_the_pipeline_would(cl
     assert [r.handed_over for r in results] == [s.handed_over for s in stored]
     [dispute] = InferenceDispute.objects.filter(student=student)
     assert dispute.is_open and dispute.inference.output_number == 69
+    # Filed as the student's form files it: a correction request scoped to the result.
+    assert (dispute.correction.target, dispute.correction.request.kind) == (
+        "inference",
+        "correction",
+    )
     # Every result was made after the grant it relied on, by the activated model.
     for result in results:
         grant = ConsentEvent.objects.filter(

@@ -117,9 +117,10 @@ STUDENT_FACING: dict[str, Owned | OwnRows] = {
     "inferences:list": OwnRows(),
     # A model's code is not secret: B's objection is B's own.
     "inferences:object": OwnRows(lambda w: {"code": w.model.code}, get_status=405, takes_post=True),
-    "inferences:dispute": Owned(lambda w: [{"pk": pk} for pk in w.a.inference_ids]),
+    "disclosure:inference_dispute": Owned(lambda w: [{"pk": pk} for pk in w.a.inference_ids]),
     "disclosure:request_list": OwnRows(),
     "disclosure:request_new": OwnRows(takes_post=True),
+    "disclosure:request_correction": OwnRows(takes_post=True),
     "disclosure:request_detail": Owned(lambda w: [{"reference": w.a.request.reference}]),
     "disclosure:file": Owned(
         lambda w: [
