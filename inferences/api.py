@@ -21,15 +21,14 @@ from django.utils.translation import gettext as _
 
 from consent.api.endpoint import ApiError, api_endpoint
 from consent.api.payloads import (
-    MAX_BATCH,
     MAX_CHANGES_LIMIT,
     MODEL_CODE,
     _id,
-    _invalid,
     _matching,
     _object,
     _query_int,
     _uuid,
+    batch_items,
 )
 from consent.models import ApiClient
 from inferences.models import InferenceDispute
@@ -40,17 +39,12 @@ from portal.shared.jsontime import json_time
 def inference_check_items(body) -> list[tuple[str, int, str]]:
     """`{"checks": [{"student", "employer", "model"}, ...]}` → (public id, employer, code),
     for `POST /inferences/check`; a wrong item fails the request (422 naming it)."""
-    checks = _object(body, "").get("checks")
-    if not isinstance(checks, list):
-        raise _invalid("checks", _("Expected 'checks': a list of up to 1,000 checks."))
-    if len(checks) > MAX_BATCH:
-        raise ApiError(
-            413,
-            "batch_too_large",
-            _("At most %(max)d checks per request; this one has %(count)d.")
-            % {"max": MAX_BATCH, "count": len(checks)},
-            field="checks",
-        )
+    checks = batch_items(
+        body,
+        "checks",
+        _("Expected 'checks': a list of up to 1,000 checks."),
+        _("At most %(max)d checks per request; this one has %(count)d."),
+    )
     items = []
     for index, item in enumerate(checks):
         where = f"checks[{index}]"

@@ -41,6 +41,22 @@ def _invalid(field: str, message: str) -> ApiError:
     return ApiError(422, "invalid_field", message, field=field)
 
 
+def batch_items(body, key: str, expected: str, too_many: str) -> list:
+    """The list under `key` of a batch call's body: 422 when it is not a list, 413 when it
+    holds more than MAX_BATCH (`too_many` says so with %(max)d and %(count)d)."""
+    items = _object(body, "").get(key)
+    if not isinstance(items, list):
+        raise _invalid(key, expected)
+    if len(items) > MAX_BATCH:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            too_many % {"max": MAX_BATCH, "count": len(items)},
+            field=key,
+        )
+    return items
+
+
 def _uuid(value, field: str) -> str:
     if isinstance(value, str) and CANONICAL_UUID.fullmatch(value):
         return value.lower()
@@ -109,17 +125,12 @@ def _check_triples_at_once(checks: list) -> list[tuple[str, int, str]] | None:
 
 def check_triples(body) -> list[tuple[str, int, str]]:
     """`{"checks": [{"student", "employer", "purpose"}, ...]}` → (public id, employer, code)."""
-    checks = _object(body, "").get("checks")
-    if not isinstance(checks, list):
-        raise _invalid("checks", _("Expected 'checks': a list of up to 1,000 checks."))
-    if len(checks) > MAX_BATCH:
-        raise ApiError(
-            413,
-            "batch_too_large",
-            _("At most %(max)d checks per request; this one has %(count)d.")
-            % {"max": MAX_BATCH, "count": len(checks)},
-            field="checks",
-        )
+    checks = batch_items(
+        body,
+        "checks",
+        _("Expected 'checks': a list of up to 1,000 checks."),
+        _("At most %(max)d checks per request; this one has %(count)d."),
+    )
     if not checks:
         return []
     triples = _check_triples_at_once(checks)
@@ -284,17 +295,12 @@ def activity_records(body) -> list[ActivityPayload]:
     A record of the wrong shape fails the whole request (422 naming it), as in
     check_triples: that is the sender's bug, not a fact about a student. What only the
     database can say (unknown student, a deletion request) is answered per record."""
-    records = _object(body, "").get("records")
-    if not isinstance(records, list):
-        raise _invalid("records", _("Expected 'records': a list of up to 1,000 records."))
-    if len(records) > MAX_BATCH:
-        raise ApiError(
-            413,
-            "batch_too_large",
-            _("At most %(max)d records per request; this one has %(count)d.")
-            % {"max": MAX_BATCH, "count": len(records)},
-            field="records",
-        )
+    records = batch_items(
+        body,
+        "records",
+        _("Expected 'records': a list of up to 1,000 records."),
+        _("At most %(max)d records per request; this one has %(count)d."),
+    )
     parsed = []
     for index, item in enumerate(records):
         where = f"records[{index}]"
@@ -393,17 +399,12 @@ def inference_items(body) -> list[InferencePayload]:
     it), and so do times out of order (the input window ends at or before the result was
     made; a result is handed over at or after it was made). What only the database can say
     (no grant, an objection, a request) is answered per item."""
-    items = _object(body, "").get("inferences")
-    if not isinstance(items, list):
-        raise _invalid("inferences", _("Expected 'inferences': a list of up to 1,000 results."))
-    if len(items) > MAX_BATCH:
-        raise ApiError(
-            413,
-            "batch_too_large",
-            _("At most %(max)d inferences per request; this one has %(count)d.")
-            % {"max": MAX_BATCH, "count": len(items)},
-            field="inferences",
-        )
+    items = batch_items(
+        body,
+        "inferences",
+        _("Expected 'inferences': a list of up to 1,000 results."),
+        _("At most %(max)d inferences per request; this one has %(count)d."),
+    )
     parsed = []
     for index, item in enumerate(items):
         where = f"inferences[{index}]"
