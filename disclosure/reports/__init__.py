@@ -1,7 +1,8 @@
 """Disclosure reports (PDF, JSON and CSV) and completion certificates.
 
 `disclosure_report_data(student)` gathers everything the portal holds about a student in a
-fixed number of queries (eleven, whatever the length of the student's history), as plain
+fixed number of queries (18, whatever the length of the student's history:
+`REPORT_QUERIES` in tests/disclosure/test_reports.py), as plain
 values rather than model instances. The JSON file is that dictionary; the PDF renders the
 same rows, so the two can never disagree, but for the activity records, which can be
 100,000: the PDF shows their summary (by company, by month and kind, also in the JSON) and

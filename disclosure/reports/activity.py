@@ -10,6 +10,7 @@ from itertools import islice
 
 from django.utils import timezone
 
+from disclosure.models import Correction
 from portal.models import ActivityRecord, User
 
 # Rows read from the database at a time (a server-side cursor on PostgreSQL).
@@ -18,8 +19,9 @@ ACTIVITY_CHUNK = 2000
 PDF_LATEST_RECORDS = 200
 
 # One record as the pass hands it on: (id, occurred_at in Japan time, kind, employer id,
-# the company's name, its English name, detail).
-Row = tuple[int, datetime, str, int | None, str | None, str | None, str]
+# the company's name, its English name, detail, and the mark of a correction that disputed it
+# (`activity_disputes`), or None).
+Row = tuple[int, datetime, str, int | None, str | None, str | None, str, dict | None]
 
 _FIELDS = (
     "id",
@@ -32,9 +34,37 @@ _FIELDS = (
 )
 
 
+def activity_disputes(student: User) -> dict[int, dict]:
+    """The mark each of the student's records disputed by a correction carries, by record id:
+    the correction request's reference, when it was filed, what the student said is wrong and
+    what is right (the latest correction, if a record was disputed more than once). One
+    query; as many entries as the student's corrections of records, not as their records."""
+    marks: dict[int, dict] = {}
+    corrections = (
+        Correction.objects.filter(
+            request__student=student,
+            target=Correction.Target.ACTIVITY,
+            outcome=Correction.Outcome.DISPUTED,
+            activity__isnull=False,
+        )
+        .order_by("created_at", "pk")
+        .values_list("activity_id", "request__reference", "created_at", "wrong", "right")
+    )
+    for record_id, reference, filed_at, wrong, right in corrections:
+        marks[record_id] = {
+            "reference": reference,
+            "filed_at": timezone.localtime(filed_at).isoformat(),
+            "what_is_wrong": wrong,
+            "what_is_right": right,
+        }
+    return marks
+
+
 def activity_chunks(student: User) -> Iterator[list[Row]]:
     """The student's activity records, oldest first, `ACTIVITY_CHUNK` rows at a time, each
-    time in the current time zone (Asia/Tokyo): one query, however many rows."""
+    time in the current time zone (Asia/Tokyo), each with its correction mark: two queries
+    (the marks, then the records), however many rows."""
+    disputes = activity_disputes(student)
     rows = (
         ActivityRecord.objects.filter(student=student)
         .order_by("occurred_at", "id")
@@ -44,15 +74,16 @@ def activity_chunks(student: User) -> Iterator[list[Row]]:
     zone = timezone.get_current_timezone()
     while chunk := list(islice(rows, ACTIVITY_CHUNK)):
         yield [
-            (pk, at.astimezone(zone), kind, employer_id, name, name_en, detail)
+            (pk, at.astimezone(zone), kind, employer_id, name, name_en, detail, disputes.get(pk))
             for pk, at, kind, employer_id, name, name_en, detail in chunk
         ]
 
 
 def activity_record(row: Row) -> dict:
     """One record as the JSON writes it (the keys of REPORT_FORMAT 1.0; its time in ISO 8601
-    with the offset, like every time of the JSON)."""
-    pk, at, kind, employer_id, name, _name_en, detail = row
+    with the offset, like every time of the JSON), and `disputed`: the correction's mark
+    (`activity_disputes`), or null."""
+    pk, at, kind, employer_id, name, _name_en, detail, disputed = row
     return {
         "id": pk,
         "occurred_at": at.isoformat(),
@@ -60,6 +91,7 @@ def activity_record(row: Row) -> dict:
         "employer_id": employer_id,
         "employer": name,
         "detail": detail,
+        "disputed": disputed,
     }
 
 
@@ -69,6 +101,7 @@ class ActivitySummary:
 
     def __init__(self, latest: int = PDF_LATEST_RECORDS) -> None:
         self.records = 0
+        self.disputed = 0
         self.first_at: datetime | None = None
         self.last_at: datetime | None = None
         # employer id (None: a record about no company) -> [name, name_en, records, first, last]
@@ -82,7 +115,9 @@ class ActivitySummary:
         if not chunk:
             return
         companies, kinds, months = self.companies, self.kinds, self.months
-        for _pk, at, kind, employer_id, name, name_en, _detail in chunk:
+        disputed = 0
+        for _pk, at, kind, employer_id, name, name_en, _detail, mark in chunk:
+            disputed += mark is not None
             company = companies.get(employer_id)
             if company is None:
                 companies[employer_id] = [name, name_en, 1, at, at]
@@ -95,6 +130,7 @@ class ActivitySummary:
             self.first_at = chunk[0][1]
         self.last_at = chunk[-1][1]
         self.records += len(chunk)
+        self.disputed += disputed
         self.latest.extend(chunk)
 
     def employers(self) -> Iterator[tuple[int, str | None, str | None]]:
@@ -120,6 +156,7 @@ class ActivitySummary:
             )
         return {
             "records": self.records,
+            "disputed": self.disputed,
             "first_at": self.first_at,
             "last_at": self.last_at,
             "by_company": [

@@ -36,6 +36,7 @@ CSV_HEADER = (
     _("Kind"),
     _("Company"),
     _("Detail"),
+    _("Disputed by correction request"),
 )
 
 
@@ -144,9 +145,11 @@ class _CsvFile:
                         _cell(kinds.get(kind, kind)),
                         _cell(name_en if english and name_en else name),
                         _cell(detail),
+                        # The correction request's reference (the JSON has what it says).
+                        _cell(disputed["reference"] if disputed else ""),
                     ]
                 )
-                for pk, at, kind, _employer_id, name, name_en, detail in chunk
+                for pk, at, kind, _employer_id, name, name_en, detail, disputed in chunk
             ).encode()
         )
 

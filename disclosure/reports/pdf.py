@@ -202,7 +202,8 @@ def _activity_context(
     summary: dict, latest: Iterable[Row], *, names: dict[int, str], kinds: dict[str, str]
 ) -> dict:
     """The activity records' section: the summary by company and by month and kind (the
-    kinds that occur, as columns), and the latest records, newest first."""
+    kinds that occur, as columns), how many are disputed, and the latest records, newest
+    first, each with its correction's mark (or None)."""
     present = [k["kind"] for k in summary["by_kind"]]
     rows = [
         (
@@ -210,11 +211,13 @@ def _activity_context(
             kinds.get(kind, kind),
             names.get(employer_id, name or "") if employer_id else "",
             detail,
+            disputed,
         )
-        for _pk, at, kind, employer_id, name, _name_en, detail in reversed(list(latest))
+        for _pk, at, kind, employer_id, name, _name_en, detail, disputed in reversed(list(latest))
     ]
     return {
         "records": summary["records"],
+        "disputed": summary["disputed"],
         "first_at": summary["first_at"],
         "last_at": summary["last_at"],
         "by_company": [

@@ -50,8 +50,9 @@ OTHER_JA = "東和商事株式会社"
 DATA_ITEMS = "行動履歴の分析結果（関心度スコア）"
 # One more with a request: what the site's own systems (SourceTask) disclosed; one for the
 # staff looks at the student's data (audit.StaffRead); four for the inferences (the models,
-# the disputes, the objections, the results).
-REPORT_QUERIES = 17
+# the disputes, the objections, the results); one for the activity records a correction
+# marked disputed.
+REPORT_QUERIES = 18
 # The files: the request, then the report's queries.
 FILES_QUERIES = REPORT_QUERIES + 1
 
@@ -548,7 +549,15 @@ def test_thousands_of_activity_records_make_a_short_pdf_of_a_summary_and_the_lat
     assert sum(m["records"] for m in summary["by_month"]) == 3002
     rows = csv_rows(bytes(files["report_csv"].content))
     header, *records = rows
-    assert header == labels("ja", "Record id", "When (Japan time)", "Kind", "Company", "Detail")
+    assert header == labels(
+        "ja",
+        "Record id",
+        "When (Japan time)",
+        "Kind",
+        "Company",
+        "Detail",
+        "Disputed by correction request",
+    )
     assert len(records) == 3002
     first = ActivityRecord.objects.get(student=student, detail="求人閲覧: 記録1234")
     assert records[1234] == [
@@ -557,6 +566,7 @@ def test_thousands_of_activity_records_make_a_short_pdf_of_a_summary_and_the_lat
         labels("ja", "job listing viewed")[0],
         OTHER_JA,
         "求人閲覧: 記録1234",
+        "",  # not disputed
     ]
 
 

@@ -106,7 +106,7 @@ def test_the_disclosure_reports_csv_writes_details_and_company_names_as_text(lan
 
     _header, *rows = csv.reader(io.StringIO(content.decode("utf-8-sig"), newline=""))
     assert len(rows) == len(values)
-    for value, (_id, _when, _kind, company, detail) in zip(values, rows, strict=True):
+    for value, (_id, _when, _kind, company, detail, _disputed) in zip(values, rows, strict=True):
         expected = "'" + value if value in FORMULAS else value
         assert (company, detail) == (expected, expected)
     for row in rows:
