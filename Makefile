@@ -106,4 +106,4 @@ bench-scale: install sysdeps messages
 BENCH_WAVE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_benchwave
 bench-wave: install sysdeps messages
 	DATABASE_URL=$${DATABASE_URL:-$(BENCH_WAVE_DATABASE_URL)} \
-		$(BIN)/python scripts/bench_wave.py $(BENCH_WAVE_ARGS)
+		$(BIN)/python scripts/bench_wave $(BENCH_WAVE_ARGS)
