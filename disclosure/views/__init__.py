@@ -12,14 +12,16 @@ from disclosure.views.workspace import (
     answer_workspace_link,
     workspace,
     workspace_answer,
-    workspace_csv,
-    workspace_csv_confirm,
-    workspace_csv_upload,
     workspace_open,
     workspace_request,
     workspace_request_sent,
     workspace_sign_out,
     workspace_task,
+)
+from disclosure.views.workspace_csv import (
+    workspace_csv,
+    workspace_csv_confirm,
+    workspace_csv_upload,
 )
 from disclosure.views.workspace_delivery import workspace_delivery
 
