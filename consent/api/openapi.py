@@ -7,6 +7,7 @@ the views' real answers against its schemas; change both together.
 import json
 
 from consent.api import openapi_inferences, openapi_requests
+from consent.api.openapi_common import DATETIME, batch_response, error, json_response, ref
 from consent.api.payloads import (
     ACTIVITY_KINDS,
     DEFAULT_CHANGES_LIMIT,
@@ -19,21 +20,6 @@ from consent.api.payloads import (
     MAX_RECORD_ID,
     MAX_REFERENCE,
 )
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str, headers: dict | None = None) -> dict:
-    response = _json(_ref("Error"), description)
-    if headers:
-        response["headers"] = headers
-    return response
 
 
 def _with_replayed(response: dict) -> dict:
@@ -66,7 +52,6 @@ PURPOSE = {
     "description": "A purpose code, e.g. behaviour_analysis or provision_to_employer.",
     "examples": ["behaviour_analysis"],
 }
-DATETIME = {"type": "string", "format": "date-time"}
 # Stored text holds no NUL character (PostgreSQL's text cannot); such a body is 422.
 NO_NUL = "^[^\\u0000]*$"
 
@@ -110,7 +95,7 @@ SCHEMAS = {
         "type": "object",
         "required": ["checks"],
         "properties": {
-            "checks": {"type": "array", "maxItems": MAX_BATCH, "items": _ref("Check")},
+            "checks": {"type": "array", "maxItems": MAX_BATCH, "items": ref("Check")},
         },
     },
     "Basis": {
@@ -147,7 +132,7 @@ SCHEMAS = {
                 "description": "granted: a valid grant exists now. out_of_scope: an employer's "
                 "key asked about another employer (nothing about that row is revealed).",
             },
-            "basis": {"oneOf": [_ref("Basis"), {"type": "null"}]},
+            "basis": {"oneOf": [ref("Basis"), {"type": "null"}]},
         },
     },
     "CheckResponse": {
@@ -156,7 +141,7 @@ SCHEMAS = {
         "properties": {
             "results": {
                 "type": "array",
-                "items": _ref("CheckResult"),
+                "items": ref("CheckResult"),
                 "description": "One per check, in the order sent.",
             }
         },
@@ -259,7 +244,7 @@ SCHEMAS = {
         "type": "object",
         "required": ["records"],
         "properties": {
-            "records": {"type": "array", "maxItems": MAX_BATCH, "items": _ref("ActivityRecord")},
+            "records": {"type": "array", "maxItems": MAX_BATCH, "items": ref("ActivityRecord")},
         },
     },
     "ActivityResult": {
@@ -306,20 +291,7 @@ SCHEMAS = {
             },
         },
     },
-    "ActivityResponse": {
-        "type": "object",
-        "required": ["results", "stored", "duplicate", "refused"],
-        "properties": {
-            "results": {
-                "type": "array",
-                "items": _ref("ActivityResult"),
-                "description": "One per record, in the order sent.",
-            },
-            "stored": {"type": "integer", "minimum": 0},
-            "duplicate": {"type": "integer", "minimum": 0},
-            "refused": {"type": "integer", "minimum": 0},
-        },
-    },
+    "ActivityResponse": batch_response("ActivityResult", "One per record, in the order sent."),
     "Change": {
         "type": "object",
         "required": [
@@ -350,7 +322,7 @@ SCHEMAS = {
         "type": "object",
         "required": ["changes", "next_cursor", "has_more"],
         "properties": {
-            "changes": {"type": "array", "items": _ref("Change")},
+            "changes": {"type": "array", "items": ref("Change")},
             "next_cursor": {
                 "type": "integer",
                 "description": "Pass as `since` next time: the last id here, or the cursor "
@@ -362,11 +334,11 @@ SCHEMAS = {
 }
 
 RESPONSES = {
-    "Unauthorized": _error(
+    "Unauthorized": error(
         "No key, an unknown key or a revoked key.",
         {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer."}},
     ),
-    "RateLimited": _error(
+    "RateLimited": error(
         "Over the key's requests per minute.",
         {
             "Retry-After": {
@@ -375,14 +347,14 @@ RESPONSES = {
             }
         },
     ),
-    "MethodNotAllowed": _error(
+    "MethodNotAllowed": error(
         "Another HTTP method.",
         {"Allow": {"schema": {"type": "string"}, "description": "The methods answered."}},
     ),
-    "MalformedJson": _error("The body is not JSON."),
-    "MissingScope": _error("The key lacks the scope this endpoint needs (missing_scope)."),
-    "Invalid": _error("The JSON has the wrong shape; `field` says where."),
-    "ServerError": _error("A fault on the portal's side; retry later."),
+    "MalformedJson": error("The body is not JSON."),
+    "MissingScope": error("The key lacks the scope this endpoint needs (missing_scope)."),
+    "Invalid": error("The JSON has the wrong shape; `field` says where."),
+    "ServerError": error("A fault on the portal's side; retry later."),
 }
 
 COMMON = {
@@ -443,12 +415,12 @@ OPENAPI = {
                 ),
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("CheckRequest")}},
+                    "content": {"application/json": {"schema": ref("CheckRequest")}},
                 },
                 "responses": {
-                    "200": _json(_ref("CheckResponse"), "One result per check."),
+                    "200": json_response(ref("CheckResponse"), "One result per check."),
                     "400": {"$ref": "#/components/responses/MalformedJson"},
-                    "413": _error(f"More than {MAX_BATCH:,} checks, or a body over 2.5 MB."),
+                    "413": error(f"More than {MAX_BATCH:,} checks, or a body over 2.5 MB."),
                     "422": {"$ref": "#/components/responses/Invalid"},
                     **COMMON,
                 },
@@ -484,29 +456,29 @@ OPENAPI = {
                 ],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("ProvisionRequest")}},
+                    "content": {"application/json": {"schema": ref("ProvisionRequest")}},
                 },
                 "responses": {
                     "200": _with_replayed(
-                        _json(
-                            _ref("Provision"),
+                        json_response(
+                            ref("Provision"),
                             "This reference was recorded before, or a replay of this "
                             "Idempotency-Key's first answer.",
                         )
                     ),
-                    "201": _with_replayed(_json(_ref("Provision"), "Recorded.")),
-                    "400": _error("The body is not JSON, or a malformed Idempotency-Key."),
-                    "403": _error(
+                    "201": _with_replayed(json_response(ref("Provision"), "Recorded.")),
+                    "400": error("The body is not JSON, or a malformed Idempotency-Key."),
+                    "403": error(
                         "An employer's key recording for another employer (out_of_scope), "
                         "or a key without the consents scope (missing_scope)."
                     ),
-                    "404": _error("Unknown student, employer or purpose (`field` says which)."),
-                    "409": _error(
+                    "404": error("Unknown student, employer or purpose (`field` says which)."),
+                    "409": error(
                         "no_valid_grant: no valid grant now; before_grant: dated before the "
                         "grant; reference: the reference was used for another record."
                     ),
-                    "413": _error("A body over 2.5 MB."),
-                    "422": _error(
+                    "413": error("A body over 2.5 MB."),
+                    "422": error(
                         "The JSON has the wrong shape (`field` says where), or the "
                         "Idempotency-Key was used with another body (idempotency_key_reused)."
                     ),
@@ -533,12 +505,12 @@ OPENAPI = {
                 ),
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("ActivityRequest")}},
+                    "content": {"application/json": {"schema": ref("ActivityRequest")}},
                 },
                 "responses": {
-                    "200": _json(_ref("ActivityResponse"), "One result per record."),
+                    "200": json_response(ref("ActivityResponse"), "One result per record."),
                     "400": {"$ref": "#/components/responses/MalformedJson"},
-                    "413": _error(f"More than {MAX_BATCH:,} records, or a body over 2.5 MB."),
+                    "413": error(f"More than {MAX_BATCH:,} records, or a body over 2.5 MB."),
                     "422": {"$ref": "#/components/responses/Invalid"},
                     **COMMON,
                 },
@@ -578,8 +550,8 @@ OPENAPI = {
                     },
                 ],
                 "responses": {
-                    "200": _json(_ref("ChangesResponse"), "A page of changes."),
-                    "400": _error(
+                    "200": json_response(ref("ChangesResponse"), "A page of changes."),
+                    "400": error(
                         "A cursor or limit that is not a whole number in range, or a query "
                         "parameter other than since and limit."
                     ),

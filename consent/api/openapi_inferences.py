@@ -6,6 +6,7 @@ The refusal codes are written out here because consent imports no inferences mod
 tests/inferences/test_api.py checks them against what the service answers.
 """
 
+from consent.api.openapi_common import DATETIME, batch_response, error, ref
 from consent.api.payloads import (
     MAX_BATCH,
     MAX_CHANGES_LIMIT,
@@ -15,7 +16,6 @@ from consent.api.payloads import (
     MAX_RECORD_ID,
 )
 
-DATETIME = {"type": "string", "format": "date-time"}
 STUDENT = {
     "type": "string",
     "format": "uuid",
@@ -37,17 +37,6 @@ REFUSALS = {
     "before_grant": 409,
     "no_handover_grant": 409,
 }
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _error(description: str) -> dict:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": _ref("Error")}},
-    }
 
 
 SCHEMAS = {
@@ -128,7 +117,7 @@ SCHEMAS = {
         "type": "object",
         "required": ["inferences"],
         "properties": {
-            "inferences": {"type": "array", "maxItems": MAX_BATCH, "items": _ref("Inference")},
+            "inferences": {"type": "array", "maxItems": MAX_BATCH, "items": ref("Inference")},
         },
     },
     "InferenceResult": {
@@ -167,20 +156,7 @@ SCHEMAS = {
             },
         },
     },
-    "InferencesResponse": {
-        "type": "object",
-        "required": ["results", "stored", "duplicate", "refused"],
-        "properties": {
-            "results": {
-                "type": "array",
-                "items": _ref("InferenceResult"),
-                "description": "One per result, in the order sent.",
-            },
-            "stored": {"type": "integer", "minimum": 0},
-            "duplicate": {"type": "integer", "minimum": 0},
-            "refused": {"type": "integer", "minimum": 0},
-        },
-    },
+    "InferencesResponse": batch_response("InferenceResult", "One per result, in the order sent."),
 }
 
 COMMON = {
@@ -224,7 +200,7 @@ PATHS = {
             ],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("InferencesRequest")}},
+                "content": {"application/json": {"schema": ref("InferencesRequest")}},
             },
             "responses": {
                 "200": {
@@ -236,11 +212,11 @@ PATHS = {
                             "Idempotency-Key.",
                         }
                     },
-                    "content": {"application/json": {"schema": _ref("InferencesResponse")}},
+                    "content": {"application/json": {"schema": ref("InferencesResponse")}},
                 },
-                "400": _error("The body is not JSON, or a malformed Idempotency-Key."),
-                "413": _error(f"More than {MAX_BATCH:,} results, or a body over 2.5 MB."),
-                "422": _error(
+                "400": error("The body is not JSON, or a malformed Idempotency-Key."),
+                "413": error(f"More than {MAX_BATCH:,} results, or a body over 2.5 MB."),
+                "422": error(
                     "The JSON has the wrong shape (`field` says where), including times out "
                     "of order (input_from after input_to, input_to after made_at, "
                     "handed_over_at before made_at), or the Idempotency-Key was used with "
@@ -389,7 +365,7 @@ SCHEMAS.update(
             "type": "object",
             "required": ["changes", "next", "has_more"],
             "properties": {
-                "changes": {"type": "array", "items": _ref("DisputeChange")},
+                "changes": {"type": "array", "items": ref("DisputeChange")},
                 "next": {
                     "type": ["string", "null"],
                     "description": "The cursor to ask with next (null before any change).",
@@ -415,16 +391,16 @@ PATHS.update(
                 ),
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("InferenceCheckRequest")}},
+                    "content": {"application/json": {"schema": ref("InferenceCheckRequest")}},
                 },
                 "responses": {
                     "200": {
                         "description": "One result per check.",
-                        "content": {"application/json": {"schema": _ref("InferenceCheckResponse")}},
+                        "content": {"application/json": {"schema": ref("InferenceCheckResponse")}},
                     },
-                    "400": _error("The body is not JSON."),
-                    "413": _error(f"More than {MAX_BATCH:,} checks, or a body over 2.5 MB."),
-                    "422": _error("The JSON has the wrong shape (`field` says where)."),
+                    "400": error("The body is not JSON."),
+                    "413": error(f"More than {MAX_BATCH:,} checks, or a body over 2.5 MB."),
+                    "422": error("The JSON has the wrong shape (`field` says where)."),
                     **COMMON,
                 },
             }
@@ -461,9 +437,9 @@ PATHS.update(
                 "responses": {
                     "200": {
                         "description": "A page of changes.",
-                        "content": {"application/json": {"schema": _ref("DisputesResponse")}},
+                        "content": {"application/json": {"schema": ref("DisputesResponse")}},
                     },
-                    "400": _error(
+                    "400": error(
                         "A cursor this key was not given, a limit out of range, or an unknown "
                         "query parameter."
                     ),

@@ -6,6 +6,7 @@ The answers are written out here because consent imports no disclosure module;
 tests/consent/test_api_openapi.py checks them against disclosure's ANSWERS_BY_KIND.
 """
 
+from consent.api.openapi_common import DATETIME, error, json_response, ref
 from consent.api.payloads import (
     DEFAULT_REQUESTS_LIMIT,
     MAX_ANSWERED_BY,
@@ -29,24 +30,8 @@ REFERENCE = {
     "description": "The request's reference, as in the company's email.",
     "examples": ["R-260401-3F9A0C12BE"],
 }
-DATETIME = {"type": "string", "format": "date-time"}
 # Text a person wrote: no NUL character, and at least one that is not a space.
 WRITTEN = "^[^\\u0000]*[^\\u0000\\s][^\\u0000]*$"
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict, description: str, example: dict | None = None) -> dict:
-    media = {"schema": schema}
-    if example is not None:
-        media["example"] = example
-    return {"description": description, "content": {"application/json": media}}
-
-
-def _error(description: str) -> dict:
-    return _json(_ref("Error"), description)
 
 
 ANSWER_EXAMPLE = {
@@ -158,7 +143,7 @@ SCHEMAS = {
                     },
                 },
             },
-            "answer": {"oneOf": [_ref("CompanyAnswer"), {"type": "null"}]},
+            "answer": {"oneOf": [ref("CompanyAnswer"), {"type": "null"}]},
             "correction": {
                 "description": "For a correction: what the student says is wrong and what "
                 "is right (the answer page's card); null for the other kinds.",
@@ -223,7 +208,7 @@ SCHEMAS = {
         "type": "object",
         "required": ["requests", "next", "has_more"],
         "properties": {
-            "requests": {"type": "array", "items": _ref("CompanyRequest")},
+            "requests": {"type": "array", "items": ref("CompanyRequest")},
             "next": {
                 "type": ["string", "null"],
                 "description": "Pass as `cursor` for the next page: opaque, and only for this "
@@ -273,7 +258,7 @@ SCHEMAS = {
     "CompanyAnswerResponse": {
         "type": "object",
         "required": ["request"],
-        "properties": {"request": _ref("CompanyRequest")},
+        "properties": {"request": ref("CompanyRequest")},
     },
     "CompanyAnswerConflict": {
         "type": "object",
@@ -287,7 +272,7 @@ SCHEMAS = {
                     "message": {"type": "string"},
                 },
             },
-            "request": _ref("CompanyRequest"),
+            "request": ref("CompanyRequest"),
         },
     },
 }
@@ -298,7 +283,7 @@ COMMON = {
     "429": {"$ref": "#/components/responses/RateLimited"},
     "500": {"$ref": "#/components/responses/ServerError"},
 }
-SCOPE_403 = _error(
+SCOPE_403 = error(
     "The key lacks the scope (missing_scope), or it is not a company's key (out_of_scope)."
 )
 
@@ -351,12 +336,12 @@ PATHS = {
                 },
             ],
             "responses": {
-                "200": _json(
-                    _ref("CompanyRequestsPage"),
+                "200": json_response(
+                    ref("CompanyRequestsPage"),
                     "A page of requests.",
                     {"requests": [REQUEST_EXAMPLE], "next": "WzQsMTc3…:1u2v3w", "has_more": False},
                 ),
-                "400": _error(
+                "400": error(
                     "A status, time, cursor or limit that is not valid (bad_status, "
                     "bad_changed_since, bad_cursor: one this key was not given; bad_limit), "
                     "or another query parameter (unknown_parameter)."
@@ -405,7 +390,7 @@ PATHS = {
                 "required": True,
                 "content": {
                     "application/json": {
-                        "schema": _ref("CompanyAnswerRequest"),
+                        "schema": ref("CompanyAnswerRequest"),
                         "example": {
                             "answer": "deleted",
                             "answered_by": "佐藤 花子, 人事部長",
@@ -416,8 +401,8 @@ PATHS = {
             },
             "responses": {
                 "200": {
-                    **_json(
-                        _ref("CompanyAnswerResponse"),
+                    **json_response(
+                        ref("CompanyAnswerResponse"),
                         "Recorded (or the replay of this Idempotency-Key's first answer).",
                         {
                             "request": {
@@ -434,19 +419,19 @@ PATHS = {
                         }
                     },
                 },
-                "400": _error(
+                "400": error(
                     "The body is not JSON, or the Idempotency-Key is missing "
                     "(missing_idempotency_key) or malformed (bad_idempotency_key)."
                 ),
                 "403": SCOPE_403,
-                "404": _error("unknown_request: your company has no request with this reference."),
-                "409": _json(
-                    _ref("CompanyAnswerConflict"),
+                "404": error("unknown_request: your company has no request with this reference."),
+                "409": json_response(
+                    ref("CompanyAnswerConflict"),
                     "already_answered (the answer recorded is in `request`), or closed (the "
                     "request was cancelled or your task closed by staff).",
                 ),
-                "413": _error("A body over 2.5 MB."),
-                "422": _error(
+                "413": error("A body over 2.5 MB."),
+                "422": error(
                     "The JSON has the wrong shape or breaks a rule stated above (`field` "
                     "says which: answer, answered_by, statement, attestation), or the "
                     "Idempotency-Key was used with another body (idempotency_key_reused)."
