@@ -10,6 +10,7 @@ from portal.shared.admin import (
     EMPLOYER_SEARCH,
     STUDENT_SEARCH,
     ChosenOnlyRelatedFilter,
+    NoticeEmailColumns,
     ReadOnlyLedgerAdmin,
 )
 
@@ -32,7 +33,7 @@ class ProvisionAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
 
 
 @admin.register(StopUseNotice)
-class StopUseNoticeAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
+class StopUseNoticeAdmin(NoticeEmailColumns, RecordsStudentReads, ReadOnlyLedgerAdmin):
     read_student = "event__student_id"
     read_filters = ()
 
@@ -55,11 +56,3 @@ class StopUseNoticeAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
     @admin.display(description=_("purpose"), ordering="event__purpose__code")
     def purpose(self, obj):
         return obj.event.purpose
-
-    @admin.display(description=_("sent to"), ordering="email__to")
-    def email_to(self, obj):
-        return obj.email.to
-
-    @admin.display(description=_("email status"), ordering="email__status")
-    def email_status(self, obj):
-        return obj.email.get_status_display()

@@ -24,6 +24,7 @@ from portal.shared.admin import (
     EMPLOYER_SEARCH,
     STUDENT_SEARCH,
     ChosenOnlyRelatedFilter,
+    NoticeEmailColumns,
     ReadOnlyLedgerAdmin,
 )
 
@@ -84,7 +85,7 @@ class InferenceObjectionAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
 
 
 @admin.register(ObjectionNotice)
-class ObjectionNoticeAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
+class ObjectionNoticeAdmin(NoticeEmailColumns, RecordsStudentReads, ReadOnlyLedgerAdmin):
     """As the stop-use notices: staff find here a company that was not told (no contact)."""
 
     read_student = "objection__student_id"
@@ -109,14 +110,6 @@ class ObjectionNoticeAdmin(RecordsStudentReads, ReadOnlyLedgerAdmin):
     @admin.display(description=_("model"), ordering="objection__model_code")
     def model_code(self, obj):
         return obj.objection.model_code
-
-    @admin.display(description=_("sent to"), ordering="email__to")
-    def email_to(self, obj):
-        return obj.email.to
-
-    @admin.display(description=_("email status"), ordering="email__status")
-    def email_status(self, obj):
-        return obj.email.get_status_display()
 
 
 class OpenFilter(admin.SimpleListFilter):

@@ -2,6 +2,7 @@
 relations to large tables, and the search fields by student and by company."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from portal.shared.admin_search import IndexedSearchMixin
 from portal.shared.keyset import KeysetChangeList
@@ -19,6 +20,19 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class NoticeEmailColumns:
+    """The columns of a notice kept with its email (`email`, a portal EmailMessage): to whom
+    it went and the email's state. List `email` in list_select_related."""
+
+    @admin.display(description=_("sent to"), ordering="email__to")
+    def email_to(self, obj):
+        return obj.email.to
+
+    @admin.display(description=_("email status"), ordering="email__status")
+    def email_status(self, obj):
+        return obj.email.get_status_display()
 
 
 class LargeListMixin:
