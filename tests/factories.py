@@ -54,8 +54,17 @@ def totp_activate(user, secret: str | None = None) -> str:
 
 
 def totp_code(secret: str, *, steps: int = 0) -> str:
-    """The code an authenticator app shows now (or `steps` periods from now)."""
-    counter = int(time.time()) // mfa_settings.TOTP_PERIOD + steps
+    """The code an authenticator app shows now (or `steps` periods from now).
+
+    Never one about to expire: allauth accepts only the current period's code, so a code made
+    in a period's last seconds and checked in the next was refused on a loaded machine (a
+    flaky test, once in CI). Near the end of a period this waits for the next (at most 3 s).
+    """
+    period = mfa_settings.TOTP_PERIOD
+    left = period - time.time() % period
+    if left < 3:
+        time.sleep(left + 0.05)
+    counter = int(time.time()) // period + steps
     return format_hotp_value(hotp_value(secret, counter))
 
 

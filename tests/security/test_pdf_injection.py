@@ -199,6 +199,9 @@ def documents_with(payload: str, language: str, capture) -> dict[str, bytes]:
     }
 
 
+# Ten payloads, two languages, four PDFs each: a minute of WeasyPrint per pass. What is
+# checked is the renderer and the fetcher, whose input does not depend on the database.
+@pytest.mark.same_on_every_database
 @pytest.mark.parametrize("name", PAYLOADS)
 def test_nothing_typed_into_any_field_makes_a_pdf_fetch_anything_and_it_shows_as_text(
     name, server, django_capture_on_commit_callbacks, tmp_path
