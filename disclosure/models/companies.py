@@ -57,11 +57,21 @@ class RecipientTask(models.Model):
         STAFF = "staff", _("support staff, received another way")
         API = "api", _("the company's API key")
 
+    # No index of their own: one_task_per_company (request, employer) and the two employer
+    # indexes below lead with them; each index more is written for every company of a filing.
     request = models.ForeignKey(
-        DataRequest, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("request")
+        DataRequest,
+        on_delete=models.CASCADE,
+        related_name="tasks",
+        verbose_name=_("request"),
+        db_index=False,
     )
     employer = models.ForeignKey(
-        "portal.Employer", on_delete=models.PROTECT, related_name="+", verbose_name=_("company")
+        "portal.Employer",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("company"),
+        db_index=False,
     )
     reasons = models.JSONField(_("why this company"), default=dict, blank=True)
     status = models.CharField(
