@@ -13,6 +13,7 @@ from django.utils import timezone
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent
 from disclosure.services import link_lookup
 from portal.models import EmailMessage
+from portal.tasks import STALE_CLAIM
 from tests.disclosure.test_dispatch import student_with_recipients, token_of
 from tests.factories import PASSWORD
 from tests.faults.harness import mails_by_kind
@@ -157,6 +158,16 @@ def lease_passes(minutes: float = 20) -> None:
             rows.exclude(queued_at=None).update(queued_at=F("queued_at") - by)
     if has_field(DataRequest, "queued_at"):
         DataRequest.objects.exclude(queued_at=None).update(queued_at=F("queued_at") - by)
+
+
+def claims_go_stale() -> int:
+    """Real minutes pass for the emails a killed worker had claimed ("sending"): past
+    STALE_CLAIM, so the outbox sweeper returns them to the queue, as it would ten minutes
+    after the kill. How many there were."""
+    by = STALE_CLAIM + timedelta(minutes=1)
+    return EmailMessage.objects.filter(status=EmailMessage.Status.SENDING).update(
+        created_at=F("created_at") - by, claimed_at=F("claimed_at") - by
+    )
 
 
 # Counting ------------------------------------------------------------------------------------
