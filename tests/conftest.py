@@ -1,5 +1,6 @@
 import os
 import re
+import time
 
 import pytest
 from django.apps import apps
@@ -71,6 +72,22 @@ def pytest_collection_modifyitems(config, items):
             config.hook.pytest_deselected(items=same_everywhere)
             items[:] = [item for item in items if uses_database(item)]
     items.sort(key=_slowest_first)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With PYTEST_TIMELINE=<folder>, each worker writes a line per test: its name, when it
+    started and ended (seconds since the epoch), its test: where a CI pass spends its time,
+    and which worker ran what (docs/testing.md)."""
+    folder = os.environ.get("PYTEST_TIMELINE")
+    started = time.time()
+    try:
+        return (yield)
+    finally:
+        if folder:
+            worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+            with open(os.path.join(folder, f"{worker}.tsv"), "a", encoding="utf-8") as out:
+                out.write(f"{worker}\t{started:.2f}\t{time.time():.2f}\t{item.nodeid}\n")
 
 
 def pytest_configure(config):
