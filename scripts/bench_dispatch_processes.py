@@ -96,8 +96,9 @@ def stop(process: subprocess.Popen | None) -> None:
             process.wait(timeout=10)
 
 
-def start_worker(sink: Sink, log: Path, concurrency: int) -> subprocess.Popen:
-    """A prefork worker, as deployed, with the no-op task of the baseline loaded too."""
+def start_worker(sink: Sink, log: Path, concurrency: int, nice: int = 0) -> subprocess.Popen:
+    """A prefork worker, as deployed, with the no-op task of the baseline loaded too; at
+    `nice` (the service unit's `Nice=10`, docs/operations.md: the web's requests first)."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "portal.settings",
@@ -113,6 +114,7 @@ def start_worker(sink: Sink, log: Path, concurrency: int) -> subprocess.Popen:
         "PYTHONWARNINGS": "ignore:No directory at",
     }
     command = [
+        *(["nice", "-n", str(nice)] if nice else []),
         str(Path(sys.executable).parent / "celery"),
         "-A",
         "portal",
