@@ -40,8 +40,10 @@ run: install sysdeps messages
 	DEBUG=1 $(MANAGE) runserver 127.0.0.1:8000
 
 # Every core (at most four: each worker on Redis takes two databases of its own, see
-# tests/conftest.py), the slowest tests handed out first. XDIST= runs in one process.
-XDIST ?= -n auto --maxprocesses 4 --dist load
+# tests/conftest.py), the slowest tests handed out first, one at a time: in chunks, the
+# first chunk held every slow test and one worker ran them all while the others sat idle
+# (docs/testing.md). XDIST= runs in one process.
+XDIST ?= -n auto --maxprocesses 4 --dist load --maxschedchunk 1
 test: install sysdeps messages
 	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
