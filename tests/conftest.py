@@ -41,8 +41,9 @@ def pytest_addoption(parser):
 
 def uses_database(item) -> bool:
     """Whether the test's outcome can depend on the database it runs on. A test marked
-    `same_on_every_database` reaches one only to hold the rows of what it renders (a PDF
-    made from text typed into every field): what it checks is the renderer's."""
+    `same_on_every_database` reaches one only to hold the rows of what it renders: what it
+    checks is the renderer's (a PDF made from text typed into every field, each page of a
+    journey in the other language, a form's errors read by keyboard)."""
     if item.get_closest_marker("same_on_every_database"):
         return False
     return bool(

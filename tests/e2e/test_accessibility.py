@@ -7,6 +7,8 @@ to the fields and keep what was typed; and the checker itself catching what it s
 
 import re
 
+import pytest
+
 from consent.models import Consent, ConsentEvent
 from portal.models import User
 from tests.disclosure.test_dispatch import student_with_recipients
@@ -17,6 +19,10 @@ from tests.e2e.browser import (
 )
 from tests.e2e.journeys import consent_setup, exact, ja, reauthenticate_if_asked, sign_in
 from tests.factories import PASSWORD, UserFactory, published_version
+
+# Focus, keyboard order and error messages are the pages' own: the journeys' effects on the
+# database are tested on both passes by test_journeys.py.
+pytestmark = pytest.mark.same_on_every_database
 
 
 # The checker ------------------------------------------------------------------------------

@@ -7,7 +7,13 @@ page is as it was). The steps after it still find their controls by their Japane
 so the page really is back in Japanese.
 """
 
+import pytest
+
 from tests.e2e.journeys import consent_journey, deletion_journey, signup_journey
+
+# The journeys themselves run on both databases in test_journeys.py; what this adds, each
+# page in the other language and back, is the templates' and the catalogues'.
+pytestmark = pytest.mark.same_on_every_database
 
 
 def test_every_page_of_signing_up_switches_to_english_and_back(browse, site):
