@@ -25,8 +25,11 @@ def _get(url: str) -> tuple[int, dict, bytes]:
         return error.code, dict(error.headers), error.read()
 
 
-@pytest.fixture
-def gunicorn(tmp_path):
+@pytest.fixture(scope="module")
+def gunicorn(tmp_path_factory):
+    """One server for the module's tests, which only read from it: collectstatic and the
+    migrations cost 15 s of a loaded CI pass each time."""
+    tmp_path = tmp_path_factory.mktemp("production")
     port = free_port()
     env = {
         **os.environ,
