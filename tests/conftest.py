@@ -7,6 +7,7 @@ from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db.models.signals import post_migrate
+from django.utils import translation
 
 from portal.celery import app
 from tests.smtp import SmtpServer
@@ -159,6 +160,16 @@ def _plain_static_storage(settings):
 def _fast_password_hashing(settings):
     # PBKDF2 is slow on purpose; tests that make hundreds of users need not be.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    # Every test starts in the site's default language (LANGUAGE_CODE): a request through
+    # the test client leaves its language active in the thread, and a test that read
+    # English only because the test before it had asked for English failed alone.
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

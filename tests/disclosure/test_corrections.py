@@ -14,7 +14,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from pypdf import PdfReader
 
 from backoffice.roles import SUPPORT
@@ -347,10 +347,11 @@ def test_a_company_answers_through_its_link_and_the_student_sees_it(
 def test_refusing_a_correction_needs_a_reason(world, django_capture_on_commit_callbacks):
     filed = _file(world.student, django_capture_on_commit_callbacks, target="company", wrong="x")
     task = filed.tasks.first()
-    with pytest.raises(AnswerRefused, match="why"):
-        recipient_task_answer(task=task, answer="refused", answered_by="佐藤")
-    with pytest.raises(AnswerRefused, match="fit"):
-        recipient_task_answer(task=task, answer="deleted", answered_by="佐藤")
+    with translation.override("en"):  # the refusals' words, read here in English
+        with pytest.raises(AnswerRefused, match="why"):
+            recipient_task_answer(task=task, answer="refused", answered_by="佐藤")
+        with pytest.raises(AnswerRefused, match="fit"):
+            recipient_task_answer(task=task, answer="deleted", answered_by="佐藤")
     task.refresh_from_db()
     assert task.answered_at is None
 
