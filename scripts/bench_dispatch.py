@@ -66,7 +66,7 @@ import django  # noqa: E402
 warnings.filterwarnings("ignore", "No directory at")
 django.setup()
 
-import bench_dispatch_data  # noqa: E402
+import benchlib  # noqa: E402
 import redis  # noqa: E402
 from bench_dispatch_data import (  # noqa: E402
     BENCH_DOMAIN,
@@ -74,17 +74,13 @@ from bench_dispatch_data import (  # noqa: E402
     bench_students,
     cancel_open,
     ensure_recipients,
-    file_deletion,
-    in_process_tasks,
 )
 from bench_dispatch_http import bench_filing  # noqa: E402
 from bench_dispatch_processes import (  # noqa: E402
-    Sink,
-    start_worker,
-    stop,
-    tail,
+    start_dispatch_worker,
     wait_for_company_emails,
 )
+from benchlib import Sink, file_deletion, in_process_tasks, stop, tail  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.mail import EmailMultiAlternatives  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -154,7 +150,7 @@ def noop_baseline(
     for _ in range(count):
         app.send_task("bench.noop", args=[key])
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    worker = start_worker(sink, log, concurrency, nice)
+    worker = start_dispatch_worker(sink, log, concurrency, nice)
     try:
         deadline = time.monotonic() + timeout
         while client.llen(key) < count:
@@ -248,7 +244,7 @@ def dispatch(args) -> None:
         with in_process_tasks():
             cancelled = cancel_open()
         DataSource.objects.filter(pk__in=sources).update(active=True)
-    if collisions := bench_dispatch_data.REFERENCE_COLLISIONS:
+    if collisions := benchlib.REFERENCE_COLLISIONS:
         print(f"WARNING: {collisions} request reference(s) collided and were filed again")
     print(f"cancelled the {cancelled:,} bench requests so that the next run can file again")
     print(f"goals not met: {run.failed}")
@@ -269,7 +265,7 @@ class Run:
         self.smtp_rates: list[float] = []
 
     def start_worker(self) -> None:
-        self.worker = start_worker(
+        self.worker = start_dispatch_worker(
             self.sink, self.worker_log, self.args.concurrency, self.args.worker_nice
         )
 

@@ -1,11 +1,9 @@
 """scripts/bench_dispatch.py's data: its companies and students, each student's grants and
 provisions (bulk-loaded, as consent_grant and provision_record make them), filing and
-cancelling its requests. Imported by it once Django is set up."""
+cancelling its requests (filing itself: benchlib.file_deletion). Imported by it once
+Django is set up."""
 
-import contextlib
-
-from django.db import IntegrityError, transaction
-from django.test.utils import override_settings
+from django.db import transaction
 from django.utils import timezone
 
 from consent.models import (
@@ -20,25 +18,12 @@ from consent.models import (
 )
 from consent.services import policy_accept
 from disclosure.models import DataRequest
-from disclosure.services import request_cancel, request_file
-from portal.celery import app
+from disclosure.services import request_cancel
 from portal.models import Employer, PrivacyContact, User
 
 BENCH_DOMAIN = "bench.example.jp"
 COMPANY_EMAIL = "privacy-{:03d}@" + BENCH_DOMAIN
 CANCEL_REASON = "benchmark run finished (scripts/bench_dispatch.py)"
-
-
-@contextlib.contextmanager
-def in_process_tasks():
-    """Setup runs its tasks here, emails to nowhere: nothing reaches the broker."""
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    try:
-        with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
-            yield
-    finally:
-        app.conf.task_always_eager = previous
 
 
 def bench_companies(count: int) -> list[Employer]:
@@ -160,23 +145,6 @@ def ensure_recipients(
             ),
             batch_size=2000,
         )
-
-
-REFERENCE_COLLISIONS = 0
-
-
-def file_deletion(student: User) -> DataRequest:
-    """request_file, filed again if the random reference collided with an earlier one
-    (R-<date>-<10 hex digits>)."""
-    global REFERENCE_COLLISIONS
-    for attempt in range(3):
-        try:
-            return request_file(student=student, kind=DataRequest.Kind.DELETION)
-        except IntegrityError as exc:
-            if "reference" not in str(exc) or attempt == 2:
-                raise
-            REFERENCE_COLLISIONS += 1
-    raise AssertionError("unreachable")
 
 
 def cancel_open() -> int:

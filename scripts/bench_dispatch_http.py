@@ -10,7 +10,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench_dispatch_processes import Sink, start_gunicorn, stop
+from bench_dispatch_processes import start_gunicorn
+from benchlib import Sink, stop
 from django.conf import settings
 from django.test import Client, RequestFactory
 

@@ -143,7 +143,8 @@ def as_web_process() -> None:
 
 
 class Sink(SmtpServer):
-    """The test SMTP server, noting when each message arrived."""
+    """The test SMTP server, noting when each message arrived, to whom and about what; the
+    messages themselves are not kept (a wave brings 76,000 of them)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -153,7 +154,7 @@ class Sink(SmtpServer):
         reply = await super().handle_DATA(server, session, envelope)
         if reply.startswith("250"):
             with self._lock:
-                message = self.messages[-1]
+                message = self.messages.pop()
                 self.arrivals.append(
                     (time.perf_counter(), str(message["To"]), str(message["Subject"]))
                 )
@@ -162,6 +163,14 @@ class Sink(SmtpServer):
     def snapshot(self) -> list[tuple[float, str, str]]:
         with self._lock:
             return list(self.arrivals)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.arrivals)
+
+    def since(self, start: int) -> list[tuple[float, str, str]]:
+        with self._lock:
+            return self.arrivals[start:]
 
 
 @contextlib.contextmanager
@@ -209,16 +218,21 @@ def start_worker(
     pool: str = "solo",
     concurrency: int = 1,
     env: dict | None = None,
+    include: tuple[str, ...] = (),
+    nice: int = 0,
 ) -> subprocess.Popen:
     """A real `celery worker` (`--pool=solo`, or prefork with `concurrency` processes),
-    started and ready, sending its email to `sink`."""
+    started and ready, sending its email to `sink`; with the modules `include` loaded too,
+    at `nice` (the service unit's `Nice=10`, docs/operations.md)."""
     options = ["--pool=solo"] if pool == "solo" else [f"--pool={pool}", f"-c{concurrency}"]
     command = [
+        *(["nice", "-n", str(nice)] if nice else []),
         str(Path(sys.executable).parent / "celery"),
         "-A",
         "portal",
         "worker",
         *options,
+        *(option for module in include for option in ("-I", module)),
         "-l",
         "info",
         "--without-mingle",
@@ -249,33 +263,44 @@ def start_beat(log: Path, env: dict) -> subprocess.Popen:
 def start_celery(
     command: list[str], log: Path, env: dict, *, ready: str, what: str
 ) -> subprocess.Popen:
-    with log.open("wb") as output:
+    """Started and ready: `ready` printed to `log`. The log is appended to, so one log can
+    hold a worker started again; only what this start printed is read."""
+    with log.open("ab") as output:
+        start = log.stat().st_size
         process = subprocess.Popen(  # noqa: S603 - our own venv's celery
             command, cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
         )
+    wait_ready(process, log, lambda: ready in log.read_text(errors="replace")[start:], what)
+    return process
+
+
+def wait_ready(process: subprocess.Popen, log: Path, ready, what: str) -> None:
+    """Until `ready()` is true; the log's tail if the process exits or takes too long."""
     deadline = time.monotonic() + WORKER_START_TIMEOUT
-    while ready not in log.read_text(errors="replace"):
+    while not ready():
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited ({process.returncode}):\n{tail(log)}")
         if time.monotonic() > deadline:
             stop(process)
-            raise RuntimeError(f"{what} was not ready within {WORKER_START_TIMEOUT} s")
-        time.sleep(0.2)
-    return process
+            raise RuntimeError(
+                f"{what} was not ready within {WORKER_START_TIMEOUT} s:\n{tail(log)}"
+            )
+        time.sleep(0.1)
 
 
-def stop(worker: subprocess.Popen) -> None:
-    if worker.poll() is None:
-        worker.terminate()
+def stop(process: subprocess.Popen | None) -> None:
+    """SIGTERM (a worker's warm shutdown finishes its tasks), SIGKILL after 30 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
         try:
-            worker.wait(timeout=15)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
+            process.kill()
+            process.wait(timeout=10)
 
 
 def tail(log: Path, size: int = 3000) -> str:
-    return log.read_text(errors="replace")[-size:]
+    return log.read_text(errors="replace")[-size:] if log.exists() else ""
 
 
 # --- filing -----------------------------------------------------------------------------------
