@@ -92,7 +92,8 @@ class PrivacyContactFactory(factory.django.DjangoModelFactory):
 
     employer = factory.SubFactory("tests.factories.EmployerFactory", primary=None)
     name = "人事部 個人情報担当"
-    email = factory.Sequence(lambda n: f"privacy{n}@example.co.jp")
+    # Not the employer's "privacy{n}@": the two sequences count apart and would meet.
+    email = factory.Sequence(lambda n: f"contact{n}@example.co.jp")
     language = "ja"
     is_primary = False
 
