@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -26,6 +28,7 @@ from disclosure.services import (
     request_file,
     requests_sweep,
 )
+from portal.celery import app
 from portal.models import Employer, User
 from portal.tasks import email_send
 from tests.factories import (
@@ -37,6 +40,7 @@ from tests.factories import (
     opt_in_purposes,
     published_version,
 )
+from tests.smtp import SmtpServer
 
 pytestmark = pytest.mark.django_db
 
@@ -52,8 +56,42 @@ def days_ago(days: float) -> datetime:
     return NOW - timedelta(days=days)
 
 
+@pytest.fixture(scope="module")
+def _world_rows(django_db_setup, django_db_blocker):
+    """The world's rows, made once for the module (each of the 19 tests made them again,
+    their certificates' PDFs included): inside a transaction rolled back after the module's
+    last test. Each test runs in a savepoint within it, as pytest-django nests it, so what
+    one test adds is gone before the next."""
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # as the eager_tasks fixture, not yet applied here
+    try:
+        with (
+            django_db_blocker.unblock(),
+            SmtpServer() as smtp_server,
+            override_settings(
+                EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+                EMAIL_HOST=smtp_server.host,
+                EMAIL_PORT=smtp_server.port,
+                EMAIL_USE_TLS=False,
+                EMAIL_USE_SSL=False,
+                EMAIL_TIMEOUT=5,
+            ),
+            time_machine.travel(NOW, tick=False) as clock,
+            transaction.atomic(),
+        ):
+            yield _make_world(clock, smtp_server)
+            transaction.set_rollback(True)
+    finally:
+        app.conf.task_always_eager = previous
+
+
 @pytest.fixture
-def world(time_machine, smtp_server):
+def world(_world_rows, time_machine):
+    time_machine.move_to(NOW, tick=False)
+    return _world_rows
+
+
+def _make_world(time_machine, smtp_server):
     """Eleven requests at known times, seen on Wednesday 11 November 2026 at 10:00 (Tokyo).
 
     Open: A deletion (due in 4 days: not "due soon"), B cessation (due in 2 days), C disclosure
@@ -109,8 +147,9 @@ def world(time_machine, smtp_server):
     at(days_ago(2))
     recipient_task_close(task=made["J"].tasks.get(), by=staff, reason="the company closed down")
     file("E", "disclosure", filed=days_ago(1), companies=0)
-    # Its report is being built: a message for it is in the queue (the sweep leaves it).
-    DataRequest.objects.filter(pk=made["E"].pk).update(queued_at=NOW)
+    # C's and E's reports are being built: a message for each is in the queue, so the sweep
+    # leaves them (in-process tasks would otherwise render C's PDF for every test).
+    DataRequest.objects.filter(pk__in=[made["C"].pk, made["E"].pk]).update(queued_at=NOW)
     file("F", "deletion", filed=days_ago(1), companies=2)
 
     at(NOW)
