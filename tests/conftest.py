@@ -38,6 +38,12 @@ def pytest_addoption(parser):
         help="leave out the tests that reach no database and no broker, and those marked "
         "same_on_every_database: .ci/run's PostgreSQL pass, after the SQLite pass ran them",
     )
+    parser.addoption(
+        "--journeys-on-real-parts-only",
+        action="store_true",
+        help="leave out the browser journeys marked journey_on_real_parts: .ci/run's SQLite "
+        "pass, while the PostgreSQL pass runs them with a real worker",
+    )
 
 
 def uses_database(item) -> bool:
@@ -73,6 +79,11 @@ def pytest_collection_modifyitems(config, items):
         if same_everywhere:
             config.hook.pytest_deselected(items=same_everywhere)
             items[:] = [item for item in items if uses_database(item)]
+    if config.getoption("--journeys-on-real-parts-only"):
+        elsewhere = [item for item in items if item.get_closest_marker("journey_on_real_parts")]
+        if elsewhere:
+            config.hook.pytest_deselected(items=elsewhere)
+            items[:] = [i for i in items if not i.get_closest_marker("journey_on_real_parts")]
     items.sort(key=_slowest_first)
 
 

@@ -16,6 +16,9 @@ from tests.e2e.journeys import exact, sign_in
 from tests.factories import PASSWORD
 from tests.smtp import text_of
 
+# CI runs it on the PostgreSQL pass, with a real worker (docs/testing.md, markers).
+pytestmark = pytest.mark.journey_on_real_parts
+
 
 def words(language: str):
     """The page's words for an English msgid, in `language`."""

@@ -7,6 +7,7 @@ company that was given a result told by email."""
 import re
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from consent.api.keys import api_key_create
@@ -16,6 +17,9 @@ from tests.e2e.journeys import exact, ja, sign_in
 from tests.e2e.test_accessibility import assert_linked_error, error_summary_links
 from tests.factories import EmployerFactory, inference_model, opt_in_purposes, student_who_accepted
 from tests.inferences.conftest import send
+
+# CI runs it on the PostgreSQL pass, with a real worker (docs/testing.md, markers).
+pytestmark = pytest.mark.journey_on_real_parts
 
 
 def scored_student():

@@ -4,6 +4,7 @@ through axe-core, the 320 px reflow and the Content-Security-Policy."""
 
 import re
 
+import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 
@@ -11,6 +12,9 @@ from backoffice.roles import SUPPORT, roles_apply
 from portal.models import ActivityRecord
 from tests.e2e.journeys import PASSWORD, enter_totp_code, exact, ja, sign_in
 from tests.factories import ActivityRecordFactory, UserFactory, totp_activate
+
+# CI runs it on the PostgreSQL pass, with a real worker (docs/testing.md, markers).
+pytestmark = pytest.mark.journey_on_real_parts
 
 
 def _rows(page) -> list[int]:

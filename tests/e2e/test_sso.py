@@ -8,6 +8,9 @@ from allauth.socialaccount.models import SocialAccount
 from tests.e2e.journeys import sso_journey
 from tests.sso.site import portal_settings_for
 
+# CI runs it on the PostgreSQL pass, with a real worker (docs/testing.md, markers).
+pytestmark = pytest.mark.journey_on_real_parts
+
 
 @pytest.fixture
 def job_site(oidc_provider, site, settings):

@@ -2,10 +2,14 @@
 up two-factor authentication on the way into the admin (every page through axe-core, the
 320 px reflow and the Content-Security-Policy, as the other journeys)."""
 
+import pytest
 from allauth.mfa.adapter import get_adapter
 from allauth.mfa.models import Authenticator
 
 from tests.e2e.journeys import staff_mfa_setup_journey
+
+# CI runs it on the PostgreSQL pass, with a real worker (docs/testing.md, markers).
+pytestmark = pytest.mark.journey_on_real_parts
 
 
 def test_a_new_staff_member_sets_up_an_authenticator_app_and_reaches_the_admin(
