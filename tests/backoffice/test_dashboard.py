@@ -76,10 +76,13 @@ def _world_rows(django_db_setup, django_db_blocker):
                 EMAIL_USE_SSL=False,
                 EMAIL_TIMEOUT=5,
             ),
-            time_machine.travel(NOW, tick=False) as clock,
             transaction.atomic(),
         ):
-            yield _make_world(clock, smtp_server)
+            # The clock only while the rows are made: each test sets it again (`world`), and
+            # between tests pytest's own clock must be the real one.
+            with time_machine.travel(NOW, tick=False) as clock:
+                made = _make_world(clock, smtp_server)
+            yield made
             transaction.set_rollback(True)
     finally:
         app.conf.task_always_eager = previous
