@@ -2,6 +2,8 @@
 passes axe-core and reflows at 320 px; the emails are read from a real SMTP server and
 their links followed; files are downloaded and read."""
 
+import pytest
+
 from consent.models import Consent
 from disclosure.models import DataRequest
 from tests.e2e.journeys import (
@@ -11,6 +13,10 @@ from tests.e2e.journeys import (
     signup_journey,
     support_journey,
 )
+
+# CI runs these on the PostgreSQL pass, with a real worker; on the SQLite pass (tasks
+# in-process) test_language.py walks sign-up, consent and deletion (docs/testing.md).
+pytestmark = pytest.mark.journey_on_real_parts
 
 
 def test_a_student_signs_up_verifies_accepts_and_downloads_the_receipt(browse, site, viewport):

@@ -11,8 +11,9 @@ import pytest
 
 from tests.e2e.journeys import consent_journey, deletion_journey, signup_journey
 
-# The journeys themselves run on both databases in test_journeys.py; what this adds, each
-# page in the other language and back, is the templates' and the catalogues'.
+# What this adds to the journeys (test_journeys.py, on the PostgreSQL pass), each page in
+# the other language and back, is the templates' and the catalogues'; on CI's SQLite pass it
+# is also the browser's walk through sign-up, consent and deletion with tasks in-process.
 pytestmark = pytest.mark.same_on_every_database
 
 
