@@ -4,6 +4,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
+# Python caches what it compiles (__pycache__/, ignored by git). Where the environment says
+# not to, every process compiles the project again and pytest rewrites every test module
+# again: 10 s for each test process's start instead of 4, and CI starts dozens of processes.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test test-fast e2e install sysdeps messages lint format bench bench-scale bench-wave worker clean
 
