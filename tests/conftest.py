@@ -39,10 +39,10 @@ def pytest_addoption(parser):
         "same_on_every_database: .ci/run's PostgreSQL pass, after the SQLite pass ran them",
     )
     parser.addoption(
-        "--journeys-on-real-parts-only",
+        "--leave-to-postgresql",
         action="store_true",
-        help="leave out the browser journeys marked journey_on_real_parts: .ci/run's SQLite "
-        "pass, while the PostgreSQL pass runs them with a real worker",
+        help="leave out the tests marked left_to_postgresql: .ci/run's SQLite pass, while "
+        "the PostgreSQL pass runs them on the real parts",
     )
 
 
@@ -79,11 +79,11 @@ def pytest_collection_modifyitems(config, items):
         if same_everywhere:
             config.hook.pytest_deselected(items=same_everywhere)
             items[:] = [item for item in items if uses_database(item)]
-    if config.getoption("--journeys-on-real-parts-only"):
-        elsewhere = [item for item in items if item.get_closest_marker("journey_on_real_parts")]
+    if config.getoption("--leave-to-postgresql"):
+        elsewhere = [item for item in items if item.get_closest_marker("left_to_postgresql")]
         if elsewhere:
             config.hook.pytest_deselected(items=elsewhere)
-            items[:] = [i for i in items if not i.get_closest_marker("journey_on_real_parts")]
+            items[:] = [i for i in items if not i.get_closest_marker("left_to_postgresql")]
     items.sort(key=_slowest_first)
 
 

@@ -17,7 +17,7 @@ from tests.factories import PASSWORD
 from tests.smtp import text_of
 
 # CI runs it on the PostgreSQL pass, with a real worker (docs/testing.md, markers).
-pytestmark = pytest.mark.journey_on_real_parts
+pytestmark = pytest.mark.left_to_postgresql
 
 
 def words(language: str):

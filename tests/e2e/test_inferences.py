@@ -19,7 +19,7 @@ from tests.factories import EmployerFactory, inference_model, opt_in_purposes, s
 from tests.inferences.conftest import send
 
 # CI runs it on the PostgreSQL pass, with a real worker (docs/testing.md, markers).
-pytestmark = pytest.mark.journey_on_real_parts
+pytestmark = pytest.mark.left_to_postgresql
 
 
 def scored_student():

@@ -16,7 +16,7 @@ from tests.e2e.journeys import (
 
 # CI runs these on the PostgreSQL pass, with a real worker; on the SQLite pass (tasks
 # in-process) test_language.py walks sign-up, consent and deletion (docs/testing.md).
-pytestmark = pytest.mark.journey_on_real_parts
+pytestmark = pytest.mark.left_to_postgresql
 
 
 def test_a_student_signs_up_verifies_accepts_and_downloads_the_receipt(browse, site, viewport):

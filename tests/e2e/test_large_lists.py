@@ -14,7 +14,7 @@ from tests.e2e.journeys import PASSWORD, enter_totp_code, exact, ja, sign_in
 from tests.factories import ActivityRecordFactory, UserFactory, totp_activate
 
 # CI runs it on the PostgreSQL pass, with a real worker (docs/testing.md, markers).
-pytestmark = pytest.mark.journey_on_real_parts
+pytestmark = pytest.mark.left_to_postgresql
 
 
 def _rows(page) -> list[int]:

@@ -9,7 +9,7 @@ from tests.e2e.journeys import sso_journey
 from tests.sso.site import portal_settings_for
 
 # CI runs it on the PostgreSQL pass, with a real worker (docs/testing.md, markers).
-pytestmark = pytest.mark.journey_on_real_parts
+pytestmark = pytest.mark.left_to_postgresql
 
 
 @pytest.fixture

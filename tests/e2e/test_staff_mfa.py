@@ -9,7 +9,7 @@ from allauth.mfa.models import Authenticator
 from tests.e2e.journeys import staff_mfa_setup_journey
 
 # CI runs it on the PostgreSQL pass, with a real worker (docs/testing.md, markers).
-pytestmark = pytest.mark.journey_on_real_parts
+pytestmark = pytest.mark.left_to_postgresql
 
 
 def test_a_new_staff_member_sets_up_an_authenticator_app_and_reaches_the_admin(

@@ -48,7 +48,7 @@ from tests.factories import (
 from tests.smtp import text_of
 
 # CI runs it on the PostgreSQL pass, with a real worker (docs/testing.md, markers).
-pytestmark = pytest.mark.journey_on_real_parts
+pytestmark = pytest.mark.left_to_postgresql
 
 SURNAMES = "佐藤 鈴木 高橋 田中 伊藤 渡辺 山本 中村 小林 加藤 吉田 山田 佐々木 山口 松本 井上 木村 林 斎藤 清水"
 GIVEN_NAMES = "美咲 健太 さくら 翔 陽菜 大輝 結衣 蓮 葵 悠真"

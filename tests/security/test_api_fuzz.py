@@ -550,6 +550,9 @@ def fuzz_params():
                     )
 
 
+# What the generated cases find beyond the hand-written tests below is what PostgreSQL
+# refuses and SQLite takes (a NUL, an integer past 32 bits): CI runs them there.
+@pytest.mark.left_to_postgresql
 @pytest.mark.parametrize(("operation_id", "scope", "mode"), list(fuzz_params()))
 def test_every_answer_is_documented_and_in_scope(
     world, schema, operation_id, scope, mode, capsys, record_testsuite_property
