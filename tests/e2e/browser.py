@@ -12,11 +12,13 @@ on*= handler, a script, style, image or form target from elsewhere), and `check(
 journey on the first page that had one, naming it and what the browser blocked.
 """
 
+import hashlib
 import io
 import json
 import os
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +105,23 @@ SHAPE = """() => {
   }
   return parts.join('|');
 }"""
-_passed_shapes: set[int] = set()
+_passed_shapes: set[str] = set()
+# The shapes that passed, shared by this run's xdist workers (a file each, named by its
+# digest): each worker checked every shape again, though the journeys of one pass share
+# most of their pages. Keyed by the run (xdist's id for it), so no later run trusts it.
+_PASSED_SHAPES_DIR = Path(tempfile.gettempdir()) / (
+    "portal-axe-" + os.environ.get("PYTEST_XDIST_TESTRUNUID", f"pid{os.getpid()}")
+)
+
+
+def _shape_passed(shape: str) -> bool:
+    return shape in _passed_shapes or (_PASSED_SHAPES_DIR / shape).exists()
+
+
+def _shape_passes(shape: str) -> None:
+    _passed_shapes.add(shape)
+    _PASSED_SHAPES_DIR.mkdir(parents=True, exist_ok=True)
+    (_PASSED_SHAPES_DIR / shape).touch()
 
 
 def axe_violations(page) -> list[dict]:
@@ -351,8 +369,8 @@ class Visit:
         )
 
     def _assert_axe(self, where: str) -> None:
-        shape = hash(self.page.evaluate(SHAPE))
-        if shape in _passed_shapes:
+        shape = hashlib.sha256(self.page.evaluate(SHAPE).encode()).hexdigest()
+        if _shape_passed(shape):
             self.axe_skipped += 1
             return
         self.axe_runs += 1
@@ -360,7 +378,7 @@ class Visit:
         violations = axe_violations(self.page)
         self._forget_axe_csp_violations(since=before)
         assert not violations, f"axe-core on {where}:\n{describe_violations(violations)}"
-        _passed_shapes.add(shape)
+        _shape_passes(shape)
 
     def _forget_axe_csp_violations(self, *, since: int) -> None:
         """axe-core reads a stylesheet it cannot walk (one with an @import, as the admin's
