@@ -10,7 +10,7 @@ from django.db.models.signals import post_migrate
 from django.utils import translation
 
 from portal.celery import app
-from tests.smtp import SmtpServer
+from tests.smtp import SmtpServer, smtp_settings
 from tests.sso.site import oidc_provider  # noqa: F401 - the stand-in job site (session-wide)
 
 # Where this worker's broker and cache were pointed before it moved them: (before, after).
@@ -208,10 +208,6 @@ def eager_tasks(request):
 def smtp_server(settings):
     """A real SMTP server on loopback, with Django's SMTP backend pointed at it."""
     with SmtpServer() as server:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST = server.host
-        settings.EMAIL_PORT = server.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        settings.EMAIL_TIMEOUT = 5
+        for name, value in smtp_settings(server).items():
+            setattr(settings, name, value)
         yield server

@@ -22,6 +22,20 @@ from tests.ports import free_port  # aiosmtpd cannot start on port 0
 HOST = "127.0.0.1"
 
 
+def smtp_settings(server: "SmtpServer") -> dict:
+    """Django's SMTP backend pointed at `server`, plainly (no TLS, no login)."""
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": server.host,
+        "EMAIL_PORT": server.port,
+        "EMAIL_USE_TLS": False,
+        "EMAIL_USE_SSL": False,
+        "EMAIL_HOST_USER": "",
+        "EMAIL_HOST_PASSWORD": "",
+        "EMAIL_TIMEOUT": 5,
+    }
+
+
 class SmtpServer:
     def __init__(self) -> None:
         self.host = HOST

@@ -11,8 +11,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
-from django.db import connection, transaction
-from django.test import override_settings
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -28,7 +27,6 @@ from disclosure.services import (
     request_file,
     requests_sweep,
 )
-from portal.celery import app
 from portal.models import Employer, User
 from portal.tasks import email_send
 from tests.factories import (
@@ -40,7 +38,8 @@ from tests.factories import (
     opt_in_purposes,
     published_version,
 )
-from tests.smtp import SmtpServer
+from tests.smtp import SmtpServer, smtp_settings
+from tests.worlds import module_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -59,33 +58,13 @@ def days_ago(days: float) -> datetime:
 @pytest.fixture(scope="module")
 def _world_rows(django_db_setup, django_db_blocker):
     """The world's rows, made once for the module (each of the 19 tests made them again,
-    their certificates' PDFs included): inside a transaction rolled back after the module's
-    last test. Each test runs in a savepoint within it, as pytest-django nests it, so what
-    one test adds is gone before the next."""
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True  # as the eager_tasks fixture, not yet applied here
-    try:
-        with (
-            django_db_blocker.unblock(),
-            SmtpServer() as smtp_server,
-            override_settings(
-                EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-                EMAIL_HOST=smtp_server.host,
-                EMAIL_PORT=smtp_server.port,
-                EMAIL_USE_TLS=False,
-                EMAIL_USE_SSL=False,
-                EMAIL_TIMEOUT=5,
-            ),
-            transaction.atomic(),
-        ):
-            # The clock only while the rows are made: each test sets it again (`world`), and
-            # between tests pytest's own clock must be the real one.
-            with time_machine.travel(NOW, tick=False) as clock:
-                made = _make_world(clock, smtp_server)
-            yield made
-            transaction.set_rollback(True)
-    finally:
-        app.conf.task_always_eager = previous
+    their certificates' PDFs included) and rolled back after it (tests/worlds.py)."""
+    with SmtpServer() as smtp_server, module_rows(django_db_blocker, **smtp_settings(smtp_server)):
+        # The clock only while the rows are made: each test sets it again (`world`), and
+        # between tests pytest's own clock must be the real one.
+        with time_machine.travel(NOW, tick=False) as clock:
+            made = _make_world(clock, smtp_server)
+        yield made
 
 
 @pytest.fixture

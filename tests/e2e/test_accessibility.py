@@ -21,7 +21,7 @@ from tests.e2e.journeys import consent_setup, exact, ja, reauthenticate_if_asked
 from tests.factories import PASSWORD, UserFactory, published_version
 
 # Focus, keyboard order and error messages are the pages' own: the journeys' effects on the
-# database are tested on both passes by test_journeys.py.
+# database are tested by test_journeys.py (on CI's PostgreSQL pass, with a real worker).
 pytestmark = pytest.mark.same_on_every_database
 
 

@@ -29,8 +29,7 @@ from datetime import timedelta
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections, transaction
-from django.test import override_settings
+from django.db import close_old_connections
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -54,7 +53,6 @@ from disclosure import api as disclosure_api
 from disclosure.services import request_file
 from inferences import api as inferences_api
 from inferences.models import InferenceDispute
-from portal.celery import app
 from portal.wsgi import application
 from tests.factories import (
     EmployerFactory,
@@ -65,6 +63,7 @@ from tests.factories import (
     inference_model,
     published_version,
 )
+from tests.worlds import module_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -217,19 +216,9 @@ def _world_rows(django_db_setup, django_db_blocker):
     """The world's rows, made once for the module (it took 0.75 s, and 108 tests each made
     it again): inside a transaction that is rolled back after the module's last test. Each
     test runs in a savepoint within it, as pytest-django nests it, so what one test changes
-    is gone before the next; none of them changes the World object itself."""
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True  # as the eager_tasks fixture, not yet applied here
-    try:
-        with (
-            django_db_blocker.unblock(),
-            override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]),
-            transaction.atomic(),
-        ):
-            yield World()
-            transaction.set_rollback(True)
-    finally:
-        app.conf.task_always_eager = previous
+    is gone before the next; none of them changes the World object itself (tests/worlds.py)."""
+    with module_rows(django_db_blocker):
+        yield World()
 
 
 @pytest.fixture
