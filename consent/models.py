@@ -276,13 +276,11 @@ class Screen(models.TextChoices):
 
 
 class PolicyAcceptanceQuerySet(models.QuerySet):
-    def latest_for(self, student) -> "PolicyAcceptance | None":
-        return (
-            self.filter(student=student)
-            .select_related("version")
-            .order_by("-version__effective_at", "-accepted_at")
-            .first()
-        )
+    def latest_for(self, student, *, defer_texts: bool = False) -> "PolicyAcceptance | None":
+        acceptances = self.filter(student=student).select_related("version")
+        if defer_texts:
+            acceptances = acceptances.defer("version__body_ja", "version__body_en")
+        return acceptances.order_by("-version__effective_at", "-accepted_at").first()
 
 
 class PolicyAcceptance(models.Model):

@@ -76,6 +76,66 @@ def post_filing(port: int, session: str) -> float:
     return elapsed
 
 
+def get_healthz(port: int, session: str) -> float:
+    """GET /healthz with the student's session: the web's floor (gunicorn, the middleware,
+    the session and the user, a database query and a broker ping); the round trip's seconds."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        started = time.perf_counter()
+        conn.request(
+            "GET", "/healthz", headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"}
+        )
+        response = conn.getresponse()
+        response.read()
+        elapsed = time.perf_counter() - started
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"/healthz answered {response.status}")
+    return elapsed
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def filing_sql(session: str, replays: int) -> tuple[int, list[float]]:
+    """The database's floor: one filing made in this process through the test client (the
+    same view, rolled back), its statements captured as they were sent, then replayed raw,
+    each replay one transaction rolled back. Returns the statements' count and the replays'
+    seconds."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.cookies[settings.SESSION_COOKIE_NAME] = session
+    try:
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            response = client.post(
+                "/requests/new/", FORM, HTTP_ACCEPT_LANGUAGE="ja", HTTP_HOST="127.0.0.1"
+            )
+            if response.status_code != 302 or "/requests/R-" not in response["Location"]:
+                raise RuntimeError(f"in-process filing answered {response.status_code}")
+            statements = [q["sql"] for q in queries.captured_queries]
+            raise _RolledBack
+    except _RolledBack:
+        pass
+    replayed = []
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own: no Django between the text and the server
+        for _ in range(replays):
+            try:
+                with transaction.atomic():
+                    started = time.perf_counter()
+                    for sql in statements:
+                        raw.execute(sql)
+                    replayed.append(time.perf_counter() - started)
+                    raise _RolledBack
+            except _RolledBack:
+                pass
+    return len(statements), replayed
+
+
 def bench_filing(
     students: list[User],
     sink: Sink,
@@ -103,6 +163,11 @@ def bench_filing(
         elapsed = time.perf_counter() - started
         loads.append(os.getloadavg()[0])
         results["sequential"] = (timings, elapsed, sink.count() - emails_before, loads)
+        # Its parts, measured right after, with the worker still dispatching: the web's floor
+        # over the same gunicorn, and the same filing's statements as raw SQL.
+        spare = rest.pop()
+        results["healthz"] = [get_healthz(port, cookies[spare.pk]) for _ in first]
+        results["sql"] = filing_sql(cookies[spare.pk], len(first))
 
         shares = [rest[n::clients] for n in range(clients)]
         concurrent: list[float] = []

@@ -27,6 +27,7 @@ from consent.models import (
 )
 from consent.templatetags.consent_tags import event_line
 from portal.models import Employer, Language, User
+from portal.shared.bulk import insert_rows
 from portal.shared.emails import email_queue_template, email_queue_to_company
 from portal.shared.locking import retry_on_deadlock, student_lock
 
@@ -49,7 +50,9 @@ def _lock_student(student: User) -> None:
 
 
 def _newest_acceptance(student: User) -> PolicyAcceptance | None:
-    return PolicyAcceptance.objects.latest_for(student)
+    # The version's purposes and their wording are read, never its texts (a real policy's
+    # are tens of kB each, loaded for every change otherwise).
+    return PolicyAcceptance.objects.latest_for(student, defer_texts=True)
 
 
 def _new_event(
@@ -200,7 +203,7 @@ def _withdraw_states(
     now = timezone.now()
     # One INSERT for the events and one UPDATE for the states, whatever their number: a
     # deletion to 38 companies withdraws 38 grants while the student waits for the page.
-    events = ConsentEvent.objects.bulk_create(
+    events = insert_rows(
         [
             _new_event(
                 student=student,

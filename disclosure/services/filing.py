@@ -36,6 +36,7 @@ from disclosure.services._common import (
 )
 from inferences.services import inferences_erase
 from portal.models import ActivityRecord, Employer, User
+from portal.shared.bulk import insert_rows
 from portal.shared.emails import emails_held
 from portal.shared.locking import retry_on_deadlock, student_lock
 
@@ -180,7 +181,7 @@ def request_file(
         if employers is not None:
             request.employers.set(employers)
         _event(request, Event.SUBMITTED, actor=Actor.STUDENT, at=now)
-        tasks = RecipientTask.objects.bulk_create(
+        tasks = insert_rows(
             [
                 RecipientTask(
                     request=request,

@@ -51,6 +51,11 @@ ARTIFACTS = Path(
     os.environ.get("E2E_ARTIFACTS") or Path(settings.BASE_DIR) / "var" / "e2e-artifacts"
 )
 
+# What one action (a click and the page it loads, a download) may take before the test fails.
+# Generous: it costs nothing while pages answer, and CI's SQLite pass runs its live server at
+# nice 10 beside the PostgreSQL pass, where one filing that renders a PDF took over 15 s.
+ACTION_TIMEOUT_MS = 45_000
+
 VIEWPORTS = {
     "phone": {
         "viewport": {"width": 390, "height": 844},

@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 
 from tests.e2e.browser import (
+    ACTION_TIMEOUT_MS,
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -117,7 +118,7 @@ def browse(request, browser, site, artifacts):
             accept_downloads=True,
             base_url=site.url,
         )
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
         visit = Visit(

@@ -9,7 +9,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.test import Client
 
-from tests.e2e.browser import VIEWPORTS, Visit
+from tests.e2e.browser import ACTION_TIMEOUT_MS, VIEWPORTS, Visit
 from tests.factories import PurposeFactory, StaffFactory, UserFactory
 
 
@@ -23,7 +23,7 @@ def open_visit(browser, site, artifacts):
         context = browser.new_context(
             **VIEWPORTS["desktop"], locale="ja-JP", timezone_id="Asia/Tokyo", base_url=site.url
         )
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
         contexts.append(context)
         if as_user is not None:
             client = Client()

@@ -1,0 +1,85 @@
+"""insert_rows (portal/shared/bulk.py) stores what bulk_create stores, field for field."""
+
+from datetime import timedelta
+
+import pytest
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from disclosure.models import DataRequest, RecipientTask
+from portal.shared.bulk import insert_rows
+from tests.factories import EmployerFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def tasks(request, employers, now):
+    # Some columns the same in every row, some differing, JSON among both, None among both.
+    return [
+        RecipientTask(
+            request=request,
+            employer=employer,
+            reasons={"provisions": n, "live_grant": n % 2 == 0, "note": "100% 'quoted'"},
+            created_at=now,
+            changed_at=now,
+            queued_at=now if n % 2 else None,
+            statement="" if n % 3 else "a statement; with ' and %s",
+        )
+        for n, employer in enumerate(employers)
+    ]
+
+
+def a_request(student, now):
+    return DataRequest.objects.create(
+        reference=f"R-{DataRequest.objects.count()}",
+        student=student,
+        kind="deletion",
+        submitted_at=now,
+        due_at=now,
+    )
+
+
+def stored(objs):
+    model = type(objs[0])
+    rows = {row.pk: row for row in model.objects.filter(pk__in=[o.pk for o in objs])}
+    return [
+        {k: v for k, v in model_to_dict(rows[o.pk]).items() if k not in ("id", "request")}
+        for o in objs
+    ]
+
+
+def test_the_rows_are_those_bulk_create_stores_and_each_object_has_its_key():
+    student = UserFactory()
+    now = timezone.now()
+    employers = EmployerFactory.create_batch(5)
+
+    ours = insert_rows(tasks(a_request(student, now), employers, now))
+    django = RecipientTask.objects.bulk_create(tasks(a_request(student, now), employers, now))
+
+    assert all(o.pk and not o._state.adding for o in ours)
+    assert len({o.pk for o in ours}) == 5
+    assert stored(ours) == stored(django)
+    # Each object got its own row's key, in order.
+    assert [RecipientTask.objects.get(pk=o.pk).employer_id for o in ours] == [
+        e.pk for e in employers
+    ]
+
+
+def test_rows_that_share_every_value_and_a_single_row():
+    student = UserFactory()
+    employer = EmployerFactory()
+    now = timezone.now() - timedelta(days=1)
+    requests = [a_request(student, now) for _ in range(3)]
+    # Every column the same but the request: one array, the rest sent once.
+    insert_rows(
+        [
+            RecipientTask(request=request, employer=employer, created_at=now, changed_at=now)
+            for request in requests
+        ]
+    )
+    assert RecipientTask.objects.filter(employer=employer, created_at=now).count() == 3
+
+    request = a_request(student, now)
+    one = insert_rows([RecipientTask(request=request, employer=employer, changed_at=now)])
+    assert RecipientTask.objects.get(pk=one[0].pk).request_id == request.pk
+    assert insert_rows([]) == []
