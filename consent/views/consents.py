@@ -135,7 +135,8 @@ def consent_list(request: HttpRequest) -> HttpResponse:
     """
     student = request.user
     language = page_language()
-    newest = PolicyAcceptance.objects.latest_for(student)
+    # The version's purposes and wording only: its texts are the policy's full length.
+    newest = PolicyAcceptance.objects.latest_for(student, defer_texts=True)
     version = newest.version if newest else None
     # Two plain queries: one with the version's purposes as an EXISTS took longer to build.
     listed = set(version.purposes.values_list("pk", flat=True)) if version else set()
