@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -110,31 +110,46 @@ class AcceptanceDue:
     screen: str
 
 
-_LOOK_UP = object()
+# The version in force now, the version of the student's newest acceptance (by the same
+# order as PolicyAcceptance.objects.latest_for) and whether a material version came into
+# force after that one: one statement, where three ORM queries cost a student page 2.8 ms
+# of the building of queries on every request (the middleware asks before every page).
+_DUE_SQL = f"""
+SELECT
+  (SELECT v.id FROM {PolicyVersion._meta.db_table} v
+   WHERE v.published_at IS NOT NULL AND v.effective_at <= %s
+   ORDER BY v.effective_at DESC, v.published_at DESC LIMIT 1),
+  newest.version_id,
+  EXISTS (SELECT 1 FROM {PolicyVersion._meta.db_table} m
+          WHERE m.published_at IS NOT NULL AND m.effective_at <= %s AND m.material = %s
+            AND m.effective_at > newest.effective_at)
+FROM (SELECT 1 AS one) AS base
+LEFT JOIN (
+  SELECT a.version_id, v.effective_at
+  FROM {PolicyAcceptance._meta.db_table} a
+  JOIN {PolicyVersion._meta.db_table} v ON v.id = a.version_id
+  WHERE a.student_id = %s
+  ORDER BY v.effective_at DESC, a.accepted_at DESC LIMIT 1
+) AS newest ON 1 = 1
+"""  # noqa: S608 - the tables' names from the models; every value a parameter
 
 
-def policy_acceptance_due(
-    *, student: User, latest: PolicyAcceptance | None | object = _LOOK_UP
-) -> AcceptanceDue | None:
-    """What the student must accept now, if anything (two queries; one when the caller
-    passes the student's `latest` acceptance, None for none, having read it already)."""
-    current = PolicyVersion.objects.current()
-    if current is None:
+def policy_acceptance_due(*, student: User) -> AcceptanceDue | None:
+    """What the student must accept now, if anything: one query, and one more to load the
+    version when something is due."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(_DUE_SQL, [now, now, True, student.pk])
+        current_id, newest_version_id, newer_material = cursor.fetchone()
+    if current_id is None or newest_version_id == current_id:
         return None
-    if latest is _LOOK_UP:
-        latest = PolicyAcceptance.objects.latest_for(student)
-    if latest is None:
-        return AcceptanceDue(version=current, screen=Screen.SIGNUP)
-    if latest.version_id == current.pk:
+    if newest_version_id is None:
+        screen = Screen.SIGNUP
+    elif newer_material:
+        screen = Screen.RECONSENT
+    else:
         return None
-    newer_material = (
-        PolicyVersion.objects.in_force()
-        .filter(material=True, effective_at__gt=latest.version.effective_at)
-        .exists()
-    )
-    if newer_material:
-        return AcceptanceDue(version=current, screen=Screen.RECONSENT)
-    return None
+    return AcceptanceDue(version=PolicyVersion.objects.get(pk=current_id), screen=screen)
 
 
 class AcceptanceRefused(ValidationError):

@@ -214,7 +214,7 @@ def consent_list(request: HttpRequest) -> HttpResponse:
         "consent/consent_list.html",
         {
             "newest": newest,
-            "due": policy_acceptance_due(student=student, latest=newest),
+            "due": policy_acceptance_due(student=student),
             "explained": explained,
             "sections": [
                 {"others": False, "cards": relevant},

@@ -98,3 +98,53 @@ def test_staff_are_never_asked_to_accept(client):
     published_version()
     client.force_login(StaffFactory())
     assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_what_is_due_follows_the_versions_in_force_and_the_newest_acceptance(
+    django_assert_num_queries,
+):
+    from consent.models import PolicyVersion
+    from consent.services import policy_acceptance_due
+
+    student = UserFactory()
+    assert policy_acceptance_due(student=student) is None  # nothing published yet
+
+    now = timezone.now()
+    account = PurposeFactory(code="account")
+    old = published_version(
+        label="2018.04",
+        purposes=[account],
+        at=now - timedelta(days=400),
+        effective_at=now - timedelta(days=400),
+    )
+    due = policy_acceptance_due(student=student)
+    assert (due.version, due.screen) == (old, Screen.SIGNUP)
+
+    accept(student, old, at=now - timedelta(days=399))
+    with django_assert_num_queries(1):  # nothing due: one query, the version not loaded
+        assert policy_acceptance_due(student=student) is None
+
+    published_version(
+        label="2018.10",
+        material=False,
+        purposes=[account],
+        at=now - timedelta(days=100),
+        effective_at=now - timedelta(days=100),
+    )
+    assert policy_acceptance_due(student=student) is None  # not material: no interruption
+
+    # A material version published ahead of its date is not due until it takes effect.
+    ahead = published_version(
+        label="2019.03",
+        material=True,
+        purposes=[account, PurposeFactory(code="behaviour_analysis")],
+        effective_at=now + timedelta(days=10),
+    )
+    assert policy_acceptance_due(student=student) is None
+
+    PolicyVersion.objects.filter(pk=ahead.pk).update(effective_at=now - timedelta(minutes=1))
+    due = policy_acceptance_due(student=student)
+    assert (due.version, due.screen) == (ahead, Screen.RECONSENT)
+
+    accept(student, ahead, screen=Screen.RECONSENT)
+    assert policy_acceptance_due(student=student) is None
