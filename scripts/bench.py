@@ -32,6 +32,7 @@ warnings.filterwarnings("ignore", "No directory at")
 django.setup()
 
 from django.conf import settings  # noqa: E402
+from django.contrib.auth.decorators import login_required  # noqa: E402
 from django.core.cache.backends.dummy import DummyCache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -40,6 +41,7 @@ from django.test import Client  # noqa: E402
 from django.urls import clear_url_caches, path, reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from consent.decorators import data_rights_page  # noqa: E402
 from consent.models import Consent, PolicyAcceptance, PolicyVersion, Purpose  # noqa: E402
 from consent.services import (  # noqa: E402
     consent_grant,
@@ -133,6 +135,11 @@ def consent_page(count: int) -> None:
     address = reverse("consent:consent_list")
     static = {}
 
+    # The page's own path through the stack: signed in, and exempt as it is from the
+    # check for a pending policy acceptance (before session 22 the static page alone made
+    # that check, 1.5 ms of its 3 ms, which flattered every ratio below).
+    @login_required
+    @data_rights_page
     def static_page(request):
         return HttpResponse(static["body"], content_type="text/html; charset=utf-8")
 
