@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -44,6 +43,7 @@ from consent.views.cards import NEVER, Card, CardPage, Switch, cards_render
 from portal.models import ActivityRecord, Employer, Language
 from portal.shared.files import attachment_response
 from portal.shared.http import client_ip, page_language
+from portal.shared.pagination import page_with_count
 
 EMPLOYERS_PER_PAGE = 20
 
@@ -220,7 +220,7 @@ def consent_list(request: HttpRequest) -> HttpResponse:
     if query:
         unconnected = unconnected.filter(Q(name__icontains=query) | Q(name_en__icontains=query))
     unconnected = unconnected.order_by("name").values_list(*companies)
-    page = Paginator(unconnected, EMPLOYERS_PER_PAGE).get_page(request.GET.get("page"))
+    page = page_with_count(unconnected, request.GET.get("page"), EMPLOYERS_PER_PAGE)
 
     # Each purpose's words, once: as the accepted version published them, or, for one it
     # does not list, the purpose's own (a switch that cannot be turned on, and says why).

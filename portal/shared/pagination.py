@@ -10,8 +10,9 @@ ESTIMATE_ABOVE rows, is counted exactly up to COUNT_UP_TO rows, and said to hold
 10,000" beyond: counting every withdrawal among a million events reads a quarter of them.
 """
 
-from django.core.paginator import EmptyPage, Paginator
+from django.core.paginator import EmptyPage, Page, Paginator
 from django.db import connections
+from django.db.models import Count, Window
 from django.utils.functional import cached_property
 
 from portal.shared.keyset import MAX_PAGES
@@ -111,3 +112,28 @@ class KnownCountPaginator(Paginator):
         bottom = (number - 1) * self.per_page
         rows = self.object_list[bottom : bottom + self.per_page] if self.count else []
         return self._get_page(rows, number, self)
+
+
+def page_with_count(queryset, number, per_page: int) -> Page:
+    """A `Page` of `queryset` (an ordered `values_list`) and its count in one query, the
+    count a window over the matching rows, where `Paginator.get_page` sends two: on a
+    student's page of companies the count was most of the paging's time. The number is read
+    as `get_page` reads it (not a number: the first page; past the end: the last), and the
+    count is asked apart only when a page past the end came back empty."""
+    try:
+        number = max(int(number), 1)
+    except (TypeError, ValueError):
+        number = 1
+    start = (number - 1) * per_page
+    # The window's count comes last in each row.
+    rows = list(queryset.annotate(_rows=Window(Count("pk")))[start : start + per_page])
+    if rows:
+        count, rows = rows[0][-1], [row[:-1] for row in rows]
+    else:
+        count = queryset.count() if number > 1 else 0
+    paginator = Paginator(range(count), per_page)
+    if not rows and count:  # past the end: the last page
+        number = paginator.num_pages
+        start = (number - 1) * per_page
+        rows = list(queryset[start : start + per_page])
+    return Page(rows, min(number, paginator.num_pages), paginator)

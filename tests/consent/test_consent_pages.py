@@ -175,13 +175,14 @@ def test_the_consent_page_runs_a_fixed_number_of_queries(
             student=student, employer=employer, kind=ActivityRecord.Kind.APPLICATION
         )
     client.force_login(student)
-    # The session, the user, and seven of the page's own (docs/performance.md), whatever
+    # The session, the user, and four of the page's own (docs/performance.md: the policy
+    # side, the connections, a page of the others with their count, what is due), whatever
     # its cards hold and whether the cache has them.
     for _ in range(2):
-        with django_assert_max_num_queries(9):
+        with django_assert_max_num_queries(6):
             assert client.get(reverse("consent:consent_list")).status_code == 200
     changed = ConsentEvent.objects.filter(student=student).latest("pk")
-    with django_assert_max_num_queries(10):  # and the change just made, with its receipt
+    with django_assert_max_num_queries(8):  # and the change just made: its event, its company
         response = client.get(reverse("consent:consent_list"), {"changed": changed.receipt_id})
     assert str(changed.receipt_id) in response.content.decode()
     with django_assert_max_num_queries(8):
@@ -286,3 +287,33 @@ def test_the_page_in_english_names_each_switch_in_english(client, setup):
 
     assert "Minato Trading Co., Ltd." in card and "株式会社みなと商事" not in card
     assert "Turn on<span" in card and "Analysing your browsing" in card
+
+
+def test_the_other_companies_come_twenty_a_page_with_their_count(client, setup):
+    from consent.views.consents import EMPLOYERS_PER_PAGE
+
+    _, employer, _, _ = setup  # not connected: it is among the others
+    EmployerFactory.create_batch(2 * EMPLOYERS_PER_PAGE + 4)  # 45 others, 3 pages
+    EmployerFactory(is_active=False, name="退会済み株式会社")
+    address = reverse("consent:consent_list")
+
+    def shown(**params):
+        html = client.get(address, params).content.decode()
+        others = html.split('id="others-heading"')[1]
+        return html, others.count('<article class="card employer"'), others
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    _, count, others = shown()
+    assert count == EMPLOYERS_PER_PAGE and "Page 1 of 3" in others
+    assert "page=2" in others and "page=0" not in others
+    _, count, others = shown(page=3)
+    assert count == 5 and "Page 3 of 3" in others and "page=2" in others and "page=4" not in others
+    # Past the end: the last page; not a number: the first (as Django's get_page).
+    assert shown(page=99)[1] == 5 and shown(page="x")[1] == EMPLOYERS_PER_PAGE
+    # Every active company once across the pages, the inactive one never.
+    names = "".join(shown(page=n)[2] for n in (1, 2, 3))
+    assert names.count('<article class="card employer"') == 45 and "退会済み株式会社" not in names
+    assert f'id="employer-{employer.pk}"' in names
+    # A search narrows to one page, with no paging at all.
+    _, count, others = shown(q="みなと")
+    assert count == 1 and "page=" not in others
