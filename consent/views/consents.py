@@ -186,7 +186,7 @@ def consent_list(request: HttpRequest) -> HttpResponse:
     switch per purpose and when it last changed. One form per section carries the CSRF
     token and the search; each button posts to its own address (formaction), so the page
     works without JavaScript as before. Rows come as values, not model objects: the page
-    runs seven queries whatever the student's history, and builds no object per company
+    runs four queries whatever the student's history, and builds no object per company
     or switch.
     """
     student = request.user
