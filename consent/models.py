@@ -283,6 +283,21 @@ class PolicyAcceptanceQuerySet(models.QuerySet):
         return acceptances.order_by("-version__effective_at", "-accepted_at").first()
 
 
+def newest_acceptance_sql(*columns: str) -> str:
+    """The student's newest acceptance as raw SQL, in latest_for's order: one row, or none,
+    of `columns` (of the acceptance `a` and its version `v`). Its one parameter is the
+    student's id. For the statements that join it to more (consent/services/policies.py,
+    consent/views/consents.py), each where Django's building of the queries cost more
+    than running them."""
+    return f"""
+  SELECT {", ".join(columns)}
+  FROM {PolicyAcceptance._meta.db_table} a
+  JOIN {PolicyVersion._meta.db_table} v ON v.id = a.version_id
+  WHERE a.student_id = %s
+  ORDER BY v.effective_at DESC, a.accepted_at DESC LIMIT 1
+"""  # noqa: S608 - names from the models and the caller's column list; the id a parameter
+
+
 class PolicyAcceptance(models.Model):
     """A student accepted a policy version. Append-only: never updated, never deleted."""
 

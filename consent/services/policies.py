@@ -16,6 +16,7 @@ from consent.models import (
     PolicyVersion,
     PublishedVersionImmutable,
     Screen,
+    newest_acceptance_sql,
     normalize_text,
     purpose_wording_snapshot,
 )
@@ -124,13 +125,7 @@ SELECT
           WHERE m.published_at IS NOT NULL AND m.effective_at <= %s AND m.material = %s
             AND m.effective_at > newest.effective_at)
 FROM (SELECT 1 AS one) AS base
-LEFT JOIN (
-  SELECT a.version_id, v.effective_at
-  FROM {PolicyAcceptance._meta.db_table} a
-  JOIN {PolicyVersion._meta.db_table} v ON v.id = a.version_id
-  WHERE a.student_id = %s
-  ORDER BY v.effective_at DESC, a.accepted_at DESC LIMIT 1
-) AS newest ON 1 = 1
+LEFT JOIN ({newest_acceptance_sql("a.version_id", "v.effective_at")}) AS newest ON 1 = 1
 """  # noqa: S608 - the tables' names from the models; every value a parameter
 
 

@@ -23,12 +23,12 @@ from consent.decorators import data_rights_page
 from consent.models import (
     Consent,
     ConsentEvent,
-    PolicyAcceptance,
     PolicyVersion,
     Provision,
     Purpose,
     fill_employer,
     fill_placeholder,
+    newest_acceptance_sql,
 )
 from consent.receipts import event_receipt_json as build_event_receipt_json
 from consent.receipts import event_receipt_pdf as build_event_receipt_pdf
@@ -104,13 +104,7 @@ SELECT newest.version_id, newest.purposes_wording,
                WHERE vp.{_LISTS.m2m_column_name()} = newest.version_id
                  AND vp.{_LISTS.m2m_reverse_name()} = p.id)
 FROM (SELECT 1 AS one) AS base
-LEFT JOIN (
-  SELECT a.version_id, v.purposes_wording
-  FROM {PolicyAcceptance._meta.db_table} a
-  JOIN {PolicyVersion._meta.db_table} v ON v.id = a.version_id
-  WHERE a.student_id = %s
-  ORDER BY v.effective_at DESC, a.accepted_at DESC LIMIT 1
-) AS newest ON 1 = 1
+LEFT JOIN ({newest_acceptance_sql("a.version_id", "v.purposes_wording")}) AS newest ON 1 = 1
 LEFT JOIN {Purpose._meta.db_table} p ON p.requires_opt_in = %s
 ORDER BY p.code
 """  # noqa: S608 - the tables' and columns' names from the models; every value a parameter
