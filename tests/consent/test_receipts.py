@@ -99,3 +99,36 @@ def test_an_invalid_receipt_would_fail_the_schema(acceptance):
 @pytest.mark.skipif(not SHARED_SCHEMA.exists(), reason="../shared/ is not beside this checkout")
 def test_the_bundled_schema_is_the_shared_standard():
     assert json.loads(SCHEMA_PATH.read_text()) == json.loads(SHARED_SCHEMA.read_text())
+
+
+@pytest.mark.parametrize(("language", "label"), [("ja", "控え"), ("en", "Receipt")])
+def test_the_receipt_email_lists_each_change_with_its_link_in_the_students_language(
+    language, label
+):
+    from consent.models import ConsentEvent
+    from consent.services import consent_grant, consent_withdraw_all
+    from portal.models import EmailMessage
+    from tests.factories import EmployerFactory, opt_in_purposes, student_who_accepted
+
+    analysis, provision = opt_in_purposes()
+    student, _ = student_who_accepted(analysis, provision, language=language)
+    odd = EmployerFactory(name="<Acme & 商事>", name_en="<Acme & Co>")
+    plain = EmployerFactory()
+    for employer in (odd, plain):
+        consent_grant(student=student, employer=employer, purpose=provision)
+
+    consent_withdraw_all(student=student)
+
+    message = EmailMessage.objects.filter(kind="consent_change").latest("pk")
+    events = ConsentEvent.objects.filter(student=student, action="withdraw")
+    assert events.count() == 2
+    for event in events:
+        link = f"/consents/receipts/{event.receipt_id}/"
+        assert f"· {label}: " in message.body_text and link in message.body_text
+        assert f'{link}">{label}</a></li>' in message.body_html
+    # The text as typed; the HTML escaped, and nothing else of it.
+    name = "<Acme & 商事>" if language == "ja" else "<Acme & Co>"
+    escaped = "&lt;Acme &amp; 商事&gt;" if language == "ja" else "&lt;Acme &amp; Co&gt;"
+    assert f"({name})" in message.body_text
+    assert f"({escaped})<br>" in message.body_html and name not in message.body_html
+    assert message.body_text.count("\n- ") == 2 and message.body_html.count("<li>") == 2
