@@ -95,10 +95,6 @@ def get_healthz(port: int, session: str) -> float:
     return elapsed
 
 
-class _RolledBack(Exception):
-    pass
-
-
 def filing_sql(session: str, replays: int) -> tuple[int, list[float]]:
     """The database's floor: one filing made in this process through the test client (the
     same view, rolled back), its statements captured as they were sent, then replayed raw,
@@ -109,30 +105,24 @@ def filing_sql(session: str, replays: int) -> tuple[int, list[float]]:
 
     client = Client()
     client.cookies[settings.SESSION_COOKIE_NAME] = session
-    try:
-        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-            response = client.post(
-                "/requests/new/", FORM, HTTP_ACCEPT_LANGUAGE="ja", HTTP_HOST="127.0.0.1"
-            )
-            if response.status_code != 302 or "/requests/R-" not in response["Location"]:
-                raise RuntimeError(f"in-process filing answered {response.status_code}")
-            statements = [q["sql"] for q in queries.captured_queries]
-            raise _RolledBack
-    except _RolledBack:
-        pass
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            "/requests/new/", FORM, HTTP_ACCEPT_LANGUAGE="ja", HTTP_HOST="127.0.0.1"
+        )
+        if response.status_code != 302 or "/requests/R-" not in response["Location"]:
+            raise RuntimeError(f"in-process filing answered {response.status_code}")
+        transaction.set_rollback(True)
+    statements = [q["sql"] for q in queries.captured_queries]
     replayed = []
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own: no Django between the text and the server
         for _ in range(replays):
-            try:
-                with transaction.atomic():
-                    started = time.perf_counter()
-                    for sql in statements:
-                        raw.execute(sql)
-                    replayed.append(time.perf_counter() - started)
-                    raise _RolledBack
-            except _RolledBack:
-                pass
+            with transaction.atomic():
+                started = time.perf_counter()
+                for sql in statements:
+                    raw.execute(sql)
+                replayed.append(time.perf_counter() - started)
+                transaction.set_rollback(True)
     return len(statements), replayed
 
 

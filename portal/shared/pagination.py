@@ -131,9 +131,7 @@ def page_with_count(queryset, number, per_page: int) -> Page:
         count, rows = rows[0][-1], [row[:-1] for row in rows]
     else:
         count = queryset.count() if number > 1 else 0
-    paginator = Paginator(range(count), per_page)
+    paginator = KnownCountPaginator(queryset, per_page, count=count)
     if not rows and count:  # past the end: the last page
-        number = paginator.num_pages
-        start = (number - 1) * per_page
-        rows = list(queryset[start : start + per_page])
-    return Page(rows, min(number, paginator.num_pages), paginator)
+        return paginator.page(paginator.num_pages)
+    return Page(rows, number if rows else 1, paginator)
