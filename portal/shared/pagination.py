@@ -12,7 +12,6 @@ ESTIMATE_ABOVE rows, is counted exactly up to COUNT_UP_TO rows, and said to hold
 
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db import connections
-from django.db.models import Count, Window
 from django.utils.functional import cached_property
 
 from portal.shared.keyset import MAX_PAGES
@@ -114,24 +113,24 @@ class KnownCountPaginator(Paginator):
         return self._get_page(rows, number, self)
 
 
-def page_with_count(queryset, number, per_page: int) -> Page:
-    """A `Page` of `queryset` (an ordered `values_list`) and its count in one query, the
-    count a window over the matching rows, where `Paginator.get_page` sends two: on a
-    student's page of companies the count was most of the paging's time. The number is read
-    as `get_page` reads it (not a number: the first page; past the end: the last), and the
-    count is asked apart only when a page past the end came back empty."""
+def page_with_count(fetch, number, per_page: int) -> Page:
+    """A `Page` and its count in one query, where `Paginator.get_page` sends two: on a
+    student's page of companies the count was most of the paging's time.
+
+    `fetch(offset, limit)` returns the rows, each ending with the count of every matching
+    row (a window, `COUNT(*) OVER ()`). The number is read as `get_page` reads it (not a
+    number: the first page; past the end: the last); only a page past the end costs more
+    queries, one for the count and one for the last page."""
     try:
         number = max(int(number), 1)
     except (TypeError, ValueError):
         number = 1
-    start = (number - 1) * per_page
-    # The window's count comes last in each row.
-    rows = list(queryset.annotate(_rows=Window(Count("pk")))[start : start + per_page])
-    if rows:
-        count, rows = rows[0][-1], [row[:-1] for row in rows]
-    else:
-        count = queryset.count() if number > 1 else 0
-    paginator = KnownCountPaginator(queryset, per_page, count=count)
-    if not rows and count:  # past the end: the last page
-        return paginator.page(paginator.num_pages)
-    return Page(rows, number if rows else 1, paginator)
+    rows = fetch((number - 1) * per_page, per_page)
+    if not rows and number > 1:
+        first = fetch(0, 1)
+        if first:  # past the end: the last page
+            number = -(-first[0][-1] // per_page)
+            rows = fetch((number - 1) * per_page, per_page)
+    count = rows[0][-1] if rows else 0
+    paginator = KnownCountPaginator((), per_page, count=count)
+    return Page([row[:-1] for row in rows], number if rows else 1, paginator)

@@ -1,5 +1,6 @@
 import io
 import json
+import re
 
 import jsonschema
 import pytest
@@ -317,3 +318,23 @@ def test_the_other_companies_come_twenty_a_page_with_their_count(client, setup):
     # A search narrows to one page, with no paging at all.
     _, count, others = shown(q="みなと")
     assert count == 1 and "page=" not in others
+
+
+def test_the_search_ignores_case_in_either_name_and_takes_wildcards_literally(client, setup):
+    _, employer, _, _ = setup
+    employer.name_en = "Minato Trading Co., Ltd."
+    employer.save(update_fields=["name_en"])
+    EmployerFactory(name="百パーセント商事", name_en="100% Trading")
+    EmployerFactory(name="その他商事", name_en="Other_Trading")
+    address = reverse("consent:consent_list")
+
+    def found(term):
+        others = client.get(address, {"q": term}).content.decode().split('id="others-heading"')[1]
+        return sorted(re.findall(r'<h3 id="employer-\d+-name">([^<]+)</h3>', others))
+
+    assert found("MINATO trading") == ["株式会社みなと商事"]
+    assert found("みなと") == ["株式会社みなと商事"]
+    # % and _ are letters to look for, not SQL's wildcards.
+    assert found("0%") == ["百パーセント商事"]
+    assert found("r_T") == ["その他商事"]
+    assert found("%%") == [] and found("_") == ["その他商事"]
