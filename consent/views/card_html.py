@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def card_html(page: CardPage, card: Card) -> str:
-    words = page.words
+    markup = page.markup
     pk = card.pk
     html = [
         f'<article class="card employer" id="employer-{pk}" '
@@ -50,34 +50,40 @@ def card_html(page: CardPage, card: Card) -> str:
     if card.changed:
         html.append(_changed(card.changed))
     html.append('<ul class="consent-rows">\n')
-    on = f'<span class="state on"><span aria-hidden="true">●</span> {escape(words["on"])}</span>'
-    off = f'<span class="state off"><span aria-hidden="true">○</span> {escape(words["off"])}</span>'
-    not_listed = (
-        '<p class="notice warning small-notice"><span aria-hidden="true">⚠︎</span> '
-        f"{escape(words['not_listed'])}</p>\n"
-    )
     for row in page.rows(card):
         granted = row["granted"]
-        html.append(
-            f'<li class="consent-row {"on" if granted else "off"}">\n'
-            f'<p class="consent-state">{on if granted else off} '
-            f"<strong>{escape(row['title'])}</strong></p>\n"
-        )
+        html.append(markup["on_row" if granted else "off_row"])
+        html.append(f"<strong>{escape(row['title'])}</strong></p>\n")
         if row["changed_on"]:
             html.append(f'<p class="muted small">{escape(row["changed_on"])}</p>\n')
         if not row["listed"]:
-            html.append(not_listed)
+            html.append(markup["not_listed"])
         html.append(
             f'<button formaction="{escape(row["action"])}" '
-            f'class="button {"secondary" if granted else "primary"}">'
-            f"{escape(words['turn_off' if granted else 'turn_on'])}"
+            f"{markup['turn_off' if granted else 'turn_on']}"
             f'<span class="visually-hidden">: {escape(row["label"])}</span></button></li>\n'
         )
     history = page.urls["timeline"].format(employer=pk)
-    html.append(
-        f'</ul>\n<p><a href="{escape(history)}">{escape(words["history"])}</a></p>\n</article>\n'
-    )
+    html.append(f'</ul>\n<p><a href="{escape(history)}">{markup["history"]}</a></p>\n</article>\n')
     return "".join(html)
+
+
+def shared_markup(words: dict[str, str]) -> dict[str, str]:
+    """What every card of a page writes alike, escaped once a page rather than once a card
+    (escaping was a quarter of a card's time)."""
+    on = f'<span class="state on"><span aria-hidden="true">●</span> {escape(words["on"])}</span>'
+    off = f'<span class="state off"><span aria-hidden="true">○</span> {escape(words["off"])}</span>'
+    return {
+        "on_row": f'<li class="consent-row on">\n<p class="consent-state">{on} ',
+        "off_row": f'<li class="consent-row off">\n<p class="consent-state">{off} ',
+        "not_listed": (
+            '<p class="notice warning small-notice"><span aria-hidden="true">⚠︎</span> '
+            f"{escape(words['not_listed'])}</p>\n"
+        ),
+        "turn_on": f'class="button primary">{escape(words["turn_on"])}',
+        "turn_off": f'class="button secondary">{escape(words["turn_off"])}',
+        "history": escape(words["history"]),
+    }
 
 
 def _changed(event) -> str:
@@ -143,9 +149,20 @@ def _compiled(fmt: str) -> tuple | None:
 
 def local_datetime(value) -> str:
     """`value` in the current time zone, as `date_format(..., "DATETIME_FORMAT")` writes it."""
-    local = timezone.localtime(value)
+    return datetime_writer()(value)
+
+
+def datetime_writer():
+    """local_datetime for the current language and time zone, looked up once: a page of
+    cards writes many times in the same ones."""
+    zone = timezone.get_current_timezone()
     fmt = get_format("DATETIME_FORMAT")
     compiled = _compiled(fmt)
     if compiled is None:
-        return date_format(local, fmt)
-    return "".join(part if isinstance(part, str) else part(local) for part in compiled)
+        return lambda value: date_format(timezone.localtime(value, zone), fmt)
+
+    def write(value) -> str:
+        local = timezone.localtime(value, zone)
+        return "".join(part if isinstance(part, str) else part(local) for part in compiled)
+
+    return write
