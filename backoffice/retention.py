@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import CASCADE, DO_NOTHING, SET_NULL, Q, QuerySet
+from django.db.models.deletion import get_candidate_relations_to_delete
+from django.db.models.signals import post_delete, pre_delete
 from django.utils import timezone
 
 from audit.log import audit_record
@@ -59,19 +61,44 @@ def _delete_in_batches(queryset: QuerySet) -> int:
     reads the table once even where the date has no index of its own, and no statement holds
     a long lock."""
     size, total, after = settings.RETENTION_BATCH_SIZE, 0, 0
-    # The rows of the queryset's own model: what goes with them (an inference's disputes)
-    # is not counted as more of them.
-    label = queryset.model._meta.label
     while True:
         rest = queryset.filter(pk__gt=after)
         last = rest.order_by("pk").values_list("pk", flat=True)[size - 1 : size].first()
         if last is None:
             # Fewer than a batch left: the last statement takes them all.
-            _deleted, by_model = rest.delete()
-            return total + by_model.get(label, 0)
-        _deleted, by_model = rest.filter(pk__lte=last).delete()
-        total += by_model.get(label, 0)
+            return total + _delete_set(rest)
+        total += _delete_set(rest.filter(pk__lte=last))
         after = last
+
+
+def _delete_set(queryset: QuerySet) -> int:
+    """Delete `queryset`'s rows and do what each relation to them asks (SET_NULL, CASCADE)
+    in set-based statements, in one transaction; the count is of the queryset's own rows (an
+    inference's disputes going with it are not more inferences).
+
+    Django's `delete()` does this row by row as soon as any relation is not DO_NOTHING: it
+    reads the rows into Python and deletes and nulls them a hundred keys a statement. A
+    correction that points at an activity record (SET_NULL) made the 1,000,000-record run
+    9,000 statements and 20,000 rows/s, against over 850,000 before it existed. Each relation
+    here is one statement over the batch's keys as a subquery instead. Any other rule
+    (PROTECT, RESTRICT, SET_DEFAULT, SET(...)) or a delete signal: Django's own delete."""
+    model = queryset.model
+    relations = list(get_candidate_relations_to_delete(model._meta))
+    if any(signal.has_listeners(model) for signal in (pre_delete, post_delete)) or not all(
+        r.on_delete in (CASCADE, SET_NULL, DO_NOTHING) for r in relations
+    ):
+        _deleted, by_model = queryset.delete()
+        return by_model.get(model._meta.label, 0)
+    with transaction.atomic(using=queryset.db):
+        keys = queryset.values("pk")
+        for relation in relations:
+            name = relation.field.name
+            related = relation.related_model._base_manager.filter(**{f"{name}__in": keys})
+            if relation.on_delete is SET_NULL:
+                related.update(**{name: None})
+            elif relation.on_delete is CASCADE:
+                _delete_set(related)
+        return queryset._raw_delete(queryset.db)
 
 
 def activity_records_expire(*, now: datetime | None = None) -> int:

@@ -22,7 +22,14 @@ from backoffice import retention
 from backoffice.tasks import retention_run as retention_task
 from consent.models import Provision
 from consent.services import consent_grant, provision_record
-from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent, RequestFile
+from disclosure.models import (
+    AnswerLink,
+    Correction,
+    DataRequest,
+    RecipientTask,
+    RequestEvent,
+    RequestFile,
+)
 from disclosure.services import (
     recipient_task_answer,
     recipient_task_close,
@@ -521,3 +528,63 @@ def test_a_malformed_period_stops_the_process_and_names_the_variable(value):
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("django.core.exceptions.ImproperlyConfigured: ")
     assert "RETENTION_ACTIVITY_DAYS" in error
+
+
+def _correction(student, **about):
+    request = DataRequest.objects.create(
+        student=student,
+        kind=DataRequest.Kind.CORRECTION,
+        reference=f"R-TEST-{DataRequest.objects.count()}",
+        due_at=timezone.now() + days(30),
+    )
+    return Correction.objects.create(
+        request=request, target_label="その記録", wrong="違う", outcome="disputed", **about
+    )
+
+
+def test_a_batch_stays_a_few_statements_when_a_correction_points_at_its_rows(clock, settings):
+    # Django's own delete() reads the rows and deletes them a hundred at a time as soon as a
+    # relation (here the correction's SET_NULL) points at them: 9,000 statements for 1M rows.
+    settings.RETENTION_BATCH_SIZE = 250
+    student = UserFactory()
+    ActivityRecord.objects.bulk_create(
+        ActivityRecord(student=student, kind="page_view", occurred_at=T0 - days(800 + i % 7))
+        for i in range(600)
+    )
+    keep = ActivityRecordFactory(student=student, occurred_at=T0)
+    disputed = ActivityRecord.objects.filter(occurred_at__lt=T0).order_by("pk")[300]
+    correction = _correction(student, target="activity", activity=disputed)
+    kept = _correction(student, target="activity", activity=keep)
+
+    with CaptureQueriesContext(connection) as queries:
+        deleted = retention.activity_records_expire()
+
+    assert deleted == 600
+    statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    # Three batches (250, 250, 100), each: its last key read, the links nulled, one DELETE.
+    assert len(statements) == 3 * 3
+    assert sum(s.startswith("DELETE") for s in statements) == 3
+    assert not [s for s in statements if '"portal_activityrecord"."kind"' in s]  # no row read
+    assert list(ActivityRecord.objects.values_list("pk", flat=True)) == [keep.pk]
+    correction.refresh_from_db()
+    kept.refresh_from_db()
+    assert correction.activity_id is None and correction.target_label == "その記録"
+    assert kept.activity_id == keep.pk
+
+
+def test_an_expired_result_takes_its_dispute_and_leaves_the_correction_about_it(clock):
+    old = InferenceFactory(made_at=T0)
+    young = InferenceFactory(made_at=T0 + days(400), sender=old.sender, student=old.student)
+    dispute = InferenceDispute.objects.create(
+        inference=old, student=old.student, statement="違う", language="ja"
+    )
+    correction = _correction(old.student, target="inference", inference=old, dispute=dispute)
+
+    clock(T0 + days(366))
+    assert retention.inferences_expire() == 1
+
+    assert list(Inference.objects.values_list("pk", flat=True)) == [young.pk]
+    assert not InferenceDispute.objects.exists()
+    correction.refresh_from_db()
+    assert (correction.inference_id, correction.dispute_id) == (None, None)
+    assert correction.target_label == "その記録"
