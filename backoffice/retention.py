@@ -16,9 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CASCADE, DO_NOTHING, SET_NULL, Q, QuerySet
-from django.db.models.deletion import get_candidate_relations_to_delete
-from django.db.models.signals import post_delete, pre_delete
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.log import audit_record
@@ -34,6 +32,7 @@ from consent.models import (
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestFile
 from inferences.models import Inference
 from portal.models import ActivityRecord, User
+from portal.shared.deletion import delete_set
 from portal.shared.emails import emails_erase
 
 log = logging.getLogger(__name__)
@@ -59,46 +58,17 @@ def _delete_in_batches(queryset: QuerySet) -> int:
     back (175,000 rows/s at 1M rows in `make bench-scale`, against 7,200 with lists of 1,000
     keys). Batches follow primary-key order from where the last one ended, so the whole run
     reads the table once even where the date has no index of its own, and no statement holds
-    a long lock."""
+    a long lock. Each batch goes with what points at its rows in a few statements more
+    (`delete_set`)."""
     size, total, after = settings.RETENTION_BATCH_SIZE, 0, 0
     while True:
         rest = queryset.filter(pk__gt=after)
         last = rest.order_by("pk").values_list("pk", flat=True)[size - 1 : size].first()
         if last is None:
             # Fewer than a batch left: the last statement takes them all.
-            return total + _delete_set(rest)
-        total += _delete_set(rest.filter(pk__lte=last))
+            return total + delete_set(rest)
+        total += delete_set(rest.filter(pk__lte=last))
         after = last
-
-
-def _delete_set(queryset: QuerySet) -> int:
-    """Delete `queryset`'s rows and do what each relation to them asks (SET_NULL, CASCADE)
-    in set-based statements, in one transaction; the count is of the queryset's own rows (an
-    inference's disputes going with it are not more inferences).
-
-    Django's `delete()` does this row by row as soon as any relation is not DO_NOTHING: it
-    reads the rows into Python and deletes and nulls them a hundred keys a statement. A
-    correction that points at an activity record (SET_NULL) made the 1,000,000-record run
-    9,000 statements and 20,000 rows/s, against over 850,000 before it existed. Each relation
-    here is one statement over the batch's keys as a subquery instead. Any other rule
-    (PROTECT, RESTRICT, SET_DEFAULT, SET(...)) or a delete signal: Django's own delete."""
-    model = queryset.model
-    relations = list(get_candidate_relations_to_delete(model._meta))
-    if any(signal.has_listeners(model) for signal in (pre_delete, post_delete)) or not all(
-        r.on_delete in (CASCADE, SET_NULL, DO_NOTHING) for r in relations
-    ):
-        _deleted, by_model = queryset.delete()
-        return by_model.get(model._meta.label, 0)
-    with transaction.atomic(using=queryset.db):
-        keys = queryset.values("pk")
-        for relation in relations:
-            name = relation.field.name
-            related = relation.related_model._base_manager.filter(**{f"{name}__in": keys})
-            if relation.on_delete is SET_NULL:
-                related.update(**{name: None})
-            elif relation.on_delete is CASCADE:
-                _delete_set(related)
-        return queryset._raw_delete(queryset.db)
 
 
 def activity_records_expire(*, now: datetime | None = None) -> int:
@@ -174,14 +144,19 @@ def closed_accounts_expire(*, now: datetime | None = None) -> int:
     gone = 0
     for student_id in closed.values_list("pk", flat=True).distinct():
         with transaction.atomic():
-            StopUseNotice.objects.filter(event__student_id=student_id).delete()
-            Provision.objects.filter(student_id=student_id).delete()
-            DataRequest.objects.filter(student_id=student_id).delete()
-            Consent.objects.filter(student_id=student_id).delete()
-            ConsentEvent.objects.filter(student_id=student_id).delete()
-            PolicyAcceptance.objects.filter(student_id=student_id).delete()
-            ActivityRecord.objects.filter(student_id=student_id).delete()
-            User.objects.filter(pk=student_id).delete()
+            # In this order (a provision points at a consent event, a consent at its last
+            # event), each with what points at it.
+            for rows in (
+                StopUseNotice.objects.filter(event__student_id=student_id),
+                Provision.objects.filter(student_id=student_id),
+                DataRequest.objects.filter(student_id=student_id),
+                Consent.objects.filter(student_id=student_id),
+                ConsentEvent.objects.filter(student_id=student_id),
+                PolicyAcceptance.objects.filter(student_id=student_id),
+                ActivityRecord.objects.filter(student_id=student_id),
+                User.objects.filter(pk=student_id),
+            ):
+                delete_set(rows)
         gone += 1
     return gone
 

@@ -37,6 +37,7 @@ from disclosure.services._common import (
 from inferences.services import inferences_erase
 from portal.models import ActivityRecord, Employer, User
 from portal.shared.bulk import insert_rows
+from portal.shared.deletion import delete_set
 from portal.shared.emails import emails_held
 from portal.shared.locking import retry_on_deadlock, student_lock
 
@@ -228,8 +229,7 @@ def _portal_part(request: DataRequest, *, scope: list[Employer] | None) -> None:
         records = ActivityRecord.objects.filter(student=student)
         if scope is not None:
             records = records.filter(employer__in=scope)
-        deleted, _by_model = records.delete()
-        summary["activity_records_deleted"] = deleted
+        summary["activity_records_deleted"] = delete_set(records)
         # The scores made from them go with them (docs/inferences.md, what is kept).
         summary["inferences_deleted"] = inferences_erase(student=student, employers=scope)
         summary["kept"] = {

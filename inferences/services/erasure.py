@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 
 from inferences.models import Inference, ObjectionNotice
 from portal.models import EmailMessage, Employer, User
+from portal.shared.deletion import delete_set
 
 # What an objection notice's email keeps of its text once the results it listed are erased.
 ERASED_TEXT = "(erased: the results this notice listed were erased at the student's request)"
@@ -41,6 +42,6 @@ def inferences_erase(*, student: User, employers: list[Employer] | None = None) 
     results = Inference.objects.filter(student=student)
     if employers is not None:
         results = results.filter(employer__in=employers)
-    _deleted, by_model = results.delete()  # and their disputes (CASCADE)
+    erased = delete_set(results)  # and their disputes (CASCADE)
     _done_notice_emails(student.pk, employers).update(body_text=ERASED_TEXT, body_html="")
-    return by_model.get(Inference._meta.label, 0)
+    return erased
