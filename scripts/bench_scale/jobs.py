@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from benchlib import Report
 from django.conf import settings
-from django.db import connection, reset_queries
+from django.db import connection, reset_queries, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -45,6 +45,37 @@ def disclosure_report(report: Report) -> None:
         elapsed < 10,
     )
     report.explain_slow()
+    heavy_deletion(report, request.student)
+
+
+def heavy_deletion(report: Report, student) -> None:
+    """The heavy student files a deletion, rolled back (the filing's whole transaction: the
+    withdrawals, the erasure, the company tasks, the emails), beside the raw DELETE of the
+    same activity records, rolled back too. Each three times, interleaved."""
+    from disclosure.services import request_file
+
+    records = ActivityRecord.objects.filter(student=student).count()
+    table = ActivityRecord._meta.db_table
+    filing, raw, queries = [], [], 0
+    for _ in range(3):
+        with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            request_file(student=student, kind=DataRequest.Kind.DELETION)
+            filing.append(time.perf_counter() - started)
+            transaction.set_rollback(True)
+        queries = len(captured.captured_queries)
+        with transaction.atomic(), connection.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute(f"DELETE FROM {table} WHERE student_id = %s", [student.pk])  # noqa: S608
+            raw.append(time.perf_counter() - started)
+            transaction.set_rollback(True)
+    best, floor = min(filing) * 1000, min(raw) * 1000
+    report.line(
+        f"deletion filed, {records:,} activity records",
+        f"{best:>6.0f} ms  {queries:>3} q  raw DELETE {floor:.0f} ms ({best / floor:.1f}x)",
+        "goal < 500 ms",
+        best < 500,
+    )
 
 
 def retention(report: Report) -> None:
