@@ -44,7 +44,7 @@ def _records(student, count: int) -> None:
 
 
 @pytest.mark.parametrize("count", [3, 450])
-def test_records_a_correction_points_at_go_in_two_statements_however_many(count):
+def test_records_a_correction_points_at_go_in_three_statements_however_many(count):
     student, other = UserFactory(), UserFactory()
     _records(student, count)
     _records(other, 2)
@@ -57,8 +57,8 @@ def test_records_a_correction_points_at_go_in_two_statements_however_many(count)
 
     assert deleted == count
     statements = _statements(queries)
-    assert len(statements) == 2  # the correction's link nulled; the records deleted
-    assert statements[0].startswith("UPDATE") and statements[1].startswith("DELETE")
+    # Whether there are any; the correction's link nulled; the records deleted.
+    assert [s.split()[0] for s in statements] == ["SELECT", "UPDATE", "DELETE"]
     assert not ActivityRecord.objects.filter(student=student).exists()
     assert ActivityRecord.objects.filter(student=other).count() == 2
     correction.refresh_from_db()
@@ -86,14 +86,21 @@ def test_a_cascade_goes_below_in_set_based_statements_and_counts_only_the_rows_a
         deleted = delete_set(Inference.objects.filter(student=student))
 
     assert deleted == 6  # the four disputes that went with them are not counted
-    # Per relation one statement, whatever the count: the disputes' correction link, the
-    # disputes, the results' correction link, the results' provision stays (it points the
-    # other way), the results.
-    assert len(_statements(queries)) <= 5
+    # Whether there are any, then one statement a relation, whatever the count: the
+    # disputes' correction link, the disputes, the results' correction link, the results
+    # (their provision stays: it points the other way).
+    assert len(_statements(queries)) == 5
     assert list(Inference.objects.values_list("pk", flat=True)) == [kept.pk]
     assert not InferenceDispute.objects.exists()
     correction.refresh_from_db()
     assert (correction.inference_id, correction.dispute_id) == (None, None)
+
+
+def test_nothing_to_delete_is_one_look():
+    student = UserFactory()
+    with CaptureQueriesContext(connection) as queries:
+        assert delete_set(Inference.objects.filter(student=student)) == 0
+    assert len(_statements(queries)) == 1
 
 
 def test_what_is_protected_is_left_to_django_and_refused():
