@@ -371,12 +371,7 @@ CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
         if CACHE_URL
-        # Room for the consent page's cards (about 1 kB each, 50 a page): at Django's
-        # default of 300 entries a few students' pages evicted each other's on every view.
-        else {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "OPTIONS": {"MAX_ENTRIES": 10_000},
-        }
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
