@@ -155,12 +155,12 @@ def consent_page(count: int) -> None:
     ) | set(Consent.objects.filter(student=student).values_list("employer_id", flat=True))
     key = cards.CardPage.key
 
-    def first_view_key(page, *shown):
+    def first_view_key(page, *shown, together=False):
         # This student's own companies are never found: a first view, the other
         # companies' cards kept by the students who saw them before.
         if any(card.pk in connected for card in shown):
-            return f"{key(page, *shown)}:{time.perf_counter_ns()}"
-        return key(page, *shown)
+            return f"{key(page, *shown, together=together)}:{time.perf_counter_ns()}"
+        return key(page, *shown, together=together)
 
     for label, language, cache in (
         ("ja, again (cards kept)", "ja", None),

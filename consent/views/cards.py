@@ -10,7 +10,10 @@ dates are worked out only for a card that is not in the cache. The card just cha
 its receipt) is never cached.
 
 The entries hold what the page shows the student, for CARD_CACHE_SECONDS, under keys that
-only the same facts lead to. If the cache fails, every card is rendered, as without it.
+only the same facts lead to; a page's cards kept together (50 cards, 70 kB) for
+PAGE_CACHE_SECONDS only: they serve a page shown again soon, and an hour of them for every
+student of a wave would be gigabytes (docs/operations.md, "The cache", sizes it). If the cache fails,
+every card is rendered, as without it.
 """
 
 import functools
@@ -36,6 +39,7 @@ from consent.views import card_html
 logger = logging.getLogger(__name__)
 
 CARD_CACHE_SECONDS = 3600
+PAGE_CACHE_SECONDS = 600
 
 # A switch never used: off, no last change.
 NEVER = (False, None, None)
@@ -86,12 +90,13 @@ class CardPage:
     def write_datetime(self):
         return card_html.datetime_writer()
 
-    def key(self, *cards: Card) -> str:
-        """The cache key of one card, or of several kept together."""
+    def key(self, *cards: Card, together: bool = False) -> str:
+        """The cache key of one card, or of a page's cards kept together: apart even for a
+        page of one card, whose list must never be read back as that card's HTML."""
         facts = [(c.pk, c.name, c.states, c.applied, c.received, c.granted) for c in cards]
         # Short: the local-memory cache checks every character of a key in Python.
         digest = hashlib.blake2b(f"{self.digest}{facts!r}".encode(), digest_size=16)
-        return f"consent-card{'s' if len(cards) > 1 else ''}:{digest.hexdigest()}"
+        return f"consent-{'page' if together else 'card'}:{digest.hexdigest()}"
 
     def rows(self, card: Card) -> list[dict]:
         rows = []
@@ -185,7 +190,7 @@ def cards_render(page: CardPage, cards: list[Card]) -> None:
 
     The page's cards are also kept together, under the digest of their keys: a page
     shown again unchanged costs one cache read, not one a card."""
-    together = None if any(card.changed for card in cards) else page.key(*cards)
+    together = None if any(card.changed for card in cards) else page.key(*cards, together=True)
     try:
         kept = cache.get(together) if together else None
         if kept is not None:
@@ -206,10 +211,10 @@ def cards_render(page: CardPage, cards: list[Card]) -> None:
             if key:
                 fresh[key] = html
         card.html = mark_safe(html)  # noqa: S308 - card_html's output (escaped), or as kept
-    if together:
-        fresh[together] = [str(card.html) for card in cards]
-    if fresh:
-        try:
+    try:
+        if fresh:
             cache.set_many(fresh, CARD_CACHE_SECONDS)
-        except Exception:
-            logger.warning("cache unavailable: consent cards not kept", exc_info=True)
+        if together:
+            cache.set(together, [str(card.html) for card in cards], PAGE_CACHE_SECONDS)
+    except Exception:
+        logger.warning("cache unavailable: consent cards not kept", exc_info=True)
