@@ -3,11 +3,13 @@
 A student's first view renders the card of every company they are connected to (30 in
 `make bench`), and Django's template engine took about 0.12 ms a card, resolving some sixty
 variables and tags each: most of the first view's time (docs/performance.md, "The consents
-page"). Joining the same markup here takes about a quarter of that. What the card says is
-decided in cards.py (CardPage.rows, CardPage.reasons, the words translated once a page);
-this only writes it, every value through `escape` (the standard library's, which Django's
-own calls after more bookkeeping than the value needs). The cache keys include this file's
-bytes, so a change here is never served from cards kept by the old markup.
+page"). Joining the same markup here takes about a tenth of that. The words come translated
+once a page (cards.py); what every card of a page writes alike (the marks, the buttons, each
+switch's title and links) is escaped once a page (`shared_markup`), and only what is the
+card's own (its company's name, its reasons, its dates) once a card, through `escape` (the
+standard library's, which Django's own calls after more bookkeeping than the value needs).
+The cache keys include this file's bytes, so a change here is never served from cards kept
+by the old markup.
 
 Its buttons belong to the section's form in consent_list.html, which holds the CSRF token:
 nothing here is the request's own.
@@ -16,6 +18,7 @@ nothing here is the request's own.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -25,17 +28,33 @@ from django.utils.formats import date_format, get_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from consent.models import EMPLOYER_PLACEHOLDERS
+
 if TYPE_CHECKING:
     from consent.views.cards import Card, CardPage
 
 
+# Where the company's name goes in a switch's title, and the date in "Last change: …": no
+# escaped text holds these characters.
+NAME, DATE = "\x00", "\x01"
+
+
+@dataclass(frozen=True)
+class SwitchMarkup:
+    title: str  # escaped, the company's name at NAME
+    names_company: bool  # the title names the company: the button's label needs no name
+    grant: str  # the button's address, escaped, the company's id at {employer}
+    withdraw: str
+    listed: bool
+
+
 def card_html(page: CardPage, card: Card) -> str:
     markup = page.markup
-    pk = card.pk
+    pk, name = card.pk, escape(card.name)
     html = [
         f'<article class="card employer" id="employer-{pk}" '
         f'aria-labelledby="employer-{pk}-name">\n'
-        f'<h3 id="employer-{pk}-name">{escape(card.name)}</h3>\n'
+        f'<h3 id="employer-{pk}-name">{name}</h3>\n'
     ]
     reasons = page.reasons(card)
     if reasons:
@@ -45,35 +64,52 @@ def card_html(page: CardPage, card: Card) -> str:
                 "%(counter)s provision, last on %(last)s",
                 "%(counter)s provisions, last on %(last)s",
                 provided,
-            ) % {"counter": provided, "last": date_format(timezone.localtime(last), "DATE_FORMAT")}
+            ) % {"counter": provided, "last": page.write_date(last)}
         html.append(f'<p class="muted">{escape(reasons)}</p>\n')
     if card.changed:
         html.append(_changed(card.changed))
     html.append('<ul class="consent-rows">\n')
-    for row in page.rows(card):
-        granted = row["granted"]
+    for switch, (granted, action, at) in zip(markup["switches"], card.states, strict=True):
+        title = switch.title.replace(NAME, name)
+        # The button's words for a screen reader name the company, once.
+        if switch.names_company or card.name in switch.title:
+            label = title
+        else:
+            label = f"{title} — {name}"
         html.append(markup["on_row" if granted else "off_row"])
-        html.append(f"<strong>{escape(row['title'])}</strong></p>\n")
-        if row["changed_on"]:
-            html.append(f'<p class="muted small">{escape(row["changed_on"])}</p>\n')
-        if not row["listed"]:
+        html.append(f"<strong>{title}</strong></p>\n")
+        if action:
+            changed = markup["last_change"][action].replace(DATE, escape(page.write_datetime(at)))
+            html.append(f'<p class="muted small">{changed}</p>\n')
+        if not switch.listed:
             html.append(markup["not_listed"])
+        address = (switch.withdraw if granted else switch.grant).replace("{employer}", str(pk))
         html.append(
-            f'<button formaction="{escape(row["action"])}" '
-            f"{markup['turn_off' if granted else 'turn_on']}"
-            f'<span class="visually-hidden">: {escape(row["label"])}</span></button></li>\n'
+            f'<button formaction="{address}" {markup["turn_off" if granted else "turn_on"]}'
+            f'<span class="visually-hidden">: {label}</span></button></li>\n'
         )
-    history = page.urls["timeline"].format(employer=pk)
-    html.append(f'</ul>\n<p><a href="{escape(history)}">{markup["history"]}</a></p>\n</article>\n')
+    history = markup["history_url"].replace("{employer}", str(pk))
+    html.append(f'</ul>\n<p><a href="{history}">{markup["history"]}</a></p>\n</article>\n')
     return "".join(html)
 
 
-def shared_markup(words: dict[str, str]) -> dict[str, str]:
+def shared_markup(page: CardPage) -> dict:
     """What every card of a page writes alike, escaped once a page rather than once a card
     (escaping was a quarter of a card's time)."""
+    words, urls = page.words, page.urls
     on = f'<span class="state on"><span aria-hidden="true">●</span> {escape(words["on"])}</span>'
     off = f'<span class="state off"><span aria-hidden="true">○</span> {escape(words["off"])}</span>'
+    switches = []
+    for switch in page.switches:
+        title = switch.title
+        for placeholder in EMPLOYER_PLACEHOLDERS:
+            title = title.replace(placeholder, NAME)
+        grant, withdraw = (
+            escape(urls[name].replace("{code}", switch.code)) for name in ("grant", "withdraw")
+        )
+        switches.append(SwitchMarkup(escape(title), NAME in title, grant, withdraw, switch.listed))
     return {
+        "switches": switches,
         "on_row": f'<li class="consent-row on">\n<p class="consent-state">{on} ',
         "off_row": f'<li class="consent-row off">\n<p class="consent-state">{off} ',
         "not_listed": (
@@ -82,7 +118,12 @@ def shared_markup(words: dict[str, str]) -> dict[str, str]:
         ),
         "turn_on": f'class="button primary">{escape(words["turn_on"])}',
         "turn_off": f'class="button secondary">{escape(words["turn_off"])}',
+        "last_change": {
+            action: escape(words["last_change"] % {"action": label, "date": DATE})
+            for action, label in page.actions.items()
+        },
         "history": escape(words["history"]),
+        "history_url": escape(urls["timeline"]),
     }
 
 
@@ -120,21 +161,21 @@ def _changed(event) -> str:
 # with anything else (English's "N j, Y, P": month names, "a.m.", "noon") is left to Django.
 
 _FIELDS = {
-    "Y": lambda t: str(t.year),
-    "n": lambda t: str(t.month),
-    "m": lambda t: f"{t.month:02d}",
-    "j": lambda t: str(t.day),
-    "d": lambda t: f"{t.day:02d}",
-    "G": lambda t: str(t.hour),
-    "H": lambda t: f"{t.hour:02d}",
-    "i": lambda t: f"{t.minute:02d}",
-    "s": lambda t: f"{t.second:02d}",
+    "Y": "{0.year}",
+    "n": "{0.month}",
+    "m": "{0.month:02d}",
+    "j": "{0.day}",
+    "d": "{0.day:02d}",
+    "G": "{0.hour}",
+    "H": "{0.hour:02d}",
+    "i": "{0.minute:02d}",
+    "s": "{0.second:02d}",
 }
 
 
 @functools.cache
-def _compiled(fmt: str) -> tuple | None:
-    """The format as literal strings and field functions, or None if it has more than
+def _compiled(fmt: str) -> str | None:
+    """The format as one `str.format` template of a datetime, or None if it has more than
     _FIELDS (any other ASCII letter, or a backslash escape)."""
     parts = []
     for char in fmt:
@@ -143,8 +184,8 @@ def _compiled(fmt: str) -> tuple | None:
         elif char == "\\" or (char.isascii() and char.isalpha()):
             return None
         else:
-            parts.append(char)
-    return tuple(parts)
+            parts.append(char.replace("{", "{{").replace("}", "}}"))
+    return "".join(parts)
 
 
 def local_datetime(value) -> str:
@@ -152,17 +193,12 @@ def local_datetime(value) -> str:
     return datetime_writer()(value)
 
 
-def datetime_writer():
-    """local_datetime for the current language and time zone, looked up once: a page of
-    cards writes many times in the same ones."""
+def datetime_writer(format_name: str = "DATETIME_FORMAT"):
+    """local_datetime (or the same for `format_name`) for the current language and time
+    zone, looked up once: a page of cards writes many times in the same ones."""
     zone = timezone.get_current_timezone()
-    fmt = get_format("DATETIME_FORMAT")
-    compiled = _compiled(fmt)
-    if compiled is None:
+    fmt = get_format(format_name)
+    template = _compiled(fmt)
+    if template is None:
         return lambda value: date_format(timezone.localtime(value, zone), fmt)
-
-    def write(value) -> str:
-        local = timezone.localtime(value, zone)
-        return "".join(part if isinstance(part, str) else part(local) for part in compiled)
-
-    return write
+    return lambda value: template.format(timezone.localtime(value, zone))

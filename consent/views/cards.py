@@ -12,8 +12,8 @@ its receipt) is never cached.
 The entries hold what the page shows the student, for CARD_CACHE_SECONDS, under keys that
 only the same facts lead to; a page's cards kept together (50 cards, 70 kB) for
 PAGE_CACHE_SECONDS only: they serve a page shown again soon, and an hour of them for every
-student of a wave would be gigabytes (docs/operations.md, "The cache", sizes it). If the cache fails,
-every card is rendered, as without it.
+student of a wave would be gigabytes (docs/operations.md, "The cache", sizes it). If the
+cache fails, every card is rendered, as without it.
 """
 
 import functools
@@ -33,7 +33,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from consent.models import EMPLOYER_PLACEHOLDERS, ConsentEvent
+from consent.models import ConsentEvent
 from consent.views import card_html
 
 logger = logging.getLogger(__name__)
@@ -83,12 +83,16 @@ class CardPage:
 
     # Worked out only when a card is rendered, not for a page whose cards are all kept.
     @cached_property
-    def markup(self) -> dict[str, str]:
-        return card_html.shared_markup(self.words)
+    def markup(self) -> dict:
+        return card_html.shared_markup(self)
 
     @cached_property
     def write_datetime(self):
         return card_html.datetime_writer()
+
+    @cached_property
+    def write_date(self):
+        return card_html.datetime_writer("DATE_FORMAT")
 
     def key(self, *cards: Card, together: bool = False) -> str:
         """The cache key of one card, or of a page's cards kept together: apart even for a
@@ -97,33 +101,6 @@ class CardPage:
         # Short: the local-memory cache checks every character of a key in Python.
         digest = hashlib.blake2b(f"{self.digest}{facts!r}".encode(), digest_size=16)
         return f"consent-{'page' if together else 'card'}:{digest.hexdigest()}"
-
-    def rows(self, card: Card) -> list[dict]:
-        rows = []
-        for switch, (granted, action, at) in zip(self.switches, card.states, strict=True):
-            title = switch.title
-            for placeholder in EMPLOYER_PLACEHOLDERS:
-                title = title.replace(placeholder, card.name)
-            rows.append(
-                {
-                    "title": title,
-                    # The button's words for a screen reader: the title names the company
-                    # already where the purpose's wording has the placeholder.
-                    "label": title if card.name in title else f"{title} — {card.name}",
-                    "granted": granted,
-                    "listed": switch.listed,
-                    "changed_on": action
-                    and self.words["last_change"]
-                    % {
-                        "action": self.actions[action],
-                        "date": self.write_datetime(at),
-                    },
-                    "action": self.urls["withdraw" if granted else "grant"].format(
-                        employer=card.pk, code=switch.code
-                    ),
-                }
-            )
-        return rows
 
     def reasons(self, card: Card) -> str:
         shown = (

@@ -9,7 +9,7 @@ from django.utils import timezone, translation
 from django.utils.formats import date_format
 
 from consent.services import consent_grant, consent_withdraw, provision_record
-from consent.views.card_html import local_datetime
+from consent.views.card_html import datetime_writer, local_datetime
 from tests.factories import EmployerFactory, opt_in_purposes, student_who_accepted
 
 pytestmark = pytest.mark.django_db
@@ -27,8 +27,10 @@ def test_a_cards_times_are_written_as_djangos_date_filter_writes_them(language, 
     start = datetime(2019, 1, 1, 0, 0, 5, tzinfo=UTC)
     times = [start + timedelta(hours=7 * n, minutes=13 * n) for n in range(200)]
     with translation.override(language), timezone.override(zone):
+        dates = datetime_writer("DATE_FORMAT")
         for at in times:
             assert local_datetime(at) == date_format(timezone.localtime(at), "DATETIME_FORMAT")
+            assert dates(at) == date_format(timezone.localtime(at), "DATE_FORMAT")
 
 
 @pytest.mark.parametrize("language", ["ja", "en"])
