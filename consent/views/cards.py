@@ -1,19 +1,19 @@
-"""The consent page's company cards, rendered once and kept in the cache under what they show.
+"""The consent page's company cards, a page of them kept in the cache under what they show.
 
-Every grant and withdrawal reloads the page, and with 50 companies rendering the cards was
-most of its time. A card shows a few facts: the company, each switch's state and last
-change, why the company is listed, what it received. Its HTML (written by card_html.py) is
-cached under a digest of those facts and of what every card of the page shares (the
+Every grant and withdrawal reloads the page. A card shows a few facts: the company, each
+switch's state and last change, why the company is listed, what it received. Its HTML is
+written by card_html.py in about 7 µs. A page's cards are kept together, for
+PAGE_CACHE_SECONDS, under a digest of every card's facts and of what the cards share (the
 purposes' titles, the links, the translations, the markup, Django's version, the language
-and the time zone), so a reload renders only the card that changed; the rows, labels and
-dates are worked out only for a card that is not in the cache. The card just changed (with
-its receipt) is never cached.
+and the time zone): a page shown again unchanged costs one cache read. A page holding the
+change just made (with its receipt) is never kept.
 
-The entries hold what the page shows the student, for CARD_CACHE_SECONDS, under keys that
-only the same facts lead to; a page's cards kept together (50 cards, 70 kB) for
-PAGE_CACHE_SECONDS only: they serve a page shown again soon, and an hour of them for every
-student of a wave would be gigabytes (docs/operations.md, "The cache", sizes it). If the
-cache fails, every card is rendered, as without it.
+Cards are not kept one by one (session 23): keying, looking up and storing a card cost more
+than writing it, in the local cache and in Redis alike, and the entries of every student's
+cards for an hour would be hundreds of megabytes in a wave. A page kept together is 70 kB at
+50 cards, so it is kept for ten minutes: it serves a page shown again soon
+(docs/operations.md, "The cache", sizes it). If the cache fails, every card is written, as
+without it.
 """
 
 import functools
@@ -38,7 +38,6 @@ from consent.views import card_html
 
 logger = logging.getLogger(__name__)
 
-CARD_CACHE_SECONDS = 3600
 PAGE_CACHE_SECONDS = 600
 
 # A switch never used: off, no last change.
@@ -94,13 +93,12 @@ class CardPage:
     def write_date(self):
         return card_html.datetime_writer("DATE_FORMAT")
 
-    def key(self, *cards: Card, together: bool = False) -> str:
-        """The cache key of one card, or of a page's cards kept together: apart even for a
-        page of one card, whose list must never be read back as that card's HTML."""
+    def key(self, *cards: Card) -> str:
+        """The cache key of a page's cards kept together."""
         facts = [(c.pk, c.name, c.states, c.applied, c.received, c.granted) for c in cards]
         # Short: the local-memory cache checks every character of a key in Python.
         digest = hashlib.blake2b(f"{self.digest}{facts!r}".encode(), digest_size=16)
-        return f"consent-{'page' if together else 'card'}:{digest.hexdigest()}"
+        return f"consent-page:{digest.hexdigest()}"
 
     def reasons(self, card: Card) -> str:
         shown = (
@@ -163,35 +161,21 @@ def _shape() -> str:
 
 
 def cards_render(page: CardPage, cards: list[Card]) -> None:
-    """Give each card its `html`: from the cache, or rendered (and then cached).
-
-    The page's cards are also kept together, under the digest of their keys: a page
-    shown again unchanged costs one cache read, not one a card."""
-    together = None if any(card.changed for card in cards) else page.key(*cards, together=True)
+    """Give each card its `html`: the page's, as kept, or written (and the page kept)."""
+    together = None if any(card.changed for card in cards) else page.key(*cards)
     try:
         kept = cache.get(together) if together else None
-        if kept is not None:
-            for card, html in zip(cards, kept, strict=True):
-                card.html = mark_safe(html)  # noqa: S308 - card_html's output, as kept
-            return
-        keys = [None if card.changed else page.key(card) for card in cards]
-        cached = cache.get_many([key for key in keys if key])
     except Exception:
-        logger.warning("cache unavailable: the consent page renders every card", exc_info=True)
-        keys = [None] * len(cards)
-        cached = {}
-    fresh = {}
-    for key, card in zip(keys, cards, strict=True):
-        html = cached.get(key) if key else None
-        if html is None:
-            html = card_html.card_html(page, card)
-            if key:
-                fresh[key] = html
-        card.html = mark_safe(html)  # noqa: S308 - card_html's output (escaped), or as kept
-    try:
-        if fresh:
-            cache.set_many(fresh, CARD_CACHE_SECONDS)
-        if together:
+        logger.warning("cache unavailable: the consent page writes every card", exc_info=True)
+        kept = together = None
+    if kept is not None:
+        for card, html in zip(cards, kept, strict=True):
+            card.html = mark_safe(html)  # noqa: S308 - card_html's output, as kept
+        return
+    for card in cards:
+        card.html = mark_safe(card_html.card_html(page, card))  # noqa: S308 - escaped there
+    if together:
+        try:
             cache.set(together, [str(card.html) for card in cards], PAGE_CACHE_SECONDS)
-    except Exception:
-        logger.warning("cache unavailable: consent cards not kept", exc_info=True)
+        except Exception:
+            logger.warning("cache unavailable: the consent page's cards not kept", exc_info=True)
