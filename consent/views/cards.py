@@ -19,6 +19,7 @@ without it.
 import functools
 import hashlib
 import logging
+import pickle
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -96,8 +97,12 @@ class CardPage:
     def key(self, *cards: Card) -> str:
         """The cache key of a page's cards kept together."""
         facts = [(c.pk, c.name, c.states, c.applied, c.received, c.granted) for c in cards]
+        # Pickled rather than repr'd, in half the time (the times' repr is slow): equal
+        # bytes are equal facts, so a key is never shared by different pages; objects that
+        # are equal but shared differently would only miss.
+        digest = hashlib.blake2b(self.digest.encode(), digest_size=16)
+        digest.update(pickle.dumps(facts, protocol=5))
         # Short: the local-memory cache checks every character of a key in Python.
-        digest = hashlib.blake2b(f"{self.digest}{facts!r}".encode(), digest_size=16)
         return f"consent-page:{digest.hexdigest()}"
 
     def reasons(self, card: Card) -> str:
