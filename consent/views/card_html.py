@@ -42,6 +42,7 @@ NAME, DATE = "\x00", "\x01"
 @dataclass(frozen=True)
 class SwitchMarkup:
     title: str  # escaped, the company's name at NAME
+    plain: str  # as worded, unescaped
     names_company: bool  # the title names the company: the button's label needs no name
     grant: str  # the button's address, escaped, the company's id at {employer}
     withdraw: str
@@ -72,7 +73,7 @@ def card_html(page: CardPage, card: Card) -> str:
     for switch, (granted, action, at) in zip(markup["switches"], card.states, strict=True):
         title = switch.title.replace(NAME, name)
         # The button's words for a screen reader name the company, once.
-        if switch.names_company or card.name in switch.title:
+        if switch.names_company or card.name in switch.plain:
             label = title
         else:
             label = f"{title} — {name}"
@@ -107,7 +108,9 @@ def shared_markup(page: CardPage) -> dict:
         grant, withdraw = (
             escape(urls[name].replace("{code}", switch.code)) for name in ("grant", "withdraw")
         )
-        switches.append(SwitchMarkup(escape(title), NAME in title, grant, withdraw, switch.listed))
+        switches.append(
+            SwitchMarkup(escape(title), switch.title, NAME in title, grant, withdraw, switch.listed)
+        )
     return {
         "switches": switches,
         "on_row": f'<li class="consent-row on">\n<p class="consent-state">{on} ',

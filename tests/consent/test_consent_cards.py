@@ -1,6 +1,7 @@
 """The consent page's company cards as written by consent/views/card_html.py (issue 20): what a
 card says in each state, its values escaped, and its times as Django's date filter writes them."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,8 @@ from django.utils import timezone, translation
 from django.utils.formats import date_format
 
 from consent.services import consent_grant, consent_withdraw, provision_record
-from consent.views.card_html import datetime_writer, local_datetime
+from consent.views.card_html import card_html, datetime_writer, local_datetime
+from consent.views.cards import NEVER, Card, CardPage, Switch
 from tests.factories import EmployerFactory, opt_in_purposes, student_who_accepted
 
 pytestmark = pytest.mark.django_db
@@ -86,3 +88,32 @@ def test_the_card_just_changed_shows_its_receipt_and_is_never_kept(client):
     )
     assert "A copy was emailed to you." in card
     assert "receipt" not in _card(again.content.decode(), employer).lower()
+
+
+def test_a_buttons_label_names_the_company_once_whatever_the_title_holds():
+    # The label is for a screen reader: "<title> — <company>" unless the title already
+    # names the company, by its placeholder or in its own words ("A&B", escaped or not).
+    switches = [
+        Switch("with-placeholder", "〈企業〉のための分析", True),
+        Switch("naming-it", "A&B <Co> のための分析", True),
+        Switch("not-naming-it", "閲覧履歴の分析", True),
+    ]
+    with translation.override("ja"):
+        page = CardPage(switches)
+        card = Card(
+            pk=7,
+            name="A&B <Co>",
+            states=(NEVER,) * 3,
+            applied=True,
+            received=(0, None),
+            granted=False,
+        )
+        html = card_html(page, card)
+
+    labels = re.findall(r'<span class="visually-hidden">: ([^<]*)</span>', html)
+    assert labels == [
+        "A&amp;B &lt;Co&gt;のための分析",
+        "A&amp;B &lt;Co&gt; のための分析",
+        "閲覧履歴の分析 — A&amp;B &lt;Co&gt;",
+    ]
+    assert "<Co>" not in html
