@@ -129,8 +129,7 @@ def page_with_count(fetch, number, per_page: int) -> Page:
     if not rows and number > 1:
         first = fetch(0, 1)
         if first:  # past the end: the last page
-            number = -(-first[0][-1] // per_page)
+            number = KnownCountPaginator((), per_page, count=first[0][-1]).num_pages
             rows = fetch((number - 1) * per_page, per_page)
-    count = rows[0][-1] if rows else 0
-    paginator = KnownCountPaginator((), per_page, count=count)
+    paginator = KnownCountPaginator((), per_page, count=rows[0][-1] if rows else 0)
     return Page([row[:-1] for row in rows], number if rows else 1, paginator)
