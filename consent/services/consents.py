@@ -307,13 +307,18 @@ def consent_withdraw_all(
     user_agent: str = "",
     employers: list[Employer] | None = None,
     notify_recipients: bool = True,
+    student_locked: bool = False,
 ) -> list[ConsentEvent]:
     """Withdraw every live grant (or those for `employers`): one event per employer and
     purpose, one receipt email listing them all. A data-rights request passes
-    `notify_recipients=False`: its own message to each company says more than a notice."""
+    `notify_recipients=False`: its own message to each company says more than a notice,
+    and `student_locked=True`: its transaction already holds the student's lock."""
     _check_actor(actor, actor_user, reason)
-    with transaction.atomic():
-        _lock_student(student)
+    # No savepoint: inside a caller's transaction (a filing), a failure here fails the
+    # caller's whole change anyway; a savepoint would only cost two more statements.
+    with transaction.atomic(savepoint=False):
+        if not student_locked:
+            _lock_student(student)
         # The state rows only (of=self): without it, PostgreSQL locked every joined row too,
         # the companies' and the purposes', so two students withdrawing from the same
         # companies (two filings at once) waited for each other.

@@ -1,6 +1,5 @@
 """Closing one's account (disclosure/closing.py has what it does and keeps)."""
 
-from allauth.account.decorators import reauthentication_required
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -14,6 +13,7 @@ from consent.decorators import data_rights_page
 from disclosure.closing import account_close
 from disclosure.services import request_recipients
 from portal.shared.http import page_language
+from portal.shared.reauthentication import reauthentication_required
 
 
 class CloseForm(forms.Form):
@@ -29,7 +29,7 @@ class CloseForm(forms.Form):
 
 @login_required
 @data_rights_page
-@reauthentication_required(allow_get=True)
+@reauthentication_required
 def account_close_view(request: HttpRequest) -> HttpResponse:
     """What goes, what stays and until when; closing needs a recent re-authentication."""
     student = request.user

@@ -2,7 +2,6 @@
 (the short form on "What the site inferred about you"), which files a correction scoped to
 that result (docs/inferences.md, "Disputes are corrections")."""
 
-from allauth.account.decorators import reauthentication_required
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -20,6 +19,7 @@ from inferences.models import Inference
 from inferences.views import DisputeForm
 from portal.models import ActivityRecord
 from portal.shared.http import page_language
+from portal.shared.reauthentication import reauthentication_required
 
 
 def _filed_message(filed: DataRequest, companies: int) -> str:
@@ -46,7 +46,7 @@ def _filed_message(filed: DataRequest, companies: int) -> str:
 
 @login_required
 @data_rights_page
-@reauthentication_required(allow_get=True)
+@reauthentication_required
 def request_correction(request: HttpRequest) -> HttpResponse:
     """Ask for a correction. As the other requests, filing needs a recent reauthentication."""
     student = request.user

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-from allauth.account.decorators import reauthentication_required
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -23,6 +22,7 @@ from disclosure.services.corrections import correction_of_request
 from disclosure.student_forms import RequestForm
 from portal.shared.files import attachment_response
 from portal.shared.http import page_language
+from portal.shared.reauthentication import reauthentication_required
 from portal.tasks import MAX_ATTEMPTS
 
 Kind = DataRequest.Kind
@@ -79,7 +79,7 @@ def _filed_message(filed: DataRequest, companies: int) -> str:
 
 @login_required
 @data_rights_page
-@reauthentication_required(allow_get=True)
+@reauthentication_required
 def request_new(request: HttpRequest) -> HttpResponse:
     """The request form. Filing it needs a recent reauthentication (allauth suspends the
     POST, asks for the password, and replays it)."""

@@ -8,9 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from consent.models import Provision
 from consent.services import consent_grant, consent_withdraw, provision_record
 from disclosure.models import DataRequest, RecipientTask, RequestFile
-from disclosure.services import recipient_task_answer, request_file
+from disclosure.services import recipient_task_answer, request_file, request_recipients
 from portal.models import ActivityRecord
 from tests.factories import (
     PASSWORD,
@@ -167,6 +168,72 @@ def test_filing_a_deletion_sends_as_many_queries_for_1000_activity_records_as_fo
         return len(queries)
 
     assert filing_queries(1000) == filing_queries(3)
+
+
+def test_a_filing_asks_the_database_only_what_it_needs(client):
+    # The wave's first hour is thousands of filings: each statement saved is time a student
+    # does not wait. A password re-authentication is read from the session (allauth asked
+    # four queries first), the student's lock is taken once, the withdrawals take no
+    # savepoint, and the request's row is written once, its two first events together.
+    student, provision, employers = make_student(companies=3)
+    provision_record(student=student, employer=employers[0], purpose=provision, data_items="x")
+    client.force_login(student)
+    reauthenticate(client)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(reverse("disclosure:request_new"), form_data())
+
+    assert response.status_code == 302 and "/requests/R-" in response["Location"]
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not [s for s in sql if "mfa_authenticator" in s or "account_emailaddress" in s]
+    # The lock's statement (FOR NO KEY UPDATE on PostgreSQL; SQLite has no row locks).
+    assert sum(s.startswith('SELECT "portal_user"."id" AS "pk"') for s in sql) == 1
+    assert sum(s.startswith("SAVEPOINT") for s in sql) <= 1  # the filing's own, in a test
+    assert not [s for s in sql if s.startswith('UPDATE "disclosure_datarequest"')]
+    assert sum(s.startswith('INSERT INTO "disclosure_requestevent"') for s in sql) == 1
+    assert not [s for s in sql if "COUNT(*)" in s and "consent_provision" in s]
+    filed = DataRequest.objects.get(student=student)
+    assert filed.portal_done_at is not None
+    assert filed.portal_summary["consents_withdrawn"] == 3
+    assert filed.portal_summary["kept"]["provision_records"] == 4 == student.provisions.count()
+    assert [e.kind for e in filed.events.order_by("at", "pk")] == ["submitted", "portal_done"]
+    assert "kept by law: 4 provision records" in filed.events.get(kind="portal_done").detail
+
+
+def test_the_recipients_are_the_companies_that_received_the_data_or_hold_a_grant(
+    django_assert_num_queries,
+):
+    student, provision, (both, provided_only) = make_student(companies=2)
+    provision_record(student=student, employer=both, purpose=provision, data_items="again")
+    consent_withdraw(student=student, employer=provided_only, purpose=provision)
+    granted_only = EmployerFactory(name_en="Granted Only")
+    consent_grant(student=student, employer=granted_only, purpose=provision)
+    granted_only.is_active = False  # left the job site after the grant: still answers
+    granted_only.save()
+    stranger = EmployerFactory()  # received another student's data, not this one's
+    other, _ = student_who_accepted(provision)
+    for employer in (stranger, both):
+        consent_grant(student=other, employer=employer, purpose=provision)
+        provision_record(student=other, employer=employer, purpose=provision, data_items="x")
+
+    with django_assert_num_queries(1):
+        recipients = request_recipients(student=student)
+
+    found = {r.employer.pk: r for r in recipients}
+    assert set(found) == {both.pk, provided_only.pk, granted_only.pk}
+    assert [r.employer.name for r in recipients] == sorted(r.employer.name for r in recipients)
+    mine = Provision.objects.filter(student=student, employer=both).order_by("provided_at")
+    assert found[both.pk].provisions == 2 == mine.count()
+    assert found[both.pk].first_provided_at == mine.first().provided_at
+    assert found[both.pk].last_provided_at == mine.last().provided_at
+    assert found[both.pk].live_grant is True
+    assert (found[provided_only.pk].provisions, found[provided_only.pk].live_grant) == (1, False)
+    assert found[granted_only.pk].as_json() == {
+        "provisions": 0,
+        "first_provided_at": None,
+        "last_provided_at": None,
+        "live_grant": True,
+    }
 
 
 def test_a_stale_reauthentication_is_asked_again(client, settings):
