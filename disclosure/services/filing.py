@@ -1,6 +1,7 @@
 """A request filed, with the portal's own part done at once; its report and certificate
 stored, its due date extended, cancelled, completed."""
 
+import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -8,8 +9,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Count, Exists, FilteredRelation, Max, Min, OuterRef, Q
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -78,38 +79,61 @@ def request_recipients(*, student: User) -> list[Recipient]:
     Inactive companies included: one that left the job site still holds what it received
     and must still answer for it (only new grants are refused to it, in consent_grant).
     """
-    # One statement (it was three): the companies among those that received the data or
-    # hold a grant, each with its own provisions joined (only the student's: the join's
-    # condition) and whether a grant is live. A filing in the 2019 wave waits for it.
-    held = (
-        Provision.objects.filter(student=student)
-        .order_by()
-        .values("employer_id")
-        .union(Consent.objects.filter(student=student, granted=True).values("employer_id"))
-    )
-    employers = (
-        Employer.objects.filter(pk__in=held)
-        .alias(theirs=FilteredRelation("provisions", condition=Q(provisions__student=student)))
-        .annotate(
-            first_provided_at=Min("theirs__provided_at"),
-            last_provided_at=Max("theirs__provided_at"),
-            provision_count=Count("theirs"),
-            live_grant=Exists(
-                Consent.objects.filter(student=student, employer=OuterRef("pk"), granted=True)
-            ),
+    # One statement, written once (it was three ORM queries): a filing in the 2019 wave
+    # waits for it, and Django took longer to build the statement than PostgreSQL to run it.
+    employers = Employer.objects.raw(_recipients_sql(), [student.pk, student.pk])
+    read = _provided_at_reader()
+    recipients = []
+    for employer in employers:
+        recipients.append(
+            Recipient(
+                employer=employer,
+                first_provided_at=read(employer.first_provided_at),
+                last_provided_at=read(employer.last_provided_at),
+                provisions=employer.provision_count,
+                live_grant=bool(employer.live_grant),
+            )
         )
-    )
-    recipients = [
-        Recipient(
-            employer=employer,
-            first_provided_at=employer.first_provided_at,
-            last_provided_at=employer.last_provided_at,
-            provisions=employer.provision_count,
-            live_grant=employer.live_grant,
-        )
-        for employer in employers
-    ]
     return sorted(recipients, key=lambda r: (r.employer.name, r.employer.pk))
+
+
+@functools.cache
+def _recipients_sql() -> str:
+    """Every column of each company that received the student's data or holds a live
+    grant, with the student's own provisions to it (first, last, how many) and whether a
+    grant is live. Its two parameters are the student's id."""
+    employer = Employer._meta.db_table
+    provision = Provision._meta.db_table
+    consent = Consent._meta.db_table
+    return f"""WITH provided AS (
+  SELECT employer_id, MIN(provided_at) AS first_provided_at,
+         MAX(provided_at) AS last_provided_at, COUNT(*) AS provision_count
+  FROM {provision} WHERE student_id = %s GROUP BY employer_id
+), granted AS (
+  SELECT DISTINCT employer_id FROM {consent} WHERE student_id = %s AND granted
+)
+SELECT e.*, p.first_provided_at, p.last_provided_at,
+       COALESCE(p.provision_count, 0) AS provision_count,
+       g.employer_id IS NOT NULL AS live_grant
+FROM (SELECT employer_id FROM provided UNION SELECT employer_id FROM granted) AS held
+JOIN {employer} e ON e.id = held.employer_id
+LEFT JOIN provided p ON p.employer_id = e.id
+LEFT JOIN granted g ON g.employer_id = e.id
+"""  # noqa: S608 - the models' table names; the student's id is a parameter
+
+
+def _provided_at_reader():
+    """What the backend does to a `provided_at` read raw (SQLite keeps text: it is parsed);
+    a raw query's own columns are converted only when they are the model's fields."""
+    column = Provision._meta.get_field("provided_at").cached_col
+    converters = connection.ops.get_db_converters(column)
+
+    def read(value):
+        for convert in converters:
+            value = convert(value, column, connection)
+        return value
+
+    return read
 
 
 def _reference() -> str:
