@@ -27,6 +27,7 @@ from consent.models import (
     Provision,
     Purpose,
     StopUseNotice,
+    newest_acceptance_sql,
 )
 from consent.templatetags.consent_tags import event_line
 from portal.models import Employer, Language, User
@@ -56,6 +57,16 @@ def _newest_acceptance(student: User) -> PolicyAcceptance | None:
     # The version's purposes and their wording are read, never its texts (a real policy's
     # are tens of kB each, loaded for every change otherwise).
     return PolicyAcceptance.objects.latest_for(student, defer_texts=True)
+
+
+def _newest_version(student: User) -> PolicyVersion | None:
+    """The version of the student's newest acceptance, as a withdrawal records it: its key,
+    label and wording of the purposes read (the rest loads if asked). Written once as SQL:
+    the ORM took 0.6 ms of a filing's withdrawals to build what runs in 0.1 ms."""
+    return next(iter(PolicyVersion.objects.raw(_NEWEST_VERSION_SQL, [student.pk])), None)
+
+
+_NEWEST_VERSION_SQL = newest_acceptance_sql("v.id", "v.label", "v.purposes_wording")
 
 
 def _new_event(
@@ -276,7 +287,7 @@ def consent_withdraw(
         )
         if state is None:
             return None
-        newest = _newest_acceptance(student)
+        newest = _newest_version(student)
         events = _withdraw_states(
             student=student,
             states=[state],
@@ -288,7 +299,7 @@ def consent_withdraw(
             reason=reason,
             ip_address=ip_address,
             user_agent=user_agent,
-            version=newest.version if newest else state.event.policy_version,
+            version=newest or state.event.policy_version,
         )
         _email_receipt(student=student, events=events)
     return events[0]
@@ -334,7 +345,7 @@ def consent_withdraw_all(
         )
         if not states:
             return []
-        newest = _newest_acceptance(student)
+        newest = _newest_version(student)
         events = _withdraw_states(
             student=student,
             states=states,
@@ -346,7 +357,7 @@ def consent_withdraw_all(
             reason=reason,
             ip_address=ip_address,
             user_agent=user_agent,
-            version=newest.version if newest else states[0].event.policy_version,
+            version=newest or states[0].event.policy_version,
             notify=notify_recipients,
         )
         _email_receipt(student=student, events=events)

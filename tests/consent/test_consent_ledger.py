@@ -131,6 +131,38 @@ def test_a_withdrawal_is_recorded_and_stops_provision():
     _state_matches_ledger(student)
 
 
+@pytest.mark.parametrize("all_at_once", [False, True])
+def test_a_withdrawal_records_the_newest_accepted_version_and_its_wording(
+    all_at_once, mailoutbox, django_capture_on_commit_callbacks
+):
+    analysis, _ = opt_in_purposes()
+    earlier = timezone.now() - timedelta(days=30)
+    first = published_version(purposes=[analysis], at=earlier)
+    from tests.factories import UserFactory
+
+    student = UserFactory()
+    accept(student, first, at=earlier)
+    employer = EmployerFactory()
+    consent_grant(student=student, employer=employer, purpose=analysis)
+    analysis.title_ja = "行動分析(改訂後の名前)"
+    analysis.save()
+    second = published_version(purposes=[analysis], material=False)
+    accept(student, second)
+    mailoutbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        if all_at_once:
+            [event] = consent_withdraw_all(student=student)
+        else:
+            event = consent_withdraw(student=student, employer=employer, purpose=analysis)
+
+    event.refresh_from_db()
+    assert event.policy_version == second  # the grant's own event named the first
+    [receipt] = [m for m in mailoutbox if m.to == [student.email]]
+    assert "行動分析(改訂後の名前)" in receipt.body
+    _state_matches_ledger(student)
+
+
 def test_withdrawing_what_is_off_records_nothing():
     analysis, _ = opt_in_purposes()
     student, _ = student_who_accepted(analysis)
