@@ -8,9 +8,6 @@ once a page (cards.py); what every card of a page writes alike (the marks, the b
 switch's title and links) is escaped once a page (`shared_markup`), and only what is the
 card's own (its company's name, its reasons, its dates) once a card, through `escape` (the
 standard library's, which Django's own calls after more bookkeeping than the value needs).
-The cache keys include this file's bytes, so a change here is never served from cards kept
-by the old markup.
-
 Its buttons belong to the section's form in consent_list.html, which holds the CSRF token:
 nothing here is the request's own.
 """
@@ -24,9 +21,10 @@ from typing import TYPE_CHECKING
 
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dates import MONTHS_3
 from django.utils.formats import date_format, get_format
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from consent.models import EMPLOYER_PLACEHOLDERS
 
@@ -131,7 +129,7 @@ def shared_markup(page: CardPage) -> dict:
 
 
 def _changed(event) -> str:
-    """The receipt of the change just made, on its company's card (never cached)."""
+    """The receipt of the change just made, on its company's card."""
     if event.action == "grant":
         said = _("Turned on: %(purpose)s.") % {"purpose": event.title}
     else:
@@ -160,14 +158,16 @@ def _changed(event) -> str:
 #
 # A card says when each switch last changed. Django's formatter parses the format and looks
 # up the time zone for every time (28 µs each: half of a card's cost); the formats the
-# portal's languages use for these are made of a few fields, compiled once here. A format
-# with anything else (English's "N j, Y, P": month names, "a.m.", "noon") is left to Django.
+# portal's languages use for these are made of a few fields, compiled once here, the month's
+# short name (English's "j M Y, H:i": "5 Jan 2019") among them. A format with anything else
+# (Django's own English "N j, Y, P": "Jan. 5, 2019, noon") is left to Django.
 
 _FIELDS = {
     "Y": "{0.year}",
     "n": "{0.month}",
     "m": "{0.month:02d}",
     "j": "{0.day}",
+    "M": "{1}",  # the month's short name in the active language, as Django's "M"
     "d": "{0.day:02d}",
     "G": "{0.hour}",
     "H": "{0.hour:02d}",
@@ -204,4 +204,16 @@ def datetime_writer(format_name: str = "DATETIME_FORMAT"):
     template = _compiled(fmt)
     if template is None:
         return lambda value: date_format(timezone.localtime(value, zone), fmt)
-    return lambda value: template.format(timezone.localtime(value, zone))
+    months = _short_months(get_language())
+
+    def write(value) -> str:
+        local = timezone.localtime(value, zone)
+        return template.format(local, months[local.month])
+
+    return write
+
+
+@functools.lru_cache(maxsize=16)
+def _short_months(language: str) -> tuple[str, ...]:
+    """Django's "M" for each month (index 1-12) in `language`, the one active."""
+    return ("", *(str(MONTHS_3[month]).title() for month in range(1, 13)))

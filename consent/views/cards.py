@@ -1,32 +1,21 @@
-"""The consent page's company cards, a page of them kept in the cache under what they show.
+"""The consent page's company cards, written for each page shown.
 
 Every grant and withdrawal reloads the page. A card shows a few facts: the company, each
 switch's state and last change, why the company is listed, what it received. Its HTML is
-written by card_html.py in about 7 µs. A page's cards are kept together, for
-PAGE_CACHE_SECONDS, under a digest of every card's facts and of what the cards share (the
-purposes' titles, the links, the translations, the markup, Django's version, the language
-and the time zone): a page shown again unchanged costs one cache read. A page holding the
-change just made (with its receipt) is never kept.
+written by card_html.py in about 4-7 µs, from what every card of the page shares (worked out
+once per process) and its own facts.
 
-Cards are not kept one by one (session 23): keying, looking up and storing a card cost more
-than writing it, in the local cache and in Redis alike, and the entries of every student's
-cards for an hour would be hundreds of megabytes in a wave. A page kept together is 70 kB at
-50 cards, so it is kept for ten minutes: it serves a page shown again soon
-(docs/operations.md, "The cache", sizes it). If the cache fails, every card is written, as
-without it.
+Nothing is kept in the cache (session 24). Keeping a page of cards together (session 23)
+cost more than it saved: in Redis, as production runs, reading a kept page took 0.23 ms,
+missing it 0.12 ms and storing it 0.26 ms, against 0.22 ms to write its 50 cards; in the
+local cache, a first view paid 0.1 ms for pickling the page's 46 kB of Japanese text to
+store it. And a wave's students would have kept hundreds of MB of cards in Redis.
 """
 
 import functools
-import hashlib
-import logging
-import pickle
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-import django
-from django.conf import settings
-from django.core.cache import cache
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -36,10 +25,6 @@ from django.utils.translation import gettext as _
 
 from consent.models import ConsentEvent
 from consent.views import card_html
-
-logger = logging.getLogger(__name__)
-
-PAGE_CACHE_SECONDS = 600
 
 # A switch never used: off, no last change.
 NEVER = (False, None, None)
@@ -70,18 +55,17 @@ class Card:
 
 
 class CardPage:
-    """What every card of one page shares, and the digest of it."""
+    """What every card of one page shares."""
 
     def __init__(self, switches: list[Switch]):
         self.switches = switches
-        self.urls, self.words, self.actions, self.digest = _shared(
+        self.urls, self.words, self.actions = _shared(
             tuple(switches),
             get_language(),
             timezone.get_current_timezone_name(),
             get_script_prefix(),
         )
 
-    # Worked out only when a card is rendered, not for a page whose cards are all kept.
     @cached_property
     def markup(self) -> dict:
         return card_html.shared_markup(self)
@@ -94,17 +78,6 @@ class CardPage:
     def write_date(self):
         return card_html.datetime_writer("DATE_FORMAT")
 
-    def key(self, *cards: Card) -> str:
-        """The cache key of a page's cards kept together."""
-        facts = [(c.pk, c.name, c.states, c.applied, c.received, c.granted) for c in cards]
-        # Pickled rather than repr'd, in half the time (the times' repr is slow): equal
-        # bytes are equal facts, so a key is never shared by different pages; objects that
-        # are equal but shared differently would only miss.
-        digest = hashlib.blake2b(self.digest.encode(), digest_size=16)
-        digest.update(pickle.dumps(facts, protocol=5))
-        # Short: the local-memory cache checks every character of a key in Python.
-        return f"consent-page:{digest.hexdigest()}"
-
     def reasons(self, card: Card) -> str:
         shown = (
             ("applied", card.applied),
@@ -116,9 +89,9 @@ class CardPage:
 
 @functools.lru_cache(maxsize=256)
 def _shared(switches: tuple[Switch, ...], language: str, zone: str, prefix: str) -> tuple:
-    """The links, the words, the actions' names and the digest of all that a page's cards
-    share, worked out once per process for each set of switches, language, time zone and
-    URL prefix (the words translated in `language`, the one active): 0.1 ms a page."""
+    """The links, the words and the actions' names that a page's cards share, worked out
+    once per process for each set of switches, language, time zone and URL prefix (the words
+    translated in `language`, the one active): 0.1 ms a page."""
     urls = _urls_under(prefix)
     words = {
         "on": _("On"),
@@ -133,8 +106,7 @@ def _shared(switches: tuple[Switch, ...], language: str, zone: str, prefix: str)
         "last_change": _("Last change: %(action)s on %(date)s"),
     }
     actions = {value: str(label) for value, label in ConsentEvent.Action.choices}
-    shared = (_shape(), language, zone, switches, urls, words, actions)
-    return urls, words, actions, hashlib.sha256(repr(shared).encode()).hexdigest()
+    return urls, words, actions
 
 
 @functools.cache
@@ -154,33 +126,7 @@ def _urls_under(prefix: str) -> dict[str, str]:
     }
 
 
-@functools.cache
-def _shape() -> str:
-    """What a card's HTML depends on besides the page, the same for the whole process."""
-    digest = hashlib.sha256(django.get_version().encode())
-    digest.update(Path(card_html.__file__).read_bytes())
-    for folder in settings.LOCALE_PATHS:
-        for catalog in sorted(Path(folder).glob("*/LC_MESSAGES/*.mo")):
-            digest.update(catalog.read_bytes())
-    return digest.hexdigest()
-
-
 def cards_render(page: CardPage, cards: list[Card]) -> None:
-    """Give each card its `html`: the page's, as kept, or written (and the page kept)."""
-    together = None if any(card.changed for card in cards) else page.key(*cards)
-    try:
-        kept = cache.get(together) if together else None
-    except Exception:
-        logger.warning("cache unavailable: the consent page writes every card", exc_info=True)
-        kept = together = None
-    if kept is not None:
-        for card, html in zip(cards, kept, strict=True):
-            card.html = mark_safe(html)  # noqa: S308 - card_html's output, as kept
-        return
+    """Give each card its `html`."""
     for card in cards:
         card.html = mark_safe(card_html.card_html(page, card))  # noqa: S308 - escaped there
-    if together:
-        try:
-            cache.set(together, [str(card.html) for card in cards], PAGE_CACHE_SECONDS)
-        except Exception:
-            logger.warning("cache unavailable: the consent page's cards not kept", exc_info=True)

@@ -195,7 +195,7 @@ def _others(connected: set[int], query: str):
 
 
 def _joined(cards: list[Card]) -> SafeString:
-    # Each card's html is escaped already (card_html.py) or as kept (cards_render).
+    # Each card's html is escaped already (card_html.py).
     return mark_safe("".join(card.html for card in cards))  # noqa: S308
 
 
