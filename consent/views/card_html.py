@@ -8,6 +8,7 @@ once a page (cards.py); what every card of a page writes alike (the marks, the b
 switch's title and links) is escaped once a page (`shared_markup`), and only what is the
 card's own (its company's name, its reasons, its dates) once a card, through `escape` (the
 standard library's, which Django's own calls after more bookkeeping than the value needs).
+
 Its buttons belong to the section's form in consent_list.html, which holds the CSRF token:
 nothing here is the request's own.
 """
