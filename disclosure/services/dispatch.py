@@ -22,7 +22,7 @@ from disclosure.services._common import Actor, Event
 from disclosure.services.companies import DIGESTED, _answer_url
 from disclosure.services.webhooks import webhook_delivery_queue
 from portal.models import EmailMessage, Employer
-from portal.shared.emails import email_compose_to_company, emails_store
+from portal.shared.emails import emails_compose_to_companies, emails_store
 
 
 def _digested(task: RecipientTask) -> bool:
@@ -115,7 +115,7 @@ def _tell_by_email(tasks: list[RecipientTask], *, now: datetime) -> None:
     # costs about 0.1 ms, as much as the rest of a task's link.
     sample = "0" * 43
     url = _answer_url(sample)
-    links, messages = [], []
+    links, answer_urls = [], []
     for task in tasks:
         token = secrets.token_urlsafe(32)  # 256 bits
         links.append(
@@ -126,21 +126,23 @@ def _tell_by_email(tasks: list[RecipientTask], *, now: datetime) -> None:
                 expires_at=now + timedelta(days=settings.ANSWER_LINK_DAYS),
             )
         )
-        messages.append(
-            email_compose_to_company(
-                employer=task.employer,
-                template="company_request",
-                context={
-                    "employer": task.employer,
-                    "request": task.request,
-                    "task": task,
-                    "answer_url": url.replace(sample, token),
-                    "link_days": settings.ANSWER_LINK_DAYS,
-                },
-                kind=f"company_request:{task.request.reference}",
-                secrets=("answer_url",),
-            )
+        answer_urls.append(url.replace(sample, token))
+    # Each request's emails rendered once per language, each company's name and link put in.
+    messages: list[EmailMessage | None] = [None] * len(tasks)
+    by_request: dict[int, list[int]] = {}
+    for index, task in enumerate(tasks):
+        by_request.setdefault(task.request_id, []).append(index)
+    for indexes in by_request.values():
+        request = tasks[indexes[0]].request
+        made = emails_compose_to_companies(
+            employers=[tasks[i].employer for i in indexes],
+            template="company_request",
+            context={"request": request, "link_days": settings.ANSWER_LINK_DAYS},
+            secrets_each=[{"answer_url": answer_urls[i]} for i in indexes],
+            kind=f"company_request:{request.reference}",
         )
+        for index, message in zip(indexes, made, strict=True):
+            messages[index] = message
     AnswerLink.objects.bulk_create(links)
     emails_store(messages)
     _emails_set(tasks, messages)

@@ -393,3 +393,76 @@ def test_a_batch_closes_the_tasks_of_a_request_closed_meanwhile_and_skips_sent_o
     first.refresh_from_db()
     assert first.status == RecipientTask.Status.SENT
     assert AnswerLink.objects.filter(task=first).count() == 1
+
+
+def shown(message) -> dict:
+    """What the company reads: the secrets put back (or, for a message stored as failed,
+    their placeholders without the message's own nonce)."""
+    from portal.shared.sealing import reveal, unseal
+
+    if not message.sealed_secrets:
+        return {
+            "subject": message.subject,
+            "text": SECRET_TAG.sub("]", message.body_text),
+            "html": SECRET_TAG.sub("]", message.body_html),
+        }
+    values = unseal(message.sealed_secrets)
+    return {
+        "subject": message.subject,
+        "text": reveal(message.body_text, values),
+        "html": reveal(message.body_html, values, html=True),
+    }
+
+
+@pytest.mark.parametrize("kind", [DataRequest.Kind.DELETION, DataRequest.Kind.CORRECTION])
+def test_a_requests_company_emails_rendered_once_are_each_what_rendering_each_gives(kind):
+    # The batch renders a request's email once per language and puts each company's contact
+    # name and link in (portal/shared/emails.py, emails_compose_to_companies). What each
+    # company receives must be what its own rendering gives, byte for byte: names that HTML
+    # escapes, both languages, a company with no primary contact (stored as failed).
+    from django.utils import timezone
+
+    from portal.shared.emails import email_compose_to_company, emails_compose_to_companies
+    from tests.factories import EmployerFactory, PrivacyContactFactory, UserFactory
+
+    names = ['A&B "株式会社" <総務>', "O'Brien & Sons", "山田 太郎", "Plain"]
+    employers = []
+    for n, name in enumerate(names):
+        employer = EmployerFactory(language=("ja", "en")[n % 2])
+        employer.contacts.update(name=name)
+        employers.append(Employer.objects.get(pk=employer.pk))
+    nobody = EmployerFactory(primary=None, name="窓口なし <株式会社>")
+    PrivacyContactFactory(employer=nobody, is_primary=False, email="cc@example.co.jp")
+    employers.append(Employer.objects.get(pk=nobody.pk))
+    request = DataRequest.objects.create(
+        reference="R-261206-ABCDEF0123",
+        student=UserFactory(),
+        kind=kind,
+        submitted_at=timezone.now(),
+        due_at=timezone.now() + timezone.timedelta(days=30),
+    )
+    context = {"request": request, "link_days": 14}
+    urls = [f"https://portal.example/r/token-{n}&x=<{n}>/" for n in range(len(employers))]
+
+    batch = emails_compose_to_companies(
+        employers=employers,
+        template="company_request",
+        context=context,
+        secrets_each=[{"answer_url": url} for url in urls],
+        kind="company_request:R",
+    )
+    for employer, url, together in zip(employers, urls, batch, strict=True):
+        alone = email_compose_to_company(
+            employer=employer,
+            template="company_request",
+            context={**context, "answer_url": url},
+            kind="company_request:R",
+            secrets=("answer_url",),
+        )
+        assert shown(together) == shown(alone), employer.name
+        for field in ("to", "cc", "status", "last_error", "kind", "language"):
+            assert getattr(together, field) == getattr(alone, field), field
+        assert url not in together.body_text + together.body_html  # sealed, never stored
+    assert batch[-1].status == EmailMessage.Status.FAILED
+    assert "&amp;B &quot;株式会社&quot; &lt;総務&gt;" in batch[0].body_html
+    assert "O&#x27;Brien &amp; Sons" in batch[1].body_html
