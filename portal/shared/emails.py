@@ -182,24 +182,42 @@ def email_compose_to_company(
 ) -> EmailMessage:
     """`email_queue_to_company`'s message, not yet stored: for a caller that stores many at
     once (`emails_store`)."""
-    contact = employer.primary_contact
-    language = employer.message_language
     rendered = _render(
         template=template,
-        context={**context, "contact_name": contact.name if contact else employer.name},
-        language=language,
+        context={**context, "contact_name": _contact_name(employer)},
+        language=employer.message_language,
         secrets=secrets,
     )
-    fields = {"cc": employer.cc_emails, "kind": kind, "language": language, **rendered}
+    return _to_company(employer, kind=kind, **rendered)
+
+
+def _contact_name(employer: Employer) -> str:
+    contact = employer.primary_contact
+    return contact.name if contact else employer.name
+
+
+def _to_company(
+    employer: Employer, *, kind: str, subject: str, body_text: str, body_html: str, slots: Slots
+) -> EmailMessage:
+    """The message to the company's primary contact, the others in Cc; without a primary
+    contact, stored as failed, its secrets dropped rather than kept."""
+    contact = employer.primary_contact
+    fields = {
+        "cc": employer.cc_emails,
+        "kind": kind,
+        "language": employer.message_language,
+        "subject": subject,
+        "body_text": body_text,
+        "body_html": body_html,
+    }
     if contact is None:
-        del fields["slots"]  # never sent: its secrets are dropped, not kept
         return _message(
             to="",
             status=EmailMessage.Status.FAILED,
             last_error=NO_PRIMARY_CONTACT % {"company": employer.name},
             **fields,
         )
-    return _queued(to=contact.email, **fields)
+    return _queued(to=contact.email, slots=slots, **fields)
 
 
 def emails_compose_to_companies(
@@ -236,28 +254,21 @@ def emails_compose_to_companies(
                 context={**context, "contact_name": name_mark, **marks},
                 language=language,
             )
-        rendered = shared[language]
-        contact = employer.primary_contact
-        name = contact.name if contact else employer.name
+        rendered, name = shared[language], _contact_name(employer)
         slots = Slots()
         hidden = {marks[key]: slots.hide(values[key]) for key in names}
-        text = {"subject": rendered["subject"], "body_text": rendered["body_text"]}
-        for field in text:
-            text[field] = _put(text[field], name_mark, name, hidden)
-        body_html = _put(rendered["body_html"], name_mark, escape(name), hidden, escaped=True)
-        fields = {"cc": employer.cc_emails, "kind": kind, "language": language, **text}
-        if contact is None:
-            messages.append(
-                _message(
-                    to="",
-                    status=EmailMessage.Status.FAILED,
-                    last_error=NO_PRIMARY_CONTACT % {"company": employer.name},
-                    body_html=body_html,
-                    **fields,
-                )
+        messages.append(
+            _to_company(
+                employer,
+                kind=kind,
+                subject=_put(rendered["subject"], name_mark, name, hidden),
+                body_text=_put(rendered["body_text"], name_mark, name, hidden),
+                body_html=_put(
+                    rendered["body_html"], name_mark, escape(name), hidden, escaped=True
+                ),
+                slots=slots,
             )
-        else:
-            messages.append(_queued(to=contact.email, body_html=body_html, slots=slots, **fields))
+        )
     return messages
 
 
