@@ -7,6 +7,7 @@ the portal's models are imported inside the functions that use them.
 """
 
 import contextlib
+import email.policy
 import os
 import re
 import statistics
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import time
 import uuid
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import dj_database_url
@@ -142,6 +145,23 @@ def as_web_process() -> None:
 # --- a real worker and an SMTP server on loopback ---------------------------------------------
 
 
+_HEADERS = BytesHeaderParser(policy=email.policy.compat32)
+
+
+def addressed(content: bytes) -> tuple[str, str]:
+    """A message's To and Subject (decoded, its folding undone), from its headers alone.
+
+    A benchmark's SMTP server only counts arrivals, as a relay passes them on without
+    reading their parts. Parsing the whole message with the standard library's modern
+    policy (tests/smtp.py, where tests read what was sent) cost 1.7 ms a message, twice
+    what the worker spends making it; the headers, the old policy: 0.08 ms. The server
+    runs in the benchmark's own process, on the same two cores as the portal and at the
+    same priority as its web, so what it spent there was taken from what it measured."""
+    headers = _HEADERS.parsebytes(content)
+    subject = str(make_header(decode_header(headers["Subject"] or "")))
+    return " ".join((headers["To"] or "").split()), " ".join(subject.split())
+
+
 class Sink(SmtpServer):
     """The test SMTP server, noting when each message arrived, to whom and about what; the
     messages themselves are not kept (a wave brings 76,000 of them)."""
@@ -151,14 +171,11 @@ class Sink(SmtpServer):
         self.arrivals: list[tuple[float, str, str]] = []
 
     async def handle_DATA(self, server, session, envelope):
-        reply = await super().handle_DATA(server, session, envelope)
-        if reply.startswith("250"):
-            with self._lock:
-                message = self.messages.pop()
-                self.arrivals.append(
-                    (time.perf_counter(), str(message["To"]), str(message["Subject"]))
-                )
-        return reply
+        to, subject = addressed(envelope.content)
+        with self._lock:
+            self.attempts += 1
+            self.arrivals.append((time.perf_counter(), to, subject))
+        return "250 OK"
 
     def snapshot(self) -> list[tuple[float, str, str]]:
         with self._lock:

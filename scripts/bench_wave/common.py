@@ -1,14 +1,12 @@
 """The run's constants, its progress lines and waits, and the SMTP sink that counts what arrives."""
 
-import email
-import email.message
-import email.policy
 import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from email.parser import BytesHeaderParser
+
+from benchlib import addressed
 
 from demo.load import load as load_demo
 from tests.faults.harness import PrivateRedis
@@ -72,11 +70,9 @@ class WaveSink(SmtpServer):
         self.by_address: Counter = Counter()
         self.keep: set[str] = set()
         self.kept: dict[str, list[bytes]] = {}
-        self._headers = BytesHeaderParser(policy=email.policy.default)
 
     async def handle_DATA(self, server, session, envelope):
-        headers = self._headers.parsebytes(envelope.content)
-        to, subject = str(headers["To"]), " ".join(str(headers["Subject"]).split())
+        to, subject = addressed(envelope.content)
         with self._lock:
             self.attempts += 1
             self.arrivals.append((time.perf_counter(), to, subject))
