@@ -8,13 +8,13 @@ from typing import NamedTuple
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from portal.models import EmailMessage
 from portal.shared.mail_connection import mail_send
+from portal.shared.mime import OutgoingEmail
 from portal.shared.queueing import claim_due, publish, publish_rows
 from portal.shared.sealing import Unreadable, reveal, unseal
 
@@ -49,7 +49,7 @@ def email_deliver(message: EmailMessage) -> None:
             "the link or code in this message was sealed under a SECRET_KEY no longer "
             "configured; send the person a new one"
         ) from exc
-    email = EmailMultiAlternatives(
+    email = OutgoingEmail(
         subject=reveal(message.subject, secrets),
         body=reveal(message.body_text, secrets),
         from_email=settings.DEFAULT_FROM_EMAIL,
