@@ -15,6 +15,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -161,6 +162,14 @@ def closed_accounts_expire(*, now: datetime | None = None) -> int:
     return gone
 
 
+def sessions_expire(*, now: datetime | None = None) -> int:
+    """Sessions past their expiry. No request reads one again (portal/sessions.py reads only
+    those still valid), yet Django leaves the rows to `clearsessions`, which nothing ran:
+    every session ever opened stayed, with what allauth kept in it while a person was in the
+    middle of something (sealed, since portal/sessions.py seals it; nothing at all now)."""
+    return _delete_in_batches(Session.objects.filter(expire_date__lt=now or timezone.now()))
+
+
 def retention_run(*, now: datetime | None = None) -> dict[str, int]:
     """Run every deletion; log the counts, and record a run that deleted something in the
     audit log (with the requests whose files went: no timeline event fits, and the timeline
@@ -177,6 +186,8 @@ def retention_run(*, now: datetime | None = None) -> dict[str, int]:
         "closed_accounts": closed_accounts_expire(now=now),
         # Not a period: the emails that were still to go when their account closed.
         "closed_accounts_emails": emails_erase(),
+        # Not a period either: each session's own expiry (SESSION_MAX_HOURS at most).
+        "sessions": sessions_expire(now=now),
     }
     log.info("retention: deleted %s", ", ".join(f"{n} {name}" for name, n in counts.items()))
     if any(counts.values()):

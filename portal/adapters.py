@@ -170,8 +170,12 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         )
 
     def on_authentication_error(self, request, provider, error=None, exception=None, **kwargs):
-        # The page says only that it did not work; the reason is for the operator.
-        logger.warning("SSO sign-in failed: %s %r", error, exception)
+        # The page says only that it did not work; the reason is for the operator: the
+        # exception's kind, not its text, which can quote the token endpoint's whole reply
+        # (allauth's OAuth2Error when the reply lacks an access token).
+        logger.warning(
+            "SSO sign-in failed: %s %s", error, type(exception).__name__ if exception else "-"
+        )
         super().on_authentication_error(request, provider, error, exception, **kwargs)
 
 

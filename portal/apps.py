@@ -8,6 +8,7 @@ class PortalConfig(AppConfig):
     verbose_name = _("Portal")
 
     def ready(self) -> None:
+        from portal import checks  # noqa: F401 - registers the deployment checks
         from portal.celery import app
 
         # Register every app's tasks now, in web processes too: work is queued by task name

@@ -52,6 +52,17 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+# Celery sets up the worker's and beat's logging itself, replacing the handlers
+# settings.LOGGING gave the root logger (and with them the filter that masks secrets): the
+# filter goes back on each handler it makes, its own task logger's too.
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _mask_secrets(logger, **kwargs) -> None:
+    from portal.shared.logs import mask_handlers
+
+    mask_handlers(logger)
+
+
 # A worker keeps one connection to the mail server per process (portal/shared/mail_connection.py).
 @signals.worker_init.connect
 def _keep_mail_connections(**kwargs) -> None:

@@ -1,25 +1,72 @@
-"""Sessions whose keys never rest readable (DESIGN.md: "Secrets are hashed").
+"""Sessions whose keys and contents never rest readable (DESIGN.md: "Secrets are hashed").
 
 Django's database sessions store the cookie's value as the row's key: whoever reads the
 table or a backup can sign in as every person signed in. Here the row holds the SHA-256 of
 the key instead (160 bits of it, to fit the standard `django_session` column), so the
-cookie exists only in the browser; the store is otherwise Django's own. A code that allauth
-keeps in a session while it waits to be typed (sign-in or re-authentication by email) is
-therefore of no use to a reader of the table: it works only inside that browser's session.
+cookie exists only in the browser.
 
-Deploying this signs everyone out once: the keys stored before it are not hashes.
+The row's data is sealed too (Fernet, under a key derived from the cookie's value and
+SECRET_KEY), so only a request bearing the cookie can read it. Django only signs it: its
+JSON is base64 and zlib away from anyone who reads the table, a replica, a dump or the
+WAL, and the libraries keep secrets there while a person is in the middle of something:
+allauth keeps a password-reset key once its link is opened, a second factor's secret while
+it is being set up, the job site's OIDC tokens while a sign-up waits for its form, and,
+for a form held for re-authentication, the whole request, its `Cookie` header (this very
+session's key) included. Sealed, none of it is of use to a reader without the cookie,
+which the row does not hold.
+
+Deploying either change signs everyone out once: the rows stored before it are neither
+hashed nor sealed. The retention job deletes rows past their expiry (backoffice/retention.py).
 """
 
+import base64
 import hashlib
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
 from django.contrib.sessions.backends import db
+from django.utils.crypto import salted_hmac
+
+SALT = "portal.sessions.sealed-data"
 
 
 def stored_key(session_key: str) -> str:
     return hashlib.sha256(session_key.encode()).hexdigest()[:40]
 
 
+def _sealing(session_key: str) -> MultiFernet:
+    """The Fernet keys of one session: its cookie's value under each configured secret (a
+    session sealed under SECRET_KEY_FALLBACKS is still read, and sealed anew when saved)."""
+    return MultiFernet(
+        [
+            Fernet(
+                base64.urlsafe_b64encode(
+                    salted_hmac(SALT, session_key, secret=key, algorithm="sha256").digest()
+                )
+            )
+            for key in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
+        ]
+    )
+
+
 class SessionStore(db.SessionStore):
+    def encode(self, session_dict):
+        if self._session_key is None:
+            raise ValueError("a session is sealed under its own key: it needs one first")
+        signed = super().encode(session_dict)
+        return _sealing(self._session_key).encrypt(signed.encode()).decode()
+
+    def decode(self, session_data):
+        # Without the cookie's value (a row read by itself, as `Session.get_decoded()`
+        # reads it), or with another's, there is nothing to read: an empty session.
+        if self._session_key is None:
+            return {}
+        try:
+            signed = _sealing(self._session_key).decrypt(session_data.encode()).decode()
+        except InvalidToken:
+            return {}
+        return super().decode(signed)
+
     def _get_session_from_db(self):
         if self.session_key is None:
             return None

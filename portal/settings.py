@@ -200,6 +200,9 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 # Encrypts the TOTP secret and the recovery codes' seed at rest (portal/adapters.py).
 MFA_ADAPTER = "portal.adapters.MFAAdapter"
 MFA_TOTP_ISSUER = SITE_NAME
+# Recovery codes pass the second factor: shown once, when made, then masked (and no longer
+# downloadable); whoever lost them makes new ones, which voids the old.
+MFA_RECOVERY_CODES_SHOW_ONCE = True
 # WebAuthn needs https; plain http is allowed only for a developer's localhost (allauth then
 # skips the origin check altogether, so never with a real host name).
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG and urlsplit(SITE_URL).hostname in (

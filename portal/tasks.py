@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from portal.models import EmailMessage
+from portal.shared.logs import redact
 from portal.shared.mail_connection import mail_send
 from portal.shared.mime import OutgoingEmail
 from portal.shared.queueing import claim_due, publish, publish_rows
@@ -115,7 +116,9 @@ def _deliver(message: EmailMessage, *, attempts: int) -> Attempt:
         email_deliver(message)
     except (smtplib.SMTPException, OSError, SecretsUnreadable) as exc:
         final = attempts >= MAX_ATTEMPTS or is_permanent(exc) or isinstance(exc, SecretsUnreadable)
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        # A server's reply can quote the message (a filter naming the link it refused):
+        # stored and logged masked, as every log line is.
+        error = redact(f"{type(exc).__name__}: {exc}")[:2000]
         # Recording the failure waits for a database gone for a moment, as recording a
         # send does: a claim left behind would hold the message for the stale-claim sweep.
         _until_database_answers(

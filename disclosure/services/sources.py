@@ -17,6 +17,7 @@ from disclosure.models import DataRequest, SourceTask
 from disclosure.services._common import Actor, Event, Kind, _event
 from disclosure.services.filing import _complete_if_done
 from portal.models import User
+from portal.shared.logs import redact
 
 # A source call is tried this many times (timeouts, 5xx, connection errors) before it fails.
 SOURCE_MAX_ATTEMPTS = 5
@@ -100,7 +101,7 @@ def source_task_call(*, task_id: int) -> str:
     try:
         _post_to_source(task)
     except SourceCallError as exc:
-        error = str(exc)[:1000]
+        error = redact(str(exc))[:1000]  # stored masked, as logged
         retry = exc.retry and attempt < SOURCE_MAX_ATTEMPTS
         with transaction.atomic():
             # Only if still waiting: a fast source may already have answered.

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from disclosure import enqueue, signing
 from disclosure.models import RecipientTask, Webhook, WebhookDelivery
 from disclosure.services.task_items import task_item, task_items_provisions
+from portal.shared.logs import redact
 from portal.shared.queueing import lease
 
 EVENT_HEADER = "X-Portal-Event-Id"
@@ -143,7 +144,8 @@ def webhook_deliver(*, delivery_id: int) -> str:
     except WebhookError as exc:
         retry = exc.retry and attempt < settings.WEBHOOK_MAX_ATTEMPTS
         done = timezone.now()
-        fields = {"last_error": str(exc)[:1000], "last_status": exc.status}
+        # An error can quote the endpoint's URL or its reply: stored masked, as logged.
+        fields = {"last_error": redact(str(exc))[:1000], "last_status": exc.status}
         if retry:
             fields.update(status=WebhookDelivery.Status.QUEUED, queued_at=done)
         else:

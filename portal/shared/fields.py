@@ -24,6 +24,12 @@ class SealedCharField(models.CharField):
     def from_db_value(self, value, expression, connection):
         return None if value is None else unseal_text(value, self.purpose)
 
+    def value_to_string(self, obj):
+        # What a serializer writes (`dumpdata`, a fixture): the sealed form, as the row holds
+        # it; loading it back stores it as it is (get_prep_value below).
+        value = self.value_from_object(obj)
+        return None if value is None else self.get_prep_value(value)
+
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
         if value is None or value.startswith(SEALED_PREFIX):

@@ -13,6 +13,7 @@ import pytest
 from celery.schedules import crontab
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -181,6 +182,27 @@ def test_activity_records_go_once_older_than_730_days(clock):
     assert not ActivityRecord.objects.filter(pk=old.pk).exists()
     assert ActivityRecord.objects.filter(pk=young.pk).exists()
     assert retention.activity_records_expire() == 0
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+def test_sessions_go_once_past_their_expiry_and_the_signed_in_stay(client, settings):
+    from django.contrib.sessions.models import Session
+
+    from portal.sessions import stored_key
+
+    settings.RETENTION_BATCH_SIZE = 2
+    for _ in range(5):
+        Client().force_login(UserFactory())
+    Session.objects.update(expire_date=timezone.now() - SECOND)
+    client.force_login(UserFactory())
+    mine = stored_key(client.cookies["sessionid"].value)
+
+    assert retention.sessions_expire() == 5
+    assert list(Session.objects.values_list("session_key", flat=True)) == [mine]
+    assert client.get(reverse("dashboard")).status_code == 200
+    assert retention.sessions_expire() == 0
 
 
 # --- inferences -----------------------------------------------------------------------------
@@ -399,6 +421,7 @@ def test_a_run_deletes_each_kind_logs_the_counts_and_writes_one_audit_entry(
         "idempotency_keys": 0,
         "closed_accounts": 0,  # tests/disclosure/test_account_close.py
         "closed_accounts_emails": 0,  # likewise
+        "sessions": 0,  # below
     }
     assert (
         "retention: deleted 1 activity_records, 0 inferences, 0 provisions, 4 answer_links"

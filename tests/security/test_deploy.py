@@ -79,6 +79,20 @@ def test_the_readmes_production_values_pass_the_deployment_checks_without_a_warn
     assert "WARNING" not in result.stderr and "?:" not in result.stderr
 
 
+@pytest.mark.parametrize("backend", ["console", "filebased"])
+def test_a_production_that_would_write_emails_out_fails_the_deployment_checks(backend):
+    result = run(
+        [MANAGE, "check", "--deploy", "--fail-level", "ERROR"],
+        SECRET_KEY=get_random_secret_key(),
+        **{
+            **README_PRODUCTION,
+            "EMAIL_BACKEND": f"django.core.mail.backends.{backend}.EmailBackend",
+        },
+    )
+    assert result.returncode != 0
+    assert "portal.E001" in result.stderr and "EMAIL_BACKEND" in result.stderr
+
+
 @pytest.fixture(scope="module")
 def production_values() -> dict:
     result = run(["-c", _PRINT_SETTINGS], SECRET_KEY=get_random_secret_key(), **README_PRODUCTION)

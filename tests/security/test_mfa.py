@@ -263,6 +263,26 @@ def test_regenerating_recovery_codes_is_in_the_audit_log(
     assert AuditEntry.objects.filter(name=MFA_RECOVERY_CODES_REGENERATED, actor=staff).exists()
 
 
+def test_recovery_codes_are_shown_once_then_never_again_nor_downloaded(client):
+    staff = StaffFactory()
+    RecoveryCodes.activate(staff)
+    sign_in_with_password(client, staff)
+    client.post(reverse("mfa_authenticate"), {"code": totp_code(staff.totp_secret)})
+    reauthenticate(client)
+    codes = RecoveryCodes(Authenticator.objects.get(user=staff, type="recovery_codes"))
+    unused = codes.get_unused_codes()
+
+    first = client.get(reverse("mfa_view_recovery_codes")).content.decode()
+    assert all(code in first for code in unused)
+    again = client.get(reverse("mfa_view_recovery_codes"))
+    assert again.status_code == 200
+    assert not any(code in again.content.decode() for code in unused)
+    download = client.get(reverse("mfa_download_recovery_codes"))
+    assert download.status_code != 200 or not any(
+        code in download.content.decode() for code in unused
+    )
+
+
 def test_a_student_s_second_factor_is_not_in_the_staff_log(
     client, django_capture_on_commit_callbacks
 ):

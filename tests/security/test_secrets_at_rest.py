@@ -8,6 +8,7 @@ Before the fix the outbox kept every answer link, reset key, confirmation key an
 `body_text` / `body_html`, and Support read them in the email ledger."""
 
 import io
+import json
 import logging
 import re
 
@@ -220,6 +221,80 @@ def test_no_session_row_holds_the_cookie_that_opens_it(client):
     assert client.get(reverse("dashboard")).status_code == 200  # and it still opens it
 
 
+def readable_in_session_rows(secret: str) -> list[str]:
+    """The session rows from which `secret` can be read without the cookie that opens them,
+    by an insider who holds the table and SECRET_KEY: as text, and as Django's own store
+    decodes a row (its signing is no seal: base64 and zlib)."""
+    from django.contrib.sessions.backends.db import SessionStore as DjangoStore
+    from django.contrib.sessions.models import Session
+
+    return [
+        row.session_key
+        for row in Session.objects.all()
+        if secret in row.session_data
+        or secret in json.dumps(DjangoStore().decode(row.session_data), ensure_ascii=False)
+    ]
+
+
+def session_of(client) -> dict:
+    """The client's session as the portal reads it, with its cookie."""
+    from portal.sessions import SessionStore
+
+    return SessionStore(session_key=client.cookies["sessionid"].value).load()
+
+
+def test_a_form_held_for_re_authentication_leaves_no_readable_cookie_in_its_session(client):
+    """allauth keeps the held POST, its headers (the session's own cookie) included, in the
+    session until the person re-authenticates (or for good, if they give up)."""
+    student = UserFactory()
+    accept(student, published_version())
+    client.post(reverse("account_login"), {"login": student.email, "password": PASSWORD})
+    session = client.session
+    session["account_authentication_methods"] = []  # signed in long ago
+    session.save()
+    cookie = client.cookies["sessionid"].value
+
+    held = client.post(reverse("disclosure:request_new"), {"kind": "deletion", "scope": "all"})
+    assert held.url.startswith(reverse("account_reauthenticate"))
+    # It is there, for the browser that holds the cookie...
+    assert cookie in json.dumps(session_of(client)["account_reauthentication_state"])
+    # ...and for no one else.
+    assert readable_in_session_rows(cookie) == []
+    assert readable_in_session_rows(student.email) == []
+
+
+def test_an_opened_reset_link_leaves_its_key_readable_in_no_session_row(
+    client, smtp_server, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        key = password_reset(client, smtp_server)
+    opened = client.get(reverse("account_reset_password_from_key", args=key.split("-", 1)))
+    assert opened.status_code == 302  # allauth moved the key into the session
+    assert session_of(client)["_password_reset_key"] == key.split("-", 1)[1]
+    assert readable_in_session_rows(key.split("-", 1)[1]) == []
+
+
+def test_a_second_factor_being_set_up_has_its_secret_readable_in_no_session_row(client):
+    staff = StaffFactory(mfa=False)
+    client.force_login(staff)
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    secret = client.get(reverse("mfa_activate_totp")).context["form"].secret
+    assert session_of(client)["mfa.totp.secret"] == secret
+    assert readable_in_session_rows(secret) == []
+
+
+def test_a_session_row_is_read_only_with_its_own_cookie(client):
+    from django.contrib.sessions.models import Session
+
+    from portal.sessions import SessionStore
+
+    client.force_login(UserFactory())
+    [row] = Session.objects.all()
+    assert session_of(client)["_auth_user_id"]
+    assert SessionStore(session_key="x" * 32).decode(row.session_data) == {}
+    assert SessionStore().decode(row.session_data) == {}  # as the admin's get_decoded() reads
+
+
 def test_the_second_factors_secrets_are_sealed_in_their_rows(client):
     from allauth.mfa.models import Authenticator
     from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
@@ -233,6 +308,25 @@ def test_the_second_factors_secrets_are_sealed_in_their_rows(client):
     assert codes.instance.data["seed"].startswith(SEALED_PREFIX)
     assert all(rows_holding(code) == [] for code in codes.get_unused_codes())
     assert codes.validate_code(codes.get_unused_codes()[0])  # and they still work
+
+
+def test_dumpdata_writes_signing_secrets_sealed_and_loaddata_reads_them_back(tmp_path):
+    from django.core.management import call_command
+
+    from disclosure.models import DataSource
+
+    source = DataSource.objects.create(
+        name="応募管理", holds="応募履歴", endpoint="https://apps.example.jp/"
+    )
+    secret = source.secret
+    dump = tmp_path / "sources.json"
+    call_command("dumpdata", "disclosure.datasource", output=str(dump), verbosity=0)
+    assert secret not in dump.read_text()
+    assert SEALED_PREFIX in dump.read_text()
+
+    DataSource.objects.all().delete()
+    call_command("loaddata", str(dump), verbosity=0)
+    assert DataSource.objects.get(pk=source.pk).secret == secret
 
 
 def test_a_data_sources_signing_secret_is_sealed_and_shown_once_to_a_superuser(client):
@@ -321,6 +415,94 @@ def test_the_log_filter_masks_every_kind_of_secret_link():
     )
     assert redact("/accounts/confirm-email/MQ:1tx:abc/") == "/accounts/confirm-email/[hidden]/"
     assert redact("/requests/R-261205-AB12/") == "/requests/R-261205-AB12/"
+    callback = "/accounts/oidc/jobsite/login/callback/"
+    assert redact(f"GET {callback}?state=s1&code=c0de-XYZ&x=1 302") == (
+        f"GET {callback}?state=s1&code=[hidden]&x=1 302"
+    )
+    assert redact(f"{callback}?code=c0de") == f"{callback}?code=[hidden]"
+    assert redact("/search/?code=1234") == "/search/?code=1234"  # not a callback
+
+
+TOKEN = "A" * 43
+
+
+def test_a_logged_exception_has_its_traceback_masked_too():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecrets())
+    log = logging.getLogger("tests.secrets.traceback")
+    log.addHandler(handler)
+    try:
+        try:
+            raise RuntimeError(f"while reading /r/{TOKEN}/")
+        except RuntimeError:
+            log.exception("failed")
+    finally:
+        log.removeHandler(handler)
+    assert "RuntimeError: while reading /r/[hidden]/" in stream.getvalue()
+    assert TOKEN not in stream.getvalue()
+
+
+def test_gunicorns_error_lines_are_masked(capsys):
+    """After a worker timed out, gunicorn logs "Error handling request <method> <uri>" on its
+    own error log, which settings.LOGGING does not configure."""
+    from gunicorn.config import Config
+
+    from portal.gunicorn_conf import RedactingLogger
+
+    config = Config()
+    config.set("errorlog", "-")
+    config.set("accesslog", "-")
+    logger = RedactingLogger(config)
+    logger.error("Error handling request %s %s", "POST", f"/r/{TOKEN}/?x=1")
+    logger.access_log.info(f"GET /company/w/{TOKEN}/")
+    written = capsys.readouterr()
+    assert "Error handling request POST /r/[hidden]/?x=1" in written.err
+    assert TOKEN not in written.err + written.out
+
+
+@pytest.fixture
+def celery_logging():
+    """Celery's own logging set up as a worker sets it up, and put back afterwards."""
+    from celery.app.log import Logging
+
+    loggers = [logging.getLogger(name) for name in ("", "celery", "celery.task")]
+    kept = [(logger, list(logger.handlers), logger.level, logger.propagate) for logger in loggers]
+    try:
+        yield
+    finally:
+        for logger, handlers, level, propagate in kept:
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate
+        Logging._setup = False
+
+
+def test_a_worker_keeps_the_filter_on_every_handler_celery_makes(celery_logging, capfd):
+    from portal.celery import app
+
+    app.log.setup(loglevel="INFO", redirect_stdouts=False)
+    for name in ("", "celery.task"):
+        handlers = logging.getLogger(name).handlers
+        assert handlers, name
+        assert all(any(isinstance(f, RedactSecrets) for f in h.filters) for h in handlers)
+    logging.getLogger("portal.tasks").warning("email 1 attempt 1 failed: /r/%s/ refused", TOKEN)
+    written = capfd.readouterr()
+    assert "/r/[hidden]/ refused" in written.err + written.out
+    assert TOKEN not in written.err + written.out
+
+
+def test_an_smtp_refusal_quoting_a_link_is_stored_masked(smtp_server, settings):
+    from portal.shared.emails import email_queue_message
+
+    smtp_server.data_replies = [f"554 5.7.1 refused: links to /r/{TOKEN}/ are not allowed"]
+    message = email_queue_message(
+        to="x@example.jp", subject="s", body_text="b", kind="test", language="ja"
+    )
+    message.refresh_from_db()  # tried at once (the tests' tasks run in-process)
+    assert message.status == EmailMessage.Status.FAILED
+    assert "/r/[hidden]/" in message.last_error
+    assert TOKEN not in message.last_error
 
 
 def test_a_user_left_after_the_flows_can_still_use_what_was_emailed(sent_secrets, client):
