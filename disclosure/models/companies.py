@@ -160,7 +160,7 @@ def token_hash(token: str) -> str:
 
 class AnswerLink(models.Model):
     """A link a company answers by. Only the SHA-256 of its token is stored; the token is in
-    the email. A reminder adds a link; staff resending revokes the earlier ones."""
+    the email. A reminder's new link, and staff resending, revoke the earlier ones."""
 
     task = models.ForeignKey(
         RecipientTask, on_delete=models.CASCADE, related_name="links", verbose_name=_("task")

@@ -174,7 +174,9 @@ def reminders_due(tasks: QuerySet[RecipientTask], *, now: datetime):
 
 
 def recipient_task_remind(*, task_id: int, number: int) -> bool:
-    """Send reminder `number` (1 for 3 days, 2 for 7 days) if it is still due."""
+    """Send reminder `number` (1 for 3 days, 2 for 7 days) if it is still due. Its new link
+    replaces the earlier ones (revoked, as a staff resend does), so a company holds one live
+    link a task; with no contact to send it to, the earlier ones are left working."""
     now = timezone.now()
     with transaction.atomic():
         claimed = RecipientTask.objects.filter(
@@ -189,6 +191,9 @@ def recipient_task_remind(*, task_id: int, number: int) -> bool:
         task = RecipientTask.objects.select_related("request", "employer").get(pk=task_id)
         token = _new_link(task, now=now)
         if not _email_company(task, template="company_reminder", token=token).failed:
+            AnswerLink.objects.filter(task=task, revoked_at=None).exclude(
+                token_sha256=token_hash(token)
+            ).update(revoked_at=now)
             _event(
                 task.request,
                 Event.REMINDED,

@@ -1,6 +1,6 @@
 """Reminders and escalation, with the clock moved by time-machine: a company that has not
 answered is reminded after 3 and 7 days (settings.REQUEST_REMINDER_DAYS) with a new link
-while the old one keeps working, never a third time; past the request's due date its task
+that replaces the old one, never a third time; past the request's due date its task
 is marked overdue and support staff are emailed once; a company that answered hears nothing."""
 
 from datetime import datetime, timedelta
@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from disclosure.models import DataRequest, RecipientTask, RequestEvent
@@ -86,11 +87,10 @@ def test_a_silent_company_is_reminded_after_3_and_7_days_and_never_a_third_time(
     assert request.reference in subject(reminder)
     reminder_token = token_of(reminder)
     assert reminder_token != first_token
-    for token in (first_token, reminder_token):  # the new link works, and so does the old
-        link = link_lookup(token=token)
-        assert link.task_id == task.pk
-        assert link.revoked_at is None
-        assert link.expires_at > timezone.now()
+    old, new = link_lookup(token=first_token), link_lookup(token=reminder_token)
+    assert old.task_id == new.task_id == task.pk
+    assert old.revoked_at == new.created_at  # the reminder's link replaced it
+    assert new.revoked_at is None and new.expires_at > timezone.now()
     task.refresh_from_db()
     assert task.reminders_sent == 1
     assert task.last_reminder_at is not None
@@ -106,6 +106,7 @@ def test_a_silent_company_is_reminded_after_3_and_7_days_and_never_a_third_time(
     assert sweep()["reminders"] == []
     assert len(inbox()) == 3
     assert token_of(inbox()[2]) not in (first_token, reminder_token)
+    assert list(task.links.filter(revoked_at=None)) == [link_lookup(token=token_of(inbox()[2]))]
 
     # No third reminder, however long the company stays silent.
     for _ in range(4):
@@ -117,19 +118,28 @@ def test_a_silent_company_is_reminded_after_3_and_7_days_and_never_a_third_time(
     assert RequestEvent.objects.filter(task=task, kind=RequestEvent.Kind.REMINDED).count() == 2
 
 
-def test_the_company_can_answer_by_the_first_link_after_a_reminder(
-    clock, sweep, smtp_server, django_capture_on_commit_callbacks
+def test_after_a_reminder_the_first_link_is_replaced_and_the_reminders_link_answers(
+    client, clock, sweep, smtp_server, django_capture_on_commit_callbacks
 ):
     student, [employer] = student_with_recipients(("ja",))
     request = file_deletion(student, django_capture_on_commit_callbacks)
     [first] = smtp_server.received(employer.primary_contact.email)
     clock.shift(3 * DAY + MINUTE)
     sweep()
-    assert len(smtp_server.received(employer.primary_contact.email)) == 2
+    [_, reminder] = smtp_server.received(employer.primary_contact.email)
+    old_page = reverse("disclosure:answer", args=[token_of(first)])
+    new_page = reverse("disclosure:answer", args=[token_of(reminder)])
 
-    link = link_lookup(token=token_of(first))
+    gone = client.get(old_page)
+    assert gone.status_code == 410
+    assert "新しいリンクに置き換えられた" in gone.content.decode()
+    assert request.reference in gone.content.decode() and "山田 花子" not in gone.content.decode()
+    answer = {"answer": "deleted", "attestation": "on", "answered_by": "人事部 田中"}
+    assert client.post(old_page, answer).status_code == 410
+    assert request.tasks.get().answered_at is None
+    assert client.get(new_page).status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
-        recipient_task_answer(task=link.task, answer="deleted", answered_by="人事部 田中")
+        assert client.post(new_page, answer).status_code == 302
 
     request.refresh_from_db()
     assert request.status == DataRequest.Status.COMPLETED
