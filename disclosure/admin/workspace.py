@@ -20,9 +20,10 @@ REVOKE_PERMISSION = "disclosure.resend_answer_link"
 FIELDS = [
     "employer",
     "email",
+    "origin",
     "created_at",
     "expires_at",
-    "last_used_at",
+    "used_at",
     "revoked_at",
     "revoked_by",
 ]
@@ -44,6 +45,14 @@ class WorkspaceEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 EMPLOYER_PAGE_LINKS = 10
 
 
+def _link_state(link: WorkspaceLink, now) -> str:
+    if link.revoked_at:
+        return _("revoked")
+    if link.expires_at <= now:
+        return _("expired")
+    return _("used") if link.used_at else _("works")
+
+
 def workspace_links_html(employer) -> str:
     """On the employer's page: its newest links, and the way to all of them (and to revoke)."""
     if employer is None or employer.pk is None:
@@ -61,9 +70,7 @@ def workspace_links_html(employer) -> str:
             (
                 link.email,
                 date_format(timezone.localtime(link.created_at), "DATETIME_FORMAT"),
-                _("revoked")
-                if link.revoked_at
-                else (_("works") if link.expires_at > now else _("expired")),
+                _link_state(link, now),
             )
             for link in links
         ),
@@ -88,7 +95,7 @@ def workspace_links_html(employer) -> str:
 @admin.register(WorkspaceLink)
 class WorkspaceLinkAdmin(ReadOnlyLedgerAdmin):
     list_display = FIELDS
-    list_filter = [("employer", ChosenOnlyRelatedFilter), "revoked_at"]
+    list_filter = [("employer", ChosenOnlyRelatedFilter), "origin", "revoked_at"]
     list_select_related = ["employer", "revoked_by"]
     search_fields = ["email", "employer__name", "employer__name_en"]
     fields = FIELDS

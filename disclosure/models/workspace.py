@@ -10,10 +10,18 @@ from disclosure.models.companies import RecipientTask
 
 
 class WorkspaceLink(models.Model):
-    """A link that opens one company's workspace (every task passed to it) for a few days.
+    """A link that signs a browser in to one company's workspace (every task passed to it),
+    once, within a few days.
 
-    Sent to one of the company's privacy contacts when they ask for it. Only the SHA-256 of
-    its token is stored; the token is in the email. Staff can revoke it."""
+    Sent to one of the company's privacy contacts when they ask for it, or in the company's
+    digest. Only the SHA-256 of its token is stored; the token is in the email. Using it
+    (`used_at`) spends it; the session it opened lasts while the link has not expired or been
+    revoked. Staff can revoke it; a digest's link replaces (revokes) the company's earlier
+    digest links nobody used."""
+
+    class Origin(models.TextChoices):
+        ASKED = "asked", _("an email a contact asked for")
+        DIGEST = "digest", _("a digest")
 
     employer = models.ForeignKey(
         "portal.Employer",
@@ -30,6 +38,9 @@ class WorkspaceLink(models.Model):
         verbose_name=_("privacy contact"),
     )
     email = models.EmailField(_("sent to"))
+    origin = models.CharField(
+        _("sent in"), max_length=8, choices=Origin.choices, default=Origin.ASKED
+    )
     token_sha256 = models.CharField(_("SHA-256 of the token"), max_length=64, unique=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires"))
@@ -42,7 +53,7 @@ class WorkspaceLink(models.Model):
         related_name="+",
         verbose_name=_("revoked by"),
     )
-    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("workspace link")
@@ -54,8 +65,13 @@ class WorkspaceLink(models.Model):
         return f"{self.employer_id} · {self.email} · {self.token_sha256[:8]}…"
 
     def works(self, now=None) -> bool:
+        """Whether a session it opened still may go on (a used link's too)."""
         now = now or timezone.now()
         return self.revoked_at is None and self.expires_at > now
+
+    def opens(self, now=None) -> bool:
+        """Whether it may still sign a browser in: working and never used."""
+        return self.used_at is None and self.works(now)
 
 
 class WorkspaceEvent(models.Model):
@@ -67,6 +83,7 @@ class WorkspaceEvent(models.Model):
         SIGNED_IN = "signed_in", _("signed in")
         ANSWERED = "answered", _("answered tasks")
         REVOKED = "revoked", _("link revoked by staff")
+        REPLACED = "replaced", _("link replaced by a newer digest")
         DELIVERY = "delivery", _("changed how requests are delivered")
 
     link = models.ForeignKey(

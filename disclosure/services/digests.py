@@ -5,8 +5,9 @@ A company on a digest is not written to per request. `recipient_task_send` claim
 task without an email (sent_at stays empty: "waiting for the digest"), its reminders are not
 sent one by one, and the sweep calls `digests_send`: once a period has begun (every hour, or
 09:00 Japan time) each such company with something to tell gets one email listing its new
-requests, the reminders due and the requests gone overdue, with one workspace link. An
-API-only company gets an email only when requests go overdue, gathered the same way.
+requests, the reminders due and the requests gone overdue, with one workspace link (it
+replaces the company's earlier digest links nobody used). An API-only company gets an email
+only when requests go overdue, gathered the same way.
 
 Told exactly once, under two sweeps at once, a worker killed mid-digest or a broker
 flushed: the digest, its items, the tasks' new state, the timeline events and the email row
@@ -36,7 +37,7 @@ from disclosure.models import (
 )
 from disclosure.services._common import Actor, Event
 from disclosure.services.companies import DIGESTED, recipient_task_tell, reminders_due
-from disclosure.services.workspace import workspace_link_make, workspace_url
+from disclosure.services.workspace import workspace_digest_link_make, workspace_url
 from portal.models import Employer
 from portal.shared.emails import email_queue_template, email_queue_to_company
 
@@ -220,7 +221,7 @@ def _tell(digest: CompanyDigest, *, now: datetime) -> None:
         "workspace_url": "",
     }
     if contact is not None:
-        _link, token = workspace_link_make(employer=employer, contact=contact, now=now)
+        _link, token = workspace_digest_link_make(employer=employer, contact=contact, now=now)
         context["workspace_url"] = workspace_url(token)
     digest.email = email_queue_to_company(
         employer=employer,

@@ -3,10 +3,12 @@ single-company, expiring link; no account.
 
 A privacy contact asks for a link by typing their address; one link per company whose
 contact they are is emailed (only the SHA-256 of its token is stored, the token goes out
-sealed in the email, like an answer link's). Opening it signs a session in to that one
-company. Each sign-in and each answer is recorded: a `WorkspaceEvent` staff read under the
-company, and the audit log. Answers go through `recipient_task_answer`, so each task's
-answer, timeline event, student email and certificate are exactly those of the answer page.
+sealed in the email, like an answer link's); a digest carries one too. A link signs one
+session in to that one company, once: using it spends it, and a digest's link replaces the
+company's earlier digest links nobody used. Each sign-in and each answer is recorded: a
+`WorkspaceEvent` staff read under the company, and the audit log. Answers go through
+`recipient_task_answer`, so each task's answer, timeline event, student email and
+certificate are exactly those of the answer page.
 """
 
 import secrets
@@ -67,7 +69,11 @@ def _audit(*, name: str, link: WorkspaceLink, request: HttpRequest | None, **kwa
 
 
 def workspace_link_make(
-    *, employer: Employer, contact: PrivacyContact, now: datetime
+    *,
+    employer: Employer,
+    contact: PrivacyContact,
+    now: datetime,
+    origin: str = WorkspaceLink.Origin.ASKED,
 ) -> tuple[WorkspaceLink, str]:
     """A new link to the company's workspace for `contact`: the row holds the token's
     SHA-256; the token is returned for the one email that carries it (sealed)."""
@@ -76,10 +82,49 @@ def workspace_link_make(
         employer=employer,
         contact=contact,
         email=contact.email,
+        origin=origin,
         token_sha256=token_hash(token),
         created_at=now,
         expires_at=now + timedelta(days=settings.WORKSPACE_LINK_DAYS),
     )
+    return link, token
+
+
+def workspace_digest_link_make(
+    *, employer: Employer, contact: PrivacyContact, now: datetime
+) -> tuple[WorkspaceLink, str]:
+    """A digest's link: it replaces the company's earlier digest links that nobody has used
+    (revoked, with a "replaced" event each), so an hourly digest leaves one unused link in
+    the mailbox, not one an hour. A link the contact asked for, or one already used (its
+    session goes on), is left as it is."""
+    with transaction.atomic():
+        # Locked first: a sign-in with one of them waits, then finds it revoked.
+        earlier = list(
+            WorkspaceLink.objects.select_for_update()
+            .filter(
+                employer=employer,
+                origin=WorkspaceLink.Origin.DIGEST,
+                used_at=None,
+                revoked_at=None,
+                expires_at__gt=now,
+            )
+            .values_list("pk", flat=True)
+        )
+        link, token = workspace_link_make(
+            employer=employer, contact=contact, now=now, origin=WorkspaceLink.Origin.DIGEST
+        )
+        if earlier:
+            WorkspaceLink.objects.filter(pk__in=earlier).update(revoked_at=now)
+            WorkspaceEvent.objects.bulk_create(
+                WorkspaceEvent(
+                    link_id=pk,
+                    employer=employer,
+                    kind=WorkspaceEvent.Kind.REPLACED,
+                    at=now,
+                    detail=f"→ {link.pk}",
+                )
+                for pk in earlier
+            )
     return link, token
 
 
@@ -165,15 +210,17 @@ def workspace_link_lookup(*, token: str) -> WorkspaceLink | None:
 
 
 def workspace_sign_in(*, link: WorkspaceLink, request: HttpRequest | None = None) -> bool:
-    """Record a sign-in with a link that still works. False (and nothing recorded) if it
-    has expired or been revoked."""
+    """Spend the link on a sign-in, and record it. False (and nothing recorded) if it has
+    been used, has expired or been revoked. The one conditional UPDATE is the claim: of two
+    sign-ins at once, one updates the row and the other finds it used."""
     now = timezone.now()
     with transaction.atomic():
-        used = WorkspaceLink.objects.filter(pk=link.pk, revoked_at=None, expires_at__gt=now).update(
-            last_used_at=now
-        )
+        used = WorkspaceLink.objects.filter(
+            pk=link.pk, used_at=None, revoked_at=None, expires_at__gt=now
+        ).update(used_at=now)
         if not used:
             return False
+        link.used_at = now
         WorkspaceEvent.objects.create(
             link=link,
             employer_id=link.employer_id,

@@ -2,8 +2,11 @@
 
 /company/                ask for a link (one email field; the page answers the same whatever
                          is typed, and sends only to a current privacy contact)
-/company/w/<token>/      open a link: signs this browser in to that one company (the session
-                         holds the link's id, never the token) and redirects to
+/company/w/<token>/      open a link: a GET shows one button and changes nothing (a link
+                         scanner that fetches the address neither spends the link nor gets
+                         a session); its POST spends the link, signs this browser in to that
+                         one company (the session holds the link's id, never the token) and
+                         redirects to
 /company/workspace/      the list, its filters and search, and one answer for many tasks
 /company/workspace/tasks/<id>/   one task's page: any answer, a refusal with its reason
 /company/workspace/csv/          the list's tasks as a CSV file to fill in
@@ -33,7 +36,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from consent.decorators import data_rights_page
 from consent.models import Provision
@@ -145,15 +148,22 @@ def _signed_in(view):
     return run
 
 
+def _gone_state(link: WorkspaceLink | None) -> str:
+    if link is None:
+        return "unknown"
+    if link.revoked_at is not None:
+        # Staff revoke with their name; a digest replacing its older links, with none.
+        return "revoked" if link.revoked_by_id is not None else "replaced"
+    if link.used_at is not None and link.expires_at > timezone.now():
+        return "used"
+    return "expired"
+
+
 def _gone(request: HttpRequest, link: WorkspaceLink | None, *, status: int) -> HttpResponse:
     return render(
         request,
         "disclosure/workspace_gone.html",
-        {
-            "expired": link is not None and link.revoked_at is None,
-            "revoked": link is not None and link.revoked_at is not None,
-            "link_days": settings.WORKSPACE_LINK_DAYS,
-        },
+        {"state": _gone_state(link), "link_days": settings.WORKSPACE_LINK_DAYS},
         status=status,
     )
 
@@ -242,7 +252,11 @@ def answer_workspace_link(request: HttpRequest, token: str) -> HttpResponse:
 
 @data_rights_page
 @never_cache
+@csrf_protect
+@require_http_methods(["GET", "HEAD", "POST"])
 def workspace_open(request: HttpRequest, token: str) -> HttpResponse:
+    """A GET shows the button; only its POST spends the link and signs this browser in. A
+    link used, expired or revoked says so (410), whichever the method."""
     retry_after = _rate_limited(request)
     if retry_after is not None:
         response = render(
@@ -256,11 +270,26 @@ def workspace_open(request: HttpRequest, token: str) -> HttpResponse:
     link = workspace_link_lookup(token=token)
     if link is None:
         return _gone(request, None, status=404)
+    if request.session.get(SESSION_KEY) == link.pk and link.works():
+        return redirect("disclosure:workspace")  # the link again, in the browser it signed in
+    if request.method != "POST":
+        if not link.opens():
+            return _gone(request, link, status=410)
+        return _in_language(_open_page)(request, link)
     if not workspace_sign_in(link=link, request=request):
+        link.refresh_from_db()
         return _gone(request, link, status=410)
     request.session.cycle_key()  # a key planted before the sign-in is useless after it
     request.session[SESSION_KEY] = link.pk
     return redirect("disclosure:workspace")
+
+
+def _open_page(request: HttpRequest, link: WorkspaceLink, language: str) -> HttpResponse:
+    return render(
+        request,
+        "disclosure/workspace_open.html",
+        {"employer_name": link.employer.display_name(language)},
+    )
 
 
 @data_rights_page

@@ -2,6 +2,7 @@
 digest at 09:00 Japan time, or the API alone with an email only when a request goes overdue;
 reminders and overdue escalations gathered per company; told exactly once."""
 
+import hashlib
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -135,10 +136,58 @@ def test_a_request_sent_in_the_digest_reaches_the_company_by_its_link(
     [message] = [m for m in mailoutbox if m.to == ["dpo@wave.example.jp"]]
     token = WORKSPACE_LINK.search(message.body).group(1)
     assert task.request.reference in message.body
-    opened = client.get(reverse("disclosure:workspace_open", args=[token]))
+    opened = client.post(reverse("disclosure:workspace_open", args=[token]))
     assert opened.status_code == 302
     page = client.get(opened.url)
     assert task.request.reference in page.content.decode()
+
+
+def test_a_digests_link_replaces_the_earlier_digest_links_nobody_used(
+    client, mailoutbox, django_capture_on_commit_callbacks
+):
+    """An hourly digest leaves one unused link in the mailbox, not one an hour. A link
+    already used keeps its session, and a link the contact asked for is left alone."""
+    company = digest_company(Employer.Delivery.HOURLY)
+    opened_in, unused, newest = Client(), Client(), Client()
+
+    def digest_at(hour: int) -> str:
+        with time_machine.travel(at(hour, 10), tick=False):
+            send_all(queued_tasks(company, 1, filed=at(hour, 10)))
+        mailoutbox.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert len(requests_sweep(now=at(hour + 1, 1))["digests"]) == 1
+        [message] = [m for m in mailoutbox if m.to == ["dpo@wave.example.jp"]]
+        return WORKSPACE_LINK.search(message.body).group(1)
+
+    def opening(token: str) -> str:
+        return reverse("disclosure:workspace_open", args=[token])
+
+    first = digest_at(10)
+    assert opened_in.post(opening(first)).status_code == 302  # used: its session goes on
+    second = digest_at(11)
+    with django_capture_on_commit_callbacks(execute=True):  # the contact asks for one
+        client.post(reverse("disclosure:workspace_request"), {"email": "dpo@wave.example.jp"})
+    asked = WorkspaceLink.objects.latest("pk")
+    third = digest_at(12)
+
+    # The replaced link says so; the newest opens; the used one's session goes on.
+    gone = unused.post(opening(second))
+    assert gone.status_code == 410 and "新しいまとめメール" in gone.content.decode()
+    assert unused.get(opening(second)).status_code == 410
+    assert newest.post(opening(third)).url == reverse("disclosure:workspace")
+    assert opened_in.get(reverse("disclosure:workspace")).status_code == 200
+
+    links = {
+        name: WorkspaceLink.objects.get(token_sha256=hashlib.sha256(token.encode()).hexdigest())
+        for name, token in (("first", first), ("second", second), ("third", third))
+    }
+    assert {name: link.origin for name, link in links.items()} == dict.fromkeys(links, "digest")
+    assert links["second"].revoked_at == at(13, 1) and links["second"].revoked_by is None
+    assert links["first"].revoked_at is None and links["third"].revoked_at is None
+    assert WorkspaceLink.objects.get(pk=asked.pk).revoked_at is None
+    assert list(WorkspaceEvent.objects.filter(kind="replaced").values_list("link", flat=True)) == [
+        links["second"].pk
+    ]
 
 
 def test_reminders_are_gathered_in_the_digest_not_sent_one_by_one():
@@ -230,7 +279,7 @@ def test_the_contact_changes_the_delivery_in_the_workspace(
     with django_capture_on_commit_callbacks(execute=True):
         client.post(ASK, {"email": "dpo@acme.example.jp"})
     token = TOKEN.search(mailoutbox[-1].body).group(1)
-    client.get(reverse("disclosure:workspace_open", args=[token]))
+    client.post(reverse("disclosure:workspace_open", args=[token]))
     page = client.get(reverse("disclosure:workspace")).content.decode()
     assert 'name="delivery" value="each"' in page and "checked" in page
 

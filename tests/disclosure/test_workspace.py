@@ -9,6 +9,7 @@ from html import unescape
 import pytest
 import time_machine
 from django.conf import settings
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,8 +20,9 @@ from disclosure.models import (
     RequestEvent,
     WorkspaceEvent,
     WorkspaceLink,
+    token_hash,
 )
-from disclosure.services import workspace_link_revoke
+from disclosure.services import workspace_link_revoke, workspace_sign_in
 from disclosure.services.workspace import BATCH_SIZE  # noqa: F401  (documented batch size)
 from portal.models import EmailMessage, PrivacyContact
 from portal.shared.logs import redact
@@ -32,6 +34,10 @@ TOKEN = re.compile(r"/company/w/([A-Za-z0-9_-]+)/")
 ASK = reverse("disclosure:workspace_request")
 LIST = reverse("disclosure:workspace")
 ANSWER = reverse("disclosure:workspace_answer")
+
+
+def opening(token: str) -> str:
+    return reverse("disclosure:workspace_open", args=[token])
 
 
 def make_task(employer, *, kind="deletion", student=None, status="sent", days_ago=1, **extra):
@@ -78,9 +84,9 @@ def signed_in(client, ask):
     def run(employer=None):
         employer = employer or EmployerFactory(contact_email="dpo@acme.example.jp")
         (token,) = ask(employer.primary_contact.email)
-        response = client.get(reverse("disclosure:workspace_open", args=[token]))
+        response = client.post(opening(token))  # the button of the link's page
         assert response.status_code == 302 and response.url == LIST
-        link = WorkspaceLink.objects.get(employer=employer)
+        link = WorkspaceLink.objects.get(token_sha256=token_hash(token))
         return employer, link, token
 
     return run
@@ -173,24 +179,93 @@ def test_the_link_opens_only_its_companys_tasks_and_is_recorded(client, signed_i
     task_url = reverse("disclosure:workspace_task", args=[theirs.pk])
     assert client.get(task_url).status_code == 404
     link.refresh_from_db()
-    assert link.last_used_at is not None
+    assert link.used_at is not None
+
+
+def test_opening_the_link_shows_a_button_and_neither_signs_in_nor_spends_it(client, ask):
+    """Link scanners fetch the address: a GET changes nothing; only the button's POST, with
+    the page's CSRF token, signs in."""
+    employer = EmployerFactory(contact_email="dpo@acme.example.jp", name="株式会社エイコー")
+    (token,) = ask(employer.primary_contact.email)
+    for _ in range(2):
+        page = client.get(opening(token))
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert "ワークスペースを開く" in html and "株式会社エイコー" in html
+        assert '<form method="post"' in html and "csrfmiddlewaretoken" in html
+        assert 'name="robots" content="noindex' in html
+        assert client.get(LIST).status_code == 403
+    assert "workspace_link_id" not in client.session
+    link = WorkspaceLink.objects.get()
+    assert link.used_at is None
+    assert not WorkspaceEvent.objects.filter(kind="signed_in").exists()
+    assert not AuditEntry.objects.filter(name="disclosure.workspace_sign_in").exists()
+    english = Client(headers={"Accept-Language": "en"})
+    english.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    assert "Open the workspace" in english.get(opening(token)).content.decode()
+
+    # The button's POST needs the page's CSRF token.
+    strict = Client(enforce_csrf_checks=True)
+    page = strict.get(opening(token))
+    assert strict.post(opening(token)).status_code == 403
+    link.refresh_from_db()
+    assert link.used_at is None
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
+    opened = strict.post(opening(token), {"csrfmiddlewaretoken": csrf.group(1)})
+    assert opened.status_code == 302 and opened.url == LIST
+    assert strict.get(LIST).status_code == 200
+
+
+def test_a_link_signs_in_once_and_a_second_browser_is_told_it_was_used(client, signed_in):
+    employer, link, token = signed_in()
+    for other in (Client(), Client()):
+        for method in (other.post, other.get):
+            again = method(opening(token))
+            assert again.status_code == 410
+            assert "すでに使われています" in again.content.decode()
+            assert "新しいリンク" in again.content.decode()
+        assert other.get(LIST).status_code == 403
+    link.refresh_from_db()
+    assert link.used_at is not None
+    assert WorkspaceEvent.objects.filter(link=link, kind="signed_in").count() == 1
+    # The browser it signed in keeps its session (for as long as the link has not expired),
+    # and the link from the email again takes it back to the list.
+    assert client.get(LIST).status_code == 200
+    back = client.post(opening(token))
+    assert back.status_code == 302 and back.url == LIST
+
+
+def test_of_two_sign_ins_that_found_the_link_unused_at_once_one_wins(ask):
+    """Two POSTs at once both read the link unused; the conditional UPDATE lets one in."""
+    employer = EmployerFactory(contact_email="dpo@acme.example.jp")
+    ask(employer.primary_contact.email)
+    first, second = WorkspaceLink.objects.get(), WorkspaceLink.objects.get()
+    assert workspace_sign_in(link=first) is True
+    assert workspace_sign_in(link=second) is False
+    assert WorkspaceEvent.objects.filter(kind="signed_in").count() == 1
+    assert AuditEntry.objects.filter(name="disclosure.workspace_sign_in").count() == 1
 
 
 def test_unknown_expired_and_revoked_links_say_what_to_do(client, signed_in):
-    assert client.get(reverse("disclosure:workspace_open", args=["nope"])).status_code == 404
+    assert client.get(opening("nope")).status_code == 404
+    assert client.post(opening("nope")).status_code == 404
     employer, link, token = signed_in()
     # A session opened before the link expired ends with it.
     assert client.get(LIST).status_code == 200
     WorkspaceLink.objects.filter(pk=link.pk).update(expires_at=timezone.now())
     assert client.get(LIST).status_code == 410
+    # The link is spent: it does not sign in again, even once its time is given back.
     WorkspaceLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() + timedelta(days=1))
-    client.get(reverse("disclosure:workspace_open", args=[token]))
+    assert client.post(opening(token)).status_code == 410
+    assert client.get(LIST).status_code == 403
+    employer, link, token = signed_in(employer)
     assert client.get(LIST).status_code == 200
     workspace_link_revoke(link=link, by=StaffFactory())
     revoked = client.get(LIST)  # the session is signed out at once
     assert revoked.status_code == 410 and "無効にされました" in revoked.content.decode()
     assert client.get(LIST).status_code == 403
-    assert client.get(reverse("disclosure:workspace_open", args=[token])).status_code == 410
+    for method in (client.get, client.post):
+        assert method(opening(token)).status_code == 410
     assert AuditEntry.objects.filter(name="disclosure.revoke_workspace_link").count() == 1
 
 
@@ -198,9 +273,10 @@ def test_an_expired_link_says_to_ask_for_a_new_one(client, ask):
     employer = EmployerFactory(contact_email="dpo@acme.example.jp")
     (token,) = ask(employer.primary_contact.email)
     with time_machine.travel(timezone.now() + timedelta(days=8)):
-        response = client.get(reverse("disclosure:workspace_open", args=[token]))
-    assert response.status_code == 410
-    assert "新しいリンク" in response.content.decode()
+        for method in (client.get, client.post):
+            response = method(opening(token))
+            assert response.status_code == 410
+            assert "新しいリンク" in response.content.decode()
     assert not WorkspaceEvent.objects.filter(kind="signed_in").exists()
 
 
