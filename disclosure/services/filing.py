@@ -37,7 +37,7 @@ from disclosure.services._common import (
 )
 from inferences.services import inferences_erase
 from portal.models import ActivityRecord, Employer, User
-from portal.shared.bulk import insert_rows
+from portal.shared.bulk import insert_values
 from portal.shared.deletion import delete_set
 from portal.shared.emails import emails_held
 from portal.shared.locking import retry_on_deadlock, student_lock
@@ -236,18 +236,13 @@ def request_file(
                 )
             )
         RequestEvent.objects.bulk_create(events)
-        tasks = insert_rows(
-            [
-                RecipientTask(
-                    request=request,
-                    employer=r.employer,
-                    reasons=r.as_json(),
-                    created_at=now,
-                    changed_at=now,
-                    queued_at=now,
-                )
-                for r in recipients
-            ]
+        task_ids = insert_values(
+            RecipientTask,
+            same={"request_id": request.pk, "created_at": now, "changed_at": now, "queued_at": now},
+            each={
+                "employer_id": [r.employer.pk for r in recipients],
+                "reasons": [r.as_json() for r in recipients],
+            },
         )
         source_tasks = SourceTask.objects.bulk_create(
             [SourceTask(request=request, source=s, queued_at=now) for s in sources]
@@ -257,10 +252,10 @@ def request_file(
         elif kind == Kind.DISCLOSURE:
             enqueue.report_build(request.pk)
         _email_student(request, "request_received")
-        enqueue.tasks_send_on_commit([task.pk for task in tasks], emails=emails)
+        enqueue.tasks_send_on_commit(task_ids, emails=emails)
         for source_task in source_tasks:
             enqueue.source_call(source_task.pk)
-        if not tasks and not source_tasks and request.portal_done_at is not None:
+        if not task_ids and not source_tasks and request.portal_done_at is not None:
             _complete(request)
     return request
 

@@ -9,8 +9,11 @@ and repeated by PostgreSQL (`INSERT … SELECT <value>, u.c1 … FROM unnest(<co
 only the columns that differ go as arrays. Other databases take `bulk_create`.
 """
 
+from typing import Any
+
 from django.db import connection
 from django.db.models import Model
+from django.utils import timezone
 
 
 def _cast(field) -> str:
@@ -65,3 +68,55 @@ def insert_rows(objs: list[Model]) -> list[Model]:
         obj._state.adding = False
         obj._state.db = connection.alias
     return objs
+
+
+def insert_values(model: type[Model], *, same: dict[str, Any], each: dict[str, list]) -> list[int]:
+    """Insert rows of `model` given by their values, not as objects: `same` (by attribute
+    name, `employer_id` for a foreign key) in every row, `each` one value a row; any other
+    field takes its default, once for all the rows. Returns the new rows' primary keys, in
+    order. The same statement as `insert_rows`, without an object a row or a look at every
+    field of every object to find what the rows share: for a filing's 38 company tasks,
+    0.9 ms to make the objects and 1.8 ms to read them back, against the INSERT's 0.85 ms in
+    PostgreSQL. Other databases take `bulk_create` of the objects these values make.
+    """
+    count = len(next(iter(each.values()))) if each else 0
+    if any(len(values) != count for values in each.values()):
+        raise ValueError("each column of `each` needs one value a row")
+    if not count:
+        return []
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    known = {f.attname for f in fields}
+    if unknown := (set(same) | set(each)) - known:
+        raise ValueError(f"{model.__name__} has no field {sorted(unknown)}")
+    if connection.vendor != "postgresql":
+        objs = [
+            model(**same, **{name: values[n] for name, values in each.items()})
+            for n in range(count)
+        ]
+        return [obj.pk for obj in model.objects.bulk_create(objs)]
+    columns, selected, params, arrays, casts = [], [], [], [], []
+    for field in fields:
+        columns.append(connection.ops.quote_name(field.column))
+        if field.attname in each:
+            arrays.append([field.get_db_prep_save(v, connection) for v in each[field.attname]])
+            casts.append(_cast(field))
+            selected.append(f"u.c{len(arrays)}")
+            continue
+        if field.attname in same:
+            value = same[field.attname]
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value = timezone.now()
+        else:
+            value = field.get_default()
+        selected.append(f"%s::{_cast(field)}")
+        params.append(field.get_db_prep_save(value, connection))
+    names = ", ".join(f"c{n + 1}" for n in range(len(arrays)))
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608 - names from the model; values are parameters
+        f"SELECT {', '.join(selected)} FROM unnest({', '.join(f'%s::{c}[]' for c in casts)}) "
+        f"WITH ORDINALITY AS u({names}, o) ORDER BY o "
+        f"RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + arrays)
+        return [row[0] for row in cursor.fetchall()]

@@ -1,4 +1,5 @@
-"""insert_rows (portal/shared/bulk.py) stores what bulk_create stores, field for field."""
+"""insert_rows and insert_values (portal/shared/bulk.py) store what bulk_create stores, field
+for field."""
 
 from datetime import timedelta
 
@@ -7,7 +8,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from disclosure.models import DataRequest, RecipientTask
-from portal.shared.bulk import insert_rows
+from portal.shared.bulk import insert_rows, insert_values
 from tests.factories import EmployerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +84,40 @@ def test_rows_that_share_every_value_and_a_single_row():
     one = insert_rows([RecipientTask(request=request, employer=employer, changed_at=now)])
     assert RecipientTask.objects.get(pk=one[0].pk).request_id == request.pk
     assert insert_rows([]) == []
+
+
+def test_values_make_the_rows_bulk_create_makes_of_the_same_values_with_the_defaults():
+    student = UserFactory()
+    now = timezone.now()
+    employers = EmployerFactory.create_batch(4)
+    reasons = [{"provisions": n, "note": "100% 'quoted'", "none": None} for n in range(4)]
+    request = a_request(student, now)
+    ids = insert_values(
+        RecipientTask,
+        same={"request_id": request.pk, "created_at": now, "changed_at": now, "queued_at": now},
+        each={"employer_id": [e.pk for e in employers], "reasons": reasons},
+    )
+    django = RecipientTask.objects.bulk_create(
+        RecipientTask(
+            request=a_request(student, now),
+            employer=employer,
+            reasons=reason,
+            created_at=now,
+            changed_at=now,
+            queued_at=now,
+        )
+        for employer, reason in zip(employers, reasons, strict=True)
+    )
+    ours = list(RecipientTask.objects.filter(pk__in=ids).order_by("pk"))
+    assert [t.pk for t in ours] == ids and len(set(ids)) == 4
+    assert [t.employer_id for t in ours] == [e.pk for e in employers]  # in order
+    assert stored(ours) == stored(django)
+    assert ours[0].status == RecipientTask.Status.QUEUED  # a default
+
+
+def test_values_refuse_what_the_model_does_not_have_and_ragged_columns():
+    with pytest.raises(ValueError, match="no field"):
+        insert_values(RecipientTask, same={"nonsense": 1}, each={"employer_id": [1]})
+    with pytest.raises(ValueError, match="one value a row"):
+        insert_values(RecipientTask, same={}, each={"employer_id": [1, 2], "reasons": [{}]})
+    assert insert_values(RecipientTask, same={}, each={"employer_id": []}) == []
