@@ -12,13 +12,44 @@ only the columns that differ go as arrays. Other databases take `bulk_create`.
 from typing import Any
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 from django.utils import timezone
 
 
 def _cast(field) -> str:
     # The type without its size: varchar, not varchar(10) (as Django's own UNNEST insert).
     return field.db_type(connection).split("(")[0]
+
+
+def _insert(model: type[Model], count: int, columns: list[tuple[Field, Any, bool]]) -> list[int]:
+    """One `INSERT … SELECT` of `count` rows of `model`: for each (field, value, varies), a
+    value sent once and repeated by PostgreSQL, or (varies) a list of one value a row, sent
+    as an array and unnested in order. Returns the new rows' primary keys, in order."""
+    names, selected, params, arrays, casts = [], [], [], [], []
+    for field, value, varies in columns:
+        names.append(connection.ops.quote_name(field.column))
+        if varies:
+            arrays.append([field.get_db_prep_save(v, connection) for v in value])
+            casts.append(_cast(field))
+            selected.append(f"u.c{len(arrays)}")
+        else:
+            selected.append(f"%s::{_cast(field)}")
+            params.append(field.get_db_prep_save(value, connection))
+    unnested = ", ".join(f"c{n + 1}" for n in range(len(arrays)))
+    source = (
+        f"unnest({', '.join(f'%s::{cast}[]' for cast in casts)}) "
+        f"WITH ORDINALITY AS u({unnested}, o)"
+        if arrays
+        else f"generate_series(1, {count}) AS u(o)"
+    )
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({', '.join(names)}) "  # noqa: S608 - names from the model; values are parameters
+        f"SELECT {', '.join(selected)} FROM {source} ORDER BY o "
+        f"RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + arrays)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def insert_rows(objs: list[Model]) -> list[Model]:
@@ -33,36 +64,20 @@ def insert_rows(objs: list[Model]) -> list[Model]:
     model = type(objs[0])
     if connection.vendor != "postgresql":
         return model.objects.bulk_create(objs)
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns, selected, params, arrays, casts = [], [], [], [], []
-    for field in fields:
+    columns = []
+    for field in model._meta.concrete_fields:
+        if field.primary_key:
+            continue
         values = [field.pre_save(obj, True) for obj in objs]
         if any(hasattr(value, "as_sql") for value in values):
             return model.objects.bulk_create(objs)  # an expression: Django compiles it
-        columns.append(connection.ops.quote_name(field.column))
         first = values[0]
         if all(value == first and type(value) is type(first) for value in values):
-            selected.append(f"%s::{_cast(field)}")
-            params.append(field.get_db_prep_save(first, connection))
+            columns.append((field, first, False))
         else:
-            arrays.append([field.get_db_prep_save(value, connection) for value in values])
-            casts.append(_cast(field))
-            selected.append(f"u.c{len(arrays)}")
-    names = ", ".join(f"c{n + 1}" for n in range(len(arrays)))
-    source = (
-        f"unnest({', '.join(f'%s::{cast}[]' for cast in casts)}) WITH ORDINALITY AS u({names}, o)"
-        if arrays
-        else f"generate_series(1, {len(objs)}) AS u(o)"
-    )
+            columns.append((field, values, True))
+    ids = _insert(model, len(objs), columns)
     pk = model._meta.pk
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608 - names from the model; values are parameters
-        f"SELECT {', '.join(selected)} FROM {source} ORDER BY o "
-        f"RETURNING {connection.ops.quote_name(pk.column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params + arrays)
-        ids = [row[0] for row in cursor.fetchall()]
     for obj, pk_value in zip(objs, ids, strict=True):
         setattr(obj, pk.attname, pk_value)
         obj._state.adding = False
@@ -85,8 +100,7 @@ def insert_values(model: type[Model], *, same: dict[str, Any], each: dict[str, l
     if not count:
         return []
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    known = {f.attname for f in fields}
-    if unknown := (set(same) | set(each)) - known:
+    if unknown := (set(same) | set(each)) - {f.attname for f in fields}:
         raise ValueError(f"{model.__name__} has no field {sorted(unknown)}")
     if connection.vendor != "postgresql":
         objs = [
@@ -94,29 +108,14 @@ def insert_values(model: type[Model], *, same: dict[str, Any], each: dict[str, l
             for n in range(count)
         ]
         return [obj.pk for obj in model.objects.bulk_create(objs)]
-    columns, selected, params, arrays, casts = [], [], [], [], []
+    columns = []
     for field in fields:
-        columns.append(connection.ops.quote_name(field.column))
         if field.attname in each:
-            arrays.append([field.get_db_prep_save(v, connection) for v in each[field.attname]])
-            casts.append(_cast(field))
-            selected.append(f"u.c{len(arrays)}")
-            continue
-        if field.attname in same:
-            value = same[field.attname]
+            columns.append((field, each[field.attname], True))
+        elif field.attname in same:
+            columns.append((field, same[field.attname], False))
         elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            value = timezone.now()
+            columns.append((field, timezone.now(), False))
         else:
-            value = field.get_default()
-        selected.append(f"%s::{_cast(field)}")
-        params.append(field.get_db_prep_save(value, connection))
-    names = ", ".join(f"c{n + 1}" for n in range(len(arrays)))
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608 - names from the model; values are parameters
-        f"SELECT {', '.join(selected)} FROM unnest({', '.join(f'%s::{c}[]' for c in casts)}) "
-        f"WITH ORDINALITY AS u({names}, o) ORDER BY o "
-        f"RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params + arrays)
-        return [row[0] for row in cursor.fetchall()]
+            columns.append((field, field.get_default(), False))
+    return _insert(model, count, columns)
