@@ -19,15 +19,12 @@ Deploying either change signs everyone out once: the rows stored before it are n
 hashed nor sealed. The retention job deletes rows past their expiry (backoffice/retention.py).
 """
 
-import base64
 import hashlib
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from django.conf import settings
+from cryptography.fernet import InvalidToken, MultiFernet
 from django.contrib.sessions.backends import db
-from django.utils.crypto import salted_hmac
 
-SALT = "portal.sessions.sealed-data"
+from portal.shared.sealing import sealing_keys
 
 
 def stored_key(session_key: str) -> str:
@@ -35,18 +32,9 @@ def stored_key(session_key: str) -> str:
 
 
 def _sealing(session_key: str) -> MultiFernet:
-    """The Fernet keys of one session: its cookie's value under each configured secret (a
-    session sealed under SECRET_KEY_FALLBACKS is still read, and sealed anew when saved)."""
-    return MultiFernet(
-        [
-            Fernet(
-                base64.urlsafe_b64encode(
-                    salted_hmac(SALT, session_key, secret=key, algorithm="sha256").digest()
-                )
-            )
-            for key in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
-        ]
-    )
+    """The keys of one session: its cookie's value under each configured secret (a session
+    sealed under SECRET_KEY_FALLBACKS is still read, and sealed anew when saved)."""
+    return sealing_keys(f"session {session_key}")
 
 
 class SessionStore(db.SessionStore):

@@ -8,6 +8,9 @@ and erases the sealed value in the same UPDATE that records the message sent, or
 good. The stored body shows the placeholder to staff, now and forever; a backup taken while
 the message waits holds only ciphertext, and one taken after holds nothing.
 
+Sessions seal their data with the same derivation, each under its own cookie's value
+(`sealing_keys`, portal/sessions.py).
+
 Rotating SECRET_KEY: list the old key in SECRET_KEY_FALLBACKS until the queue has drained;
 a message sealed under a key no longer listed fails with a reason and is resent by staff.
 """
@@ -38,10 +41,19 @@ def _keys(purpose: str = "email secrets") -> MultiFernet:
     return _derived(purpose, (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS))
 
 
-@functools.lru_cache(maxsize=8)
-def _derived(purpose: str, keys: tuple[str, ...]) -> MultiFernet:
-    # Derived once per key set, not for every message the worker sends.
+def _fernets(purpose: str, keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([_fernet(key, purpose) for key in keys])
+
+
+# Derived once per key set, not for every message the worker sends.
+_derived = functools.lru_cache(maxsize=8)(_fernets)
+
+
+def sealing_keys(purpose: str) -> MultiFernet:
+    """The keys for `purpose` under SECRET_KEY and its fallbacks (the first seals, any
+    opens), derived afresh: for a purpose of its own each time, as a session's (its cookie),
+    which a cache of a few would only churn."""
+    return _fernets(purpose, (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS))
 
 
 def seal(values: dict[str, str]) -> str:
