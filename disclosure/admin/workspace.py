@@ -46,11 +46,13 @@ EMPLOYER_PAGE_LINKS = 10
 
 
 def _link_state(link: WorkspaceLink, now) -> str:
-    if link.revoked_at:
-        return _("revoked")
-    if link.expires_at <= now:
-        return _("expired")
-    return _("used") if link.used_at else _("works")
+    state = link.state(now)
+    return {
+        "revoked": _("revoked"),
+        "replaced": _("revoked"),
+        "expired": _("expired"),
+        "used": _("used"),
+    }.get(state, _("works"))
 
 
 def workspace_links_html(employer) -> str:

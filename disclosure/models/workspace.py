@@ -69,6 +69,15 @@ class WorkspaceLink(models.Model):
         now = now or timezone.now()
         return self.revoked_at is None and self.expires_at > now
 
+    def state(self, now=None) -> str:
+        """ "revoked" by staff (with their name), "replaced" by a newer digest's link (revoked
+        with none), "expired", "used", or "works" (it may still sign a browser in)."""
+        if self.revoked_at is not None:
+            return "revoked" if self.revoked_by_id is not None else "replaced"
+        if self.expires_at <= (now or timezone.now()):
+            return "expired"
+        return "used" if self.used_at is not None else "works"
+
     def opens(self, now=None) -> bool:
         """Whether it may still sign a browser in: working and never used."""
         return self.used_at is None and self.works(now)

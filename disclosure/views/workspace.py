@@ -151,12 +151,8 @@ def _signed_in(view):
 def _gone_state(link: WorkspaceLink | None) -> str:
     if link is None:
         return "unknown"
-    if link.revoked_at is not None:
-        # Staff revoke with their name; a digest replacing its older links, with none.
-        return "revoked" if link.revoked_by_id is not None else "replaced"
-    if link.used_at is not None and link.expires_at > timezone.now():
-        return "used"
-    return "expired"
+    state = link.state()
+    return "expired" if state == "works" else state
 
 
 def _gone(request: HttpRequest, link: WorkspaceLink | None, *, status: int) -> HttpResponse:
