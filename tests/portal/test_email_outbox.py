@@ -412,7 +412,39 @@ def test_recording_a_send_waits_for_no_disk_only_in_its_own_transaction():
             _record_sent(claimed().pk)
             assert synchronous_commit() == "on"
     assert synchronous_commit() == "on"
+    # The record alone: the setting and the UPDATE in one query (one round trip), with no
+    # BEGIN or COMMIT of its own; inside the caller's transaction, the UPDATE alone.
+    records = [sql for sql in seen if "UPDATE" in sql]
+    assert len(records) == 2
+    assert records[0].startswith("SET LOCAL synchronous_commit = off; UPDATE ")
+    assert "synchronous_commit" not in records[1]
     assert [sql for sql in seen if "synchronous_commit" in sql] == [
-        "SET LOCAL synchronous_commit = off",
+        records[0],
         "SHOW synchronous_commit",
     ]
+
+
+@pytest.mark.skipif(
+    not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+    reason="needs PostgreSQL (CI's second pass): the record's two statements are PostgreSQL's",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_record_that_fails_leaves_the_connection_as_it_was():
+    """The record's two statements run as one transaction of their own: when the UPDATE
+    fails, both are rolled back and the connection is idle, not stuck in a failed
+    transaction that would refuse the worker's next statement."""
+    import psycopg
+    from django.db import DataError, connection
+
+    from portal.tasks import _record_sent
+
+    message = claimed()
+    with pytest.raises(DataError):
+        _record_sent("not a number")
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    _record_sent(message.pk)
+    message.refresh_from_db()
+    assert message.status == EmailMessage.Status.SENT
