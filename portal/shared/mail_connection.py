@@ -24,6 +24,8 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.backends import smtp
 
+from portal.shared.mime import envelope_address
+
 log = logging.getLogger(__name__)
 
 DJANGO_SMTP = "django.core.mail.backends.smtp.EmailBackend"
@@ -61,6 +63,23 @@ class SMTPBackend(smtp.EmailBackend):
     @property
     def connection_class(self):
         return _SMTP_SSL if self.use_ssl else _SMTP
+
+    def _send(self, email_message: EmailMessage) -> bool:
+        """Django's `_send`, each envelope address sanitized once per process
+        (`envelope_address`), not again for every message."""
+        if not email_message.recipients():
+            return False
+        encoding = email_message.encoding or settings.DEFAULT_CHARSET
+        from_email = envelope_address(email_message.from_email, encoding)
+        recipients = [envelope_address(a, encoding) for a in email_message.recipients()]
+        message = email_message.message()
+        try:
+            self.connection.sendmail(from_email, recipients, message.as_bytes(linesep="\r\n"))
+        except smtplib.SMTPException:
+            if not self.fail_silently:
+                raise
+            return False
+        return True
 
     def failed_before_data(self) -> bool:
         return self.connection is not None and not self.connection.data_started

@@ -2,6 +2,7 @@
 form, with the standard library's costs taken out."""
 
 import email
+import email.header
 import email.policy
 import random
 import re
@@ -86,3 +87,76 @@ def test_a_header_is_written_unfolded_only_where_the_standard_library_leaves_it_
         assert ours._fold(name, value, False) == expected, (name, value)
         written_as_is += expected == f"{name}: {value}\r\n"
     assert written_as_is > 1_000  # the shortcut was taken, not only compat32's own path
+
+
+def test_a_kept_fold_is_the_one_for_its_own_line_ending_and_length():
+    """A folded header is kept by its value and by what folding depends on: the same
+    subject folded for "\\n" and "\\r\\n", 78 and 40 characters, each as compat32 folds it,
+    the first time and when it is kept."""
+    subject = SUBJECTS[0]
+    encoded = email.header.Header(subject, "utf-8").encode()
+    for linesep in ("\r\n", "\n"):
+        for length in (78, 40):
+            standard = email.policy.compat32.clone(linesep=linesep, max_line_length=length)
+            ours = UNFOLDED.clone(linesep=linesep, max_line_length=length)
+            for value in (subject, encoded):
+                expected = standard._fold("Subject", value, False)
+                assert ours._fold("Subject", value, False) == expected
+                assert ours._fold("Subject", value, False) == expected
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"subject": "請求のお知らせ\nBcc: someone@example.net"},
+        {"subject": "plain\r\nBcc: someone@example.net"},
+        {"to": ["privacy@example.jp\nBcc: someone@example.net"]},
+        {"cc": ["a@example.jp", "b@example.jp\rX-Injected: 1"]},
+    ],
+)
+def test_a_header_with_a_line_break_is_refused_each_time(fields):
+    """Django's refusal of a line break in a header (header injection) holds for the headers
+    whose check is kept: an error is never kept as if it were a value."""
+    from django.core.mail import BadHeaderError
+
+    for _ in range(2):
+        mail = OutgoingEmail(
+            **{"subject": "s", "body": "text", "to": ["x@example.jp"], **fields},
+        )
+        mail.attach_alternative("<p>html</p>", "text/html")
+        with pytest.raises(BadHeaderError):
+            mail.message()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "privacy-038@bench.example.jp",
+        "個人情報ポータル <noreply@example.jp>",
+        '"O\'Brien, Co" <x@example.jp>',
+        "担当者@example.jp",
+        "someone@例え.jp",
+        ("山田 太郎", "yamada@example.jp"),
+    ],
+)
+def test_an_envelope_address_is_djangos_first_time_and_kept(address):
+    from django.core.mail.message import sanitize_address
+
+    from portal.shared.mime import envelope_address
+
+    expected = sanitize_address(address, "utf-8")
+    assert envelope_address(address, "utf-8") == expected
+    assert envelope_address(address, "utf-8") == expected
+
+
+@pytest.mark.parametrize("address", ["@@", "a@b.jp trailing words", "a@b.jp, c@d.jp"])
+def test_an_address_django_refuses_is_refused_each_time(address):
+    from django.core.mail.message import sanitize_address
+
+    from portal.shared.mime import envelope_address
+
+    with pytest.raises(ValueError):
+        sanitize_address(address, "utf-8")
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            envelope_address(address, "utf-8")
