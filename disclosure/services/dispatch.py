@@ -22,6 +22,7 @@ from disclosure.services._common import Actor, Event
 from disclosure.services.companies import DIGESTED, _answer_url
 from disclosure.services.webhooks import webhook_delivery_queue
 from portal.models import EmailMessage, Employer
+from portal.shared.bulk import insert_rows
 from portal.shared.emails import emails_compose_to_companies, emails_store
 
 
@@ -108,7 +109,8 @@ def recipient_tasks_send(*, task_ids: list[int]) -> list[int]:
 
 
 def _tell_by_email(tasks: list[RecipientTask], *, now: datetime) -> None:
-    """Each task's answer link, email and timeline event, a few statements for them all."""
+    """Each task's answer link, email and timeline event, a few statements for them all
+    (`insert_rows`: `bulk_create` spent twice as long quoting a row's Japanese text)."""
     if not tasks:
         return
     # The answer page's URL reversed once for the batch, each token put in it: reversing
@@ -143,20 +145,22 @@ def _tell_by_email(tasks: list[RecipientTask], *, now: datetime) -> None:
         )
         for index, message in zip(indexes, made, strict=True):
             messages[index] = message
-    AnswerLink.objects.bulk_create(links)
+    insert_rows(links)
     emails_store(messages)
     _emails_set(tasks, messages)
     at = timezone.now()
-    RequestEvent.objects.bulk_create(
-        RequestEvent(
-            request=task.request,
-            task=task,
-            kind=Event.SEND_FAILED if message.failed else Event.SENT,
-            actor=Actor.SYSTEM,
-            detail=message.last_error if message.failed else task.employer.name,
-            at=at,
-        )
-        for task, message in zip(tasks, messages, strict=True)
+    insert_rows(
+        [
+            RequestEvent(
+                request=task.request,
+                task=task,
+                kind=Event.SEND_FAILED if message.failed else Event.SENT,
+                actor=Actor.SYSTEM,
+                detail=message.last_error if message.failed else task.employer.name,
+                at=at,
+            )
+            for task, message in zip(tasks, messages, strict=True)
+        ]
     )
 
 
