@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.backends import smtp
 
-from portal.shared.mime import envelope_address
+from portal.shared.mime import OutgoingEmail, envelope_address
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +66,19 @@ class SMTPBackend(smtp.EmailBackend):
 
     def _send(self, email_message: EmailMessage) -> bool:
         """Django's `_send`, each envelope address sanitized once per process
-        (`envelope_address`), not again for every message."""
+        (`envelope_address`), not again for every message, and the outbox's message written
+        straight to bytes (`OutgoingEmail.wire_bytes`)."""
         if not email_message.recipients():
             return False
         encoding = email_message.encoding or settings.DEFAULT_CHARSET
         from_email = envelope_address(email_message.from_email, encoding)
         recipients = [envelope_address(a, encoding) for a in email_message.recipients()]
-        message = email_message.message()
+        if isinstance(email_message, OutgoingEmail):
+            data = email_message.wire_bytes()
+        else:
+            data = email_message.message().as_bytes(linesep="\r\n")
         try:
-            self.connection.sendmail(from_email, recipients, message.as_bytes(linesep="\r\n"))
+            self.connection.sendmail(from_email, recipients, data)
         except smtplib.SMTPException:
             if not self.fail_silently:
                 raise

@@ -17,19 +17,30 @@ costs taken out of every message a worker sends (docs/performance.md, "Passing a
   envelope, about 0.17 ms a message together. Their results, pure functions of the value,
   are kept (`_repeated`, and `envelope_address` for the SMTP backend,
   portal/shared/mail_connection.py).
+- **The outbox's one shape written straight to bytes** (`OutgoingEmail.wire_bytes`). Every
+  email the outbox sends is a text and an HTML part, UTF-8, no attachment, no extra header:
+  its bytes are written directly, each header folded by the same policy as above (so the
+  same code path and the same kept values), the parts' fixed headers as Django writes them.
+  Anything else (a long line Django would quote-print, a carriage return, an attachment)
+  goes through `message()`. tests/portal/test_mime.py compares the two byte for byte over
+  thousands of random messages. 0.18 -> 0.05 ms a message.
 """
 
 import functools
 import secrets
 from email.mime.multipart import MIMEMultipart
 from email.policy import Compat32
+from email.utils import formatdate, make_msgid
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import (
+    RFC5322_EMAIL_LINE_LENGTH_LIMIT,
     SafeMIMEMultipart,
     forbid_multi_line_headers,
     sanitize_address,
 )
+from django.core.mail.utils import DNS_NAME
 
 # A header value this long is not kept (a body is never a header; a long Cc list may be).
 _KEPT_LENGTH = 2000
@@ -116,3 +127,113 @@ class OutgoingEmail(EmailMultiAlternatives):
             message.set_boundary(_boundary([p for p in parts if isinstance(p, str)]))
         message.policy = UNFOLDED
         return message
+
+    def wire_bytes(self) -> bytes:
+        """What `message().as_bytes(linesep="\\r\\n")` writes (a boundary drawn afresh, the
+        Date and Message-ID of now), written directly when the message has the outbox's
+        shape (above), through `message()` otherwise."""
+        wire = _wire_bytes(self)
+        return wire if wire is not None else self.message().as_bytes(linesep="\r\n")
+
+
+WIRE = UNFOLDED.clone(linesep="\r\n")
+_SAMPLE_BOUNDARY = "=_" + "0" * 32
+# The multipart's Content-Type, folded as compat32 folds it: where it breaks depends only on
+# the boundary's length, which is always the same, so the boundary is put in afterwards.
+_MULTIPART = (
+    Compat32(linesep="\r\n")
+    ._fold("Content-Type", f'multipart/alternative; boundary="{_SAMPLE_BOUNDARY}"', False)
+    .encode("ascii")
+    + b"MIME-Version: 1.0\r\n"
+)
+
+
+def _part_headers(subtype: str, cte: str) -> bytes:
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        f"MIME-Version: 1.0\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
+    ).encode("ascii")
+
+
+_PART_HEADERS = {
+    (subtype, cte): _part_headers(subtype, cte)
+    for subtype in ("plain", "html")
+    for cte in ("7bit", "8bit")
+}
+
+
+def _wire_part(subtype: str, text: str) -> bytes | None:
+    """A text part as Django writes it (its headers, its lines ended by CRLF); None for one
+    Django would write otherwise: quoted-printable for a line over 998 bytes (its check,
+    word for word), or a carriage return the writer would turn into a line break."""
+    if "\r" in text:
+        return None
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    if any(
+        len(line.encode(errors="surrogateescape")) > RFC5322_EMAIL_LINE_LENGTH_LIMIT
+        for line in text.splitlines()
+    ):
+        return None
+    cte = "7bit" if len(encoded) == len(text) else "8bit"
+    return _PART_HEADERS[subtype, cte] + encoded.replace(b"\n", b"\r\n")
+
+
+def _wire_header(name: str, value: str, encoding: str) -> bytes:
+    if len(value) <= _KEPT_LENGTH:
+        name, value = _repeated(name, value, encoding)
+    else:
+        name, value = forbid_multi_line_headers(name, value, encoding)
+    return WIRE.fold_binary(name, value)
+
+
+def _wire_bytes(mail: "OutgoingEmail") -> bytes | None:
+    """`mail`'s bytes for the outbox's shape of message, or None for any other."""
+    if (
+        mail.extra_headers
+        or mail.attachments
+        or mail.reply_to
+        or mail.encoding
+        or settings.DEFAULT_CHARSET != "utf-8"
+        or not mail.to
+        or len(mail.alternatives) != 1
+        or not isinstance(mail.body, str)
+        or not mail.body
+    ):
+        return None
+    html, mimetype = mail.alternatives[0]
+    if mimetype != "text/html" or not isinstance(html, str) or not html:
+        return None
+    plain_part, html_part = _wire_part("plain", mail.body), _wire_part("html", html)
+    if plain_part is None or html_part is None:
+        return None
+    if not all(isinstance(v, str) for v in (mail.subject, mail.from_email, *mail.to, *mail.cc)):
+        return None  # a lazy string, a tuple: Django's own path
+    boundary = _boundary([mail.body, html]).encode("ascii")
+    headers = [
+        _MULTIPART.replace(_SAMPLE_BOUNDARY.encode("ascii"), boundary),
+        _wire_header("Subject", mail.subject, "utf-8"),
+        _wire_header("From", mail.from_email, "utf-8"),
+        _wire_header("To", ", ".join(mail.to), "utf-8"),
+    ]
+    if mail.cc:
+        headers.append(_wire_header("Cc", ", ".join(mail.cc), "utf-8"))
+    headers.append(WIRE.fold_binary("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME)))
+    headers.append(WIRE.fold_binary("Message-ID", make_msgid(domain=DNS_NAME)))
+    separator = b"\r\n--" + boundary
+    return b"".join(
+        [
+            *headers,
+            b"\r\n--",
+            boundary,
+            b"\r\n",
+            plain_part,
+            separator,
+            b"\r\n",
+            html_part,
+            separator,
+            b"--\r\n",
+        ]
+    )
