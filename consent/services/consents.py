@@ -29,6 +29,7 @@ from consent.models import (
     StopUseNotice,
     newest_acceptance_sql,
 )
+from consent.services import withdrawal_statement
 from consent.templatetags.consent_tags import event_line
 from portal.models import Employer, Language, User
 from portal.shared.bulk import insert_rows
@@ -330,38 +331,73 @@ def consent_withdraw_all(
     with transaction.atomic(savepoint=False):
         if not student_locked:
             _lock_student(student)
-        # The state rows only (of=self): without it, PostgreSQL locked every joined row too,
-        # the companies' and the purposes', so two students withdrawing from the same
-        # companies (two filings at once) waited for each other.
-        states = Consent.objects.select_for_update(of=("self",)).filter(
-            student=student, granted=True
-        )
-        if employers is not None:
-            states = states.filter(employer__in=employers)
-        # Not the events' policy versions: the newest acceptance's is the one recorded, and
-        # loading a version (its texts) for each of 38 states cost more than the rest.
-        states = list(
-            states.select_related("employer", "purpose").order_by("employer__name", "purpose__code")
-        )
-        if not states:
+        if (newest := _newest_version(student)) is not None and withdrawal_statement.usable():
+            template = _new_event(
+                student=student,
+                employer=None,
+                purpose=None,
+                action=Action.WITHDRAW,
+                version=newest,
+                screen=screen,
+                language=language,
+                actor=actor,
+                actor_user=actor_user,
+                reason=reason,
+                ip_address=ip_address,
+                user_agent=user_agent,
+                at=timezone.now(),
+            )
+            events = withdrawal_statement.withdraw_in_one_statement(
+                template=template, student=student, employers=employers
+            )
+            if events and notify_recipients:
+                _notify_recipients(student=student, events=events)
+        else:
+            events = _withdraw_all_step_by_step(
+                student=student,
+                newest=newest,
+                employers=employers,
+                screen=screen,
+                language=language,
+                actor=actor,
+                actor_user=actor_user,
+                reason=reason,
+                ip_address=ip_address,
+                user_agent=user_agent,
+                notify=notify_recipients,
+            )
+        if not events:
             return []
-        newest = _newest_version(student)
-        events = _withdraw_states(
-            student=student,
-            states=states,
-            action=Action.WITHDRAW,
-            screen=screen,
-            language=language,
-            actor=actor,
-            actor_user=actor_user,
-            reason=reason,
-            ip_address=ip_address,
-            user_agent=user_agent,
-            version=newest or states[0].event.policy_version,
-            notify=notify_recipients,
-        )
         _email_receipt(student=student, events=events)
     return events
+
+
+def _withdraw_all_step_by_step(
+    *, student: User, newest: PolicyVersion | None, employers: list[Employer] | None, **change
+) -> list[ConsentEvent]:
+    """consent_withdraw_all's withdrawals on a database other than PostgreSQL, or for a
+    student with no acceptance (the states' own version is recorded): the states read, the
+    events inserted, the states updated. The same ledger as withdrawal_statement's."""
+    # The state rows only (of=self): without it, PostgreSQL locked every joined row too,
+    # the companies' and the purposes', so two students withdrawing from the same
+    # companies (two filings at once) waited for each other.
+    states = Consent.objects.select_for_update(of=("self",)).filter(student=student, granted=True)
+    if employers is not None:
+        states = states.filter(employer__in=employers)
+    states = list(
+        states.select_related("employer", "purpose").order_by(
+            "employer__name", "purpose__code", "employer__id", "purpose__id"
+        )
+    )
+    if not states:
+        return []
+    return _withdraw_states(
+        student=student,
+        states=states,
+        action=Action.WITHDRAW,
+        version=newest or states[0].event.policy_version,
+        **change,
+    )
 
 
 def consent_lapse_after_acceptance(*, student: User, version: PolicyVersion) -> list[ConsentEvent]:
