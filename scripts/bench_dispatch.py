@@ -21,12 +21,14 @@ an SMTP server on loopback (tests/smtp.py, in this process) and, for filing, gun
 3. **Filing over HTTP.** gunicorn (`--web-workers`, DEBUG off) serves the real form; students
    whose data went to 38 companies, signed in and recently re-authenticated, each file a
    deletion (POST /requests/new/), while the worker dispatches what they filed. One client
-   one after another: p50 and p95 of the round trip on loopback (the server's time). Then
+   one after another: p50 and p95 of the server's time (each request's own time in
+   gunicorn, from its access log), and of the round trip the client saw beside it. Then
    `--clients` clients at once: filings per second, and how many company emails the worker
    delivered meanwhile. Goals: p50 under 30 ms, at least 30 filings a second. Beside the
    p50, right after and under the same dispatch, its parts: a signed-in GET /healthz over
-   the same gunicorn (the web's floor), and the SQL statements one filing sends, captured
-   from one made in this process and rolled back, replayed raw (the database's floor).
+   the same gunicorn (the web's floor, its server's time), and the SQL statements one
+   filing sends, captured from one made in this process and rolled back, replayed raw (the
+   database's floor).
 
 The worker runs at `--worker-nice` (10), as its service unit in docs/operations.md does: on
 shared cores the web's requests go before the worker's batch (the figures of both are
@@ -396,22 +398,31 @@ class Run:
             f"-w {args.web_workers}, DEBUG off, POST /requests/new/), the worker dispatching:"
         )
         timings, elapsed, delivered, loads = results["sequential"]
-        p50 = statistics.median(timings) * 1000
-        p95 = sorted(timings)[int(len(timings) * 0.95)] * 1000
+        # The goal is the server's time: each filing's own time in gunicorn (its access log).
+        # The round trip the client sees is printed beside it; it adds a new connection a
+        # filing and this process's client sharing the interpreter with the SMTP server.
+        server = results["server"]
+        p50 = statistics.median(server) * 1000
+        p95 = sorted(server)[int(len(server) * 0.95)] * 1000
+        trip = statistics.median(timings) * 1000
         self.failed += p50 >= FILING_P50_GOAL_MS
         print(
-            f"  one client, {len(timings)} filings: p50 {p50:.1f} ms, p95 {p95:.1f} ms; "
-            f"goal p50 < {FILING_P50_GOAL_MS} ms: {verdict(p50 < FILING_P50_GOAL_MS)} "
-            f"(load {loads[0]:.1f} -> {loads[1]:.1f}); the worker sent "
+            f"  one client, {len(timings)} filings: the server's time (gunicorn's own) p50 "
+            f"{p50:.1f} ms, p95 {p95:.1f} ms; goal p50 < {FILING_P50_GOAL_MS} ms: "
+            f"{verdict(p50 < FILING_P50_GOAL_MS)} (load {loads[0]:.1f} -> {loads[1]:.1f}); the "
+            f"round trip the client saw, p50 {trip:.1f} ms, p95 "
+            f"{sorted(timings)[int(len(timings) * 0.95)] * 1000:.1f} ms; the worker sent "
             f"{delivered / elapsed:,.0f} emails/s meanwhile"
         )
-        healthz = statistics.median(results["healthz"]) * 1000
+        healthz = statistics.median(results["healthz_server"]) * 1000
         count, replayed = results["sql"]
         sql = statistics.median(replayed) * 1000
         print(
-            f"  its parts, right after: GET /healthz signed in, over the same gunicorn, p50 "
-            f"{healthz:.1f} ms; its {count} SQL statements replayed raw in one transaction, p50 "
-            f"{sql:.1f} ms; filing = {p50 / (healthz + sql):.1f}x the two together ({load()})"
+            f"  its parts, right after: GET /healthz signed in, over the same gunicorn, the "
+            f"server's time p50 {healthz:.1f} ms (round trip "
+            f"{statistics.median(results['healthz']) * 1000:.1f} ms); its {count} SQL statements "
+            f"replayed raw in one transaction, p50 {sql:.1f} ms; filing = "
+            f"{p50 / (healthz + sql):.1f}x the two together ({load()})"
         )
         timings, elapsed, delivered, loads = results["concurrent"]
         per_second = len(timings) / elapsed

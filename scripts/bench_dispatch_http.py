@@ -48,15 +48,16 @@ def signed_in(students: list[User]) -> dict[int, str]:
     return cookies
 
 
-def post_filing(port: int, session: str) -> float:
+def post_filing(port: int, session: str, tag: str = "-") -> float:
     """POST the request form as a browser would (the CSRF cookie and its token); the round
-    trip's seconds."""
+    trip's seconds. `tag` names the request in gunicorn's access log (server_times)."""
     csrf = uuid.uuid4().hex  # any 32 characters of a-zA-Z0-9 is a valid CSRF secret
     body = urlencode({**FORM, "csrfmiddlewaretoken": csrf}).encode()
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "Cookie": f"{settings.SESSION_COOKIE_NAME}={session}; {settings.CSRF_COOKIE_NAME}={csrf}",
         "Accept-Language": "ja",
+        "X-Bench": tag,
     }
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
@@ -76,14 +77,16 @@ def post_filing(port: int, session: str) -> float:
     return elapsed
 
 
-def get_healthz(port: int, session: str) -> float:
+def get_healthz(port: int, session: str, tag: str = "-") -> float:
     """GET /healthz with the student's session: the web's floor (gunicorn, the middleware,
     the session and the user, a database query and a broker ping); the round trip's seconds."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         started = time.perf_counter()
         conn.request(
-            "GET", "/healthz", headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"}
+            "GET",
+            "/healthz",
+            headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}", "X-Bench": tag},
         )
         response = conn.getresponse()
         response.read()
@@ -126,6 +129,23 @@ def filing_sql(session: str, replays: int) -> tuple[int, list[float]]:
     return len(statements), replayed
 
 
+def server_times(access_log: Path, tags: list[str], timeout: float = 30) -> list[float]:
+    """Each tagged request's own time in gunicorn, in seconds, from its access log, read
+    whole each time (a line is written just after its response, so the last may lag)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {}
+        for line in access_log.read_text().splitlines():
+            tag, _status, micros = line.split(" ")
+            found[tag] = int(micros) / 1_000_000
+        if all(tag in found for tag in tags):
+            return [found[tag] for tag in tags]
+        if time.monotonic() > deadline:
+            missing = [tag for tag in tags if tag not in found]
+            raise RuntimeError(f"gunicorn logged no line for {len(missing)}: {missing[:5]}")
+        time.sleep(0.05)
+
+
 def bench_filing(
     students: list[User],
     sink: Sink,
@@ -136,7 +156,8 @@ def bench_filing(
     logs: Path,
 ) -> dict:
     port = free_port()
-    server = start_gunicorn(port, web_workers, logs / "gunicorn.log")
+    access_log = logs / f"gunicorn-access-{port}.log"
+    server = start_gunicorn(port, web_workers, logs / "gunicorn.log", access_log)
     results = {}
     try:
         cookies = signed_in(students)
@@ -149,14 +170,18 @@ def bench_filing(
 
         loads, emails_before = [os.getloadavg()[0]], sink.count()
         started = time.perf_counter()
-        timings = [post_filing(port, cookies[s.pk]) for s in first]
+        tags = [f"filing-{n}" for n in range(len(first))]
+        timings = [post_filing(port, cookies[s.pk], t) for s, t in zip(first, tags, strict=True)]
         elapsed = time.perf_counter() - started
         loads.append(os.getloadavg()[0])
         results["sequential"] = (timings, elapsed, sink.count() - emails_before, loads)
         # Its parts, measured right after, with the worker still dispatching: the web's floor
         # over the same gunicorn, and the same filing's statements as raw SQL.
         spare = rest.pop()
-        results["healthz"] = [get_healthz(port, cookies[spare.pk]) for _ in first]
+        floor_tags = [f"healthz-{n}" for n in range(len(first))]
+        results["healthz"] = [get_healthz(port, cookies[spare.pk], tag) for tag in floor_tags]
+        results["server"] = server_times(access_log, tags)
+        results["healthz_server"] = server_times(access_log, floor_tags)
         results["sql"] = filing_sql(cookies[spare.pk], len(first))
 
         shares = [rest[n::clients] for n in range(clients)]
