@@ -454,17 +454,22 @@ class Consent(models.Model):
     the same transaction as each event. Invariant: `granted` is true only while the newest
     version the student accepted lists the purpose (lapses are applied on acceptance)."""
 
+    # No index of their own: one_consent_state leads with the student and the (employer,
+    # purpose, granted) index with the employer. Every withdrawal rewrites its state row in
+    # each of the table's indexes (a filing: 38 rows), so none is kept that another covers.
     student = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="consents",
         verbose_name=_("student"),
+        db_index=False,
     )
     employer = models.ForeignKey(
         "portal.Employer",
         on_delete=models.PROTECT,
         related_name="consents",
         verbose_name=_("employer"),
+        db_index=False,
     )
     purpose = models.ForeignKey(
         Purpose, on_delete=models.PROTECT, related_name="consents", verbose_name=_("purpose")
