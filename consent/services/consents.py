@@ -30,7 +30,7 @@ from consent.models import (
     newest_acceptance_sql,
 )
 from consent.services import withdrawal_statement
-from consent.templatetags.consent_tags import event_line
+from consent.templatetags.consent_tags import event_lines
 from portal.models import Employer, Language, User
 from portal.shared.bulk import insert_rows
 from portal.shared.emails import email_queue_template, email_queue_to_company
@@ -445,12 +445,8 @@ def _email_receipt(*, student: User, events: list[ConsentEvent]) -> None:
             for at in {event.occurred_at for event in events}
         }
         receipts = [
-            (
-                event_line(event, language),
-                when[event.occurred_at],
-                link.replace(str(sample), str(event.receipt_id)),
-            )
-            for event in events
+            (line, when[event.occurred_at], link.replace(str(sample), str(event.receipt_id)))
+            for line, event in zip(event_lines(events, language), events, strict=True)
         ]
         receipt = gettext("Receipt")
     # The list written here, not by the templates' loops: 38 items twice were half of the
