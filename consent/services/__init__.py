@@ -6,6 +6,7 @@ from consent.services.consents import (
     consent_lapse_after_acceptance,
     consent_withdraw,
     consent_withdraw_all,
+    receipt_context,
 )
 from consent.services.policies import (
     EDITABLE_FIELDS,
@@ -45,5 +46,6 @@ __all__ = [
     "previous_acceptance",
     "provision_record",
     "purpose_code_possible",
+    "receipt_context",
     "record_provision",
 ]

@@ -320,11 +320,14 @@ def consent_withdraw_all(
     employers: list[Employer] | None = None,
     notify_recipients: bool = True,
     student_locked: bool = False,
+    email_receipt: bool = True,
 ) -> list[ConsentEvent]:
     """Withdraw every live grant (or those for `employers`): one event per employer and
     purpose, one receipt email listing them all. A data-rights request passes
-    `notify_recipients=False`: its own message to each company says more than a notice,
-    and `student_locked=True`: its transaction already holds the student's lock."""
+    `notify_recipients=False`: its own message to each company says more than a notice;
+    `student_locked=True`: its transaction already holds the student's lock; and
+    `email_receipt=False`: its own "received" email to the student lists these receipts
+    (`receipt_context`), one email where the student had two at the same moment."""
     _check_actor(actor, actor_user, reason)
     # No savepoint: inside a caller's transaction (a filing), a failure here fails the
     # caller's whole change anyway; a savepoint would only cost two more statements.
@@ -366,9 +369,8 @@ def consent_withdraw_all(
                 user_agent=user_agent,
                 notify=notify_recipients,
             )
-        if not events:
-            return []
-        _email_receipt(student=student, events=events)
+        if events and email_receipt:
+            _email_receipt(student=student, events=events)
     return events
 
 
@@ -433,6 +435,21 @@ def consent_lapse_after_acceptance(*, student: User, version: PolicyVersion) -> 
 
 def _email_receipt(*, student: User, events: list[ConsentEvent]) -> None:
     language = student.language or Language.JA
+    email_queue_template(
+        to=student.email,
+        template="consent_change",
+        context={"student": student, "events": events, **receipt_context(events, language)},
+        kind="consent_change",
+        language=language,
+    )
+
+
+def receipt_context(events: list[ConsentEvent], language: str) -> dict:
+    """What an email listing consent changes as receipts needs: `listed_text` and
+    `listed_html` (each change's line, time and receipt link), `consents_url` and
+    `language`. The consent receipt's own email, and a data-rights request's "received"
+    email, which lists the withdrawals the request made (consent_withdraw_all's
+    `email_receipt=False`)."""
     # Each change's line, time and receipt link, made once here rather than by the text and
     # the HTML template each: a deletion to 38 companies lists 38 of them while the student
     # waits. The link is reversed once and each receipt's id put in it (reversing costs
@@ -457,20 +474,12 @@ def _email_receipt(*, student: User, events: list[ConsentEvent]) -> None:
         "</li>\n"
         for line, at, url in receipts
     )
-    email_queue_template(
-        to=student.email,
-        template="consent_change",
-        context={
-            "student": student,
-            "events": events,
-            "listed_text": listed_text,
-            "listed_html": mark_safe(listed_html),  # noqa: S308 - every value escaped above
-            "language": language,
-            "consents_url": settings.SITE_URL + reverse("consent:consent_list"),
-        },
-        kind="consent_change",
-        language=language,
-    )
+    return {
+        "listed_text": listed_text,
+        "listed_html": mark_safe(listed_html),  # noqa: S308 - every value escaped above
+        "language": language,
+        "consents_url": settings.SITE_URL + reverse("consent:consent_list"),
+    }
 
 
 def _notify_recipients(*, student: User, events: list[ConsentEvent]) -> None:

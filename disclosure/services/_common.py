@@ -7,7 +7,10 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from consent.models import ConsentEvent
+from consent.services import receipt_context
 from disclosure.models import DataRequest, RecipientTask, RequestEvent, RequestFile
+from portal.models import Language
 from portal.shared.emails import email_queue_template
 
 Kind = DataRequest.Kind
@@ -50,8 +53,13 @@ def _store_file(
 
 
 def _email_student(
-    request: DataRequest, template: str, *, task: RecipientTask | None = None
+    request: DataRequest,
+    template: str,
+    *,
+    task: RecipientTask | None = None,
+    withdrawn: list[ConsentEvent] = (),
 ) -> None:
+    """`withdrawn`: consents the request withdrew, listed in the email as their receipts."""
     student = request.student
     if student.closed_at is not None:
         return  # the account is closed: its address is gone (disclosure/closing.py)
@@ -59,6 +67,8 @@ def _email_student(
         to=student.email,
         template=template,
         context={
+            **(receipt_context(withdrawn, student.language or Language.JA) if withdrawn else {}),
+            "withdrawn": withdrawn,
             "student": student,
             "request": request,
             "task": task,

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from consent.models import Consent, ConsentScreen, Provision
+from consent.models import Consent, ConsentEvent, ConsentScreen, Provision
 from consent.services import consent_withdraw_all
 from disclosure import enqueue
 from disclosure.models import (
@@ -217,10 +217,11 @@ def request_file(
             due_at=now + timedelta(days=settings.REQUEST_DUE_DAYS),
             status=Status.IN_PROGRESS if recipients or sources else Status.SUBMITTED,
         )
+        withdrawn = []
         if own_part is None:
             # Done before the row is written, so that its outcome goes in the row's INSERT
             # and its event beside the first: two statements fewer while the student waits.
-            _portal_part(request, scope=employers, provisions=provisions)
+            withdrawn = _portal_part(request, scope=employers, provisions=provisions)
         request.save(force_insert=True)
         if employers is not None:
             request.employers.set(employers)
@@ -251,7 +252,9 @@ def request_file(
             own_part(request)
         elif kind == Kind.DISCLOSURE:
             enqueue.report_build(request.pk)
-        _email_student(request, "request_received")
+        # One email to the student: the request received, with the receipts of the
+        # withdrawals it made (consent_withdraw_all sends none of its own here).
+        _email_student(request, "request_received", withdrawn=withdrawn)
         enqueue.tasks_send_on_commit(task_ids, emails=emails)
         for source_task in source_tasks:
             enqueue.source_call(source_task.pk)
@@ -260,12 +263,16 @@ def request_file(
     return request
 
 
-def _portal_part(request: DataRequest, *, scope: list[Employer] | None, provisions: int) -> None:
+def _portal_part(
+    request: DataRequest, *, scope: list[Employer] | None, provisions: int
+) -> list[ConsentEvent]:
     """What the portal does itself, at once, in the filing's transaction, before the
     request's row is written: its outcome is set on `request`, which the caller saves. A
-    disclosure's report is queued by the caller, once the row has its key."""
+    disclosure's report is queued by the caller, once the row has its key. Returns the
+    consents it withdrew, whose receipts the student's "received" email lists."""
     student = request.student
     summary: dict = {}
+    events: list[ConsentEvent] = []
     if request.kind in (Kind.DELETION, Kind.CESSATION):
         events = consent_withdraw_all(
             student=student,
@@ -275,6 +282,7 @@ def _portal_part(request: DataRequest, *, scope: list[Employer] | None, provisio
             employers=scope,
             notify_recipients=False,
             student_locked=True,
+            email_receipt=False,
         )
         summary["consents_withdrawn"] = len(events)
     if request.kind == Kind.DELETION:
@@ -293,6 +301,7 @@ def _portal_part(request: DataRequest, *, scope: list[Employer] | None, provisio
     else:
         request.portal_done_at = timezone.now()
     request.portal_summary = summary
+    return events
 
 
 def _summary_text(summary: dict) -> str:

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from consent.models import ConsentEvent
 from consent.services import consent_grant, provision_record
 from disclosure import tasks
 from disclosure.models import AnswerLink, DataRequest, RecipientTask, RequestEvent
@@ -132,6 +133,42 @@ def test_each_company_email_is_in_the_companys_language(
     assert "Please open the link below" not in text_of(ja)
     assert JAPANESE.search(ja["Subject"]), ja["Subject"]
     assert ja["Subject"] != en["Subject"].replace(en_company.name, ja_company.name)
+
+
+def test_the_student_gets_one_email_that_says_what_was_received_and_receipts_each_withdrawal(
+    smtp_server, django_capture_on_commit_callbacks
+):
+    student, employers = student_with_recipients(("ja", "en", "ja"))
+
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+
+    # One email, not the request's and a separate consent receipt at the same moment.
+    [received] = smtp_server.received(student.email)
+    assert request.reference in subject(received)
+    withdrawals = ConsentEvent.objects.filter(
+        student=student, action=ConsentEvent.Action.WITHDRAW
+    ).select_related("employer")
+    assert len(withdrawals) == len(employers)
+    for body in (text_of(received), html_of(received)):
+        assert "3件の同意を直ちにオフにしました" in body
+        for event in withdrawals:
+            assert f"/consents/receipts/{event.receipt_id}/" in body
+            assert event.employer.name in body
+    assert not EmailMessage.objects.filter(to=student.email, kind="consent_change").exclude(
+        created_at__lt=request.submitted_at
+    )
+
+
+def test_a_request_that_withdraws_nothing_lists_no_receipts(django_capture_on_commit_callbacks):
+    student, _employers = student_with_recipients(("ja",))
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_file(student=student, kind=DataRequest.Kind.DISCLOSURE)
+
+    received = EmailMessage.objects.get(kind=f"request_received:{request.reference}")
+    assert received.status == EmailMessage.Status.SENT
+    assert request.reference in received.body_text
+    assert "同意を直ちにオフ" not in received.body_text
+    assert "/consents/receipts/" not in received.body_text + received.body_html
 
 
 # Idempotence and lost tasks ---------------------------------------------------------------
