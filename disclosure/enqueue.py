@@ -33,22 +33,33 @@ def task_send(task_id: int) -> None:
     on_commit_publish(SEND, RecipientTask, task_id)
 
 
-def tasks_send_on_commit(task_ids: list[int], *, emails: list[EmailMessage] = ()) -> None:
+def tasks_send_on_commit(
+    task_ids: list[int], *, emails: list[EmailMessage] = (), source_task_ids: list[int] = ()
+) -> None:
     """The companies' tasks of a request just filed, in as few messages as SEND_BATCH
     allows, the first carrying `emails` (queued in the same transaction and held back from
-    the broker: portal.shared.emails.emails_held) for the worker to send first. If the
-    broker refuses a message, its rows wait for the sweeps."""
+    the broker: portal.shared.emails.emails_held) for the worker to send first, and the
+    site's own systems' calls (`source_task_ids`), which the worker queues one by one
+    before anything else (`sources_call`; each call is claimed once, so a redelivered
+    message queuing them again calls nothing twice): the filing hands the broker one
+    message, not one a source. If the broker refuses a message, its rows wait for the
+    sweeps."""
     email_ids = [email.pk for email in emails if not email.failed]
     if not task_ids:
         if email_ids:
             on_commit_publish_many(EMAILS_SEND, EmailMessage, email_ids)
+        for source_task_id in source_task_ids:
+            source_call(source_task_id)
         return
     for start in range(0, len(task_ids), SEND_BATCH):
         batch = task_ids[start : start + SEND_BATCH]
-        carried = email_ids if start == 0 else []
-        on_commit_publish_for(
-            SEND_MANY, (batch, carried), [(RecipientTask, batch), (EmailMessage, carried)]
-        )
+        if start == 0:
+            sources = list(source_task_ids)
+            args = (batch, email_ids, sources) if sources else (batch, email_ids)
+            rows = [(RecipientTask, batch), (EmailMessage, email_ids), (SourceTask, sources)]
+        else:
+            args, rows = (batch, []), [(RecipientTask, batch)]
+        on_commit_publish_for(SEND_MANY, args, rows)
 
 
 def source_call(source_task_id: int) -> None:

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from disclosure import services
+from disclosure import enqueue, services
 from disclosure.models import RecipientTask
 from portal.models import EmailMessage
 from portal.shared.emails import emails_held
@@ -57,13 +57,19 @@ def recipient_task_send(task_id: int) -> bool:
 
 
 @shared_task(acks_late=True, max_retries=10, **RETRY)
-def recipient_tasks_send(task_ids: list[int], email_ids: list[int] = ()) -> int:
+def recipient_tasks_send(
+    task_ids: list[int], email_ids: list[int] = (), source_task_ids: list[int] = ()
+) -> int:
     """A request's companies, by one message (disclosure.enqueue.tasks_send_on_commit)
     instead of one per company, passed on together (services.recipient_tasks_send), after
-    the emails the filing made for its student (`email_ids`). A retry after the database
-    went away goes through them all again: those sent are skipped. A batch that fails for
-    another reason is passed on one task at a time, so one task's fault stops only that
-    task."""
+    the calls to the site's own systems are queued (`source_task_ids`, each its own task,
+    so that a slow source waits for no company) and the emails the filing made for its
+    student are sent (`email_ids`). A retry after the database went away goes through them
+    all again: those sent are skipped, and a source already called is not called again. A
+    batch that fails for another reason is passed on one task at a time, so one task's
+    fault stops only that task."""
+    if source_task_ids:
+        enqueue.sources_call(list(source_task_ids))
     if email_ids:
         emails_send_queued(list(email_ids))
     try:

@@ -255,9 +255,9 @@ def request_file(
         # One email to the student: the request received, with the receipts of the
         # withdrawals it made (consent_withdraw_all sends none of its own here).
         _email_student(request, "request_received", withdrawn=withdrawn)
-        enqueue.tasks_send_on_commit(task_ids, emails=emails)
-        for source_task in source_tasks:
-            enqueue.source_call(source_task.pk)
+        enqueue.tasks_send_on_commit(
+            task_ids, emails=emails, source_task_ids=[t.pk for t in source_tasks]
+        )
         if not task_ids and not source_tasks and request.portal_done_at is not None:
             _complete(request)
     return request

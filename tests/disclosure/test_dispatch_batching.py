@@ -18,6 +18,7 @@ from disclosure import enqueue, services, tasks
 from disclosure.models import (
     AnswerLink,
     DataRequest,
+    DataSource,
     RecipientTask,
     RequestEvent,
     Webhook,
@@ -468,3 +469,62 @@ def test_a_requests_company_emails_rendered_once_are_each_what_rendering_each_gi
     assert batch[-1].status == EmailMessage.Status.FAILED
     assert "&amp;B &quot;株式会社&quot; &lt;総務&gt;" in batch[0].body_html
     assert "O&#x27;Brien &amp; Sons" in batch[1].body_html
+
+
+def test_the_sites_own_systems_go_in_the_filings_one_message_and_the_worker_queues_each(
+    published, django_capture_on_commit_callbacks, monkeypatch
+):
+    sources = [
+        DataSource.objects.create(
+            name=f"source {n}", holds="応募履歴", endpoint=f"https://s{n}.example.jp/", secret="s"
+        )
+        for n in range(2)
+    ]
+    student, employers = student_with_recipients(("ja", "en"))
+    published.hold = True
+
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+
+    # One message: the companies' tasks, the student's email and both sources' calls.
+    source_tasks = sorted(request.source_tasks.values_list("pk", flat=True))
+    assert len(source_tasks) == len(sources)
+    [(name, (task_ids, email_ids, source_task_ids), _countdown)] = published
+    assert name == enqueue.SEND_MANY
+    assert len(task_ids) == len(employers) and len(email_ids) == 1
+    assert sorted(source_task_ids) == source_tasks
+
+    # The worker queues each call, one message each, before anything else; run again (a
+    # redelivered message), each call is still claimed once.
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.recipient_tasks_send.apply(args=(task_ids, email_ids, source_task_ids)).get()
+    calls = [args for name, args, _countdown in published if name == enqueue.SOURCE_CALL]
+    assert sorted(task_id for (task_id,) in calls) == source_tasks
+    assert published.names()[: len(sources)] == [enqueue.SOURCE_CALL] * len(sources)
+    called = []
+
+    class Accepted:
+        status_code, reason = 202, "Accepted"
+
+    def post(url, **_kwargs):
+        called.append(url)
+        return Accepted()
+
+    monkeypatch.setattr("disclosure.services.sources.requests.post", post)
+    for (task_id,) in calls * 2:
+        services.source_task_call(task_id=task_id)
+    assert sorted(called) == sorted(s.endpoint for s in sources)
+
+
+def test_a_refused_filing_message_leaves_the_sources_calls_to_the_sweep(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    DataSource.objects.create(name="s", holds="h", endpoint="https://s.example.jp/", secret="s")
+    student, _employers = student_with_recipients(("ja",))
+    monkeypatch.setattr(queueing, "publish", lambda *args, **kwargs: False)
+
+    request = file_deletion(student, django_capture_on_commit_callbacks)
+
+    [source_task] = request.source_tasks.all()
+    assert source_task.queued_at is None  # due: the next sweep queues it
+    assert not request.tasks.exclude(queued_at=None).exists()
