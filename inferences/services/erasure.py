@@ -15,24 +15,26 @@ What goes and what stays (docs/inferences.md, "Erased, and what is kept"):
   it names the model and when, never the output.
 """
 
-from django.db.models import QuerySet
+from django.db import connection
 
-from inferences.models import Inference, ObjectionNotice
+from inferences.models import Inference, InferenceObjection, ObjectionNotice
 from portal.models import EmailMessage, Employer, User
 from portal.shared.deletion import delete_set
 
 # What an objection notice's email keeps of its text once the results it listed are erased.
 ERASED_TEXT = "(erased: the results this notice listed were erased at the student's request)"
 
-
-def _done_notice_emails(student_id: int, employers: list[Employer] | None) -> QuerySet:
-    notices = ObjectionNotice.objects.filter(objection__student_id=student_id)
-    if employers is not None:
-        notices = notices.filter(employer__in=employers)
-    return EmailMessage.objects.filter(
-        pk__in=notices.values("email_id"),
-        status__in=[EmailMessage.Status.SENT, EmailMessage.Status.FAILED],
-    )
+# The objection notices' emails that went (or failed for good), blanked. Written once as
+# SQL: a deletion filing waits for it, and Django took three times longer to build the
+# UPDATE and its subquery than the database to run it. Its parameters: the text, the two
+# states, the student's id, then (`_SCOPED`) the companies' ids.
+_BLANK_NOTICES = f"""UPDATE {EmailMessage._meta.db_table} SET body_text = %s, body_html = ''
+WHERE status IN (%s, %s) AND id IN (
+  SELECT n.email_id FROM {ObjectionNotice._meta.db_table} n
+  JOIN {InferenceObjection._meta.db_table} o ON o.id = n.objection_id
+  WHERE o.student_id = %s{{scope}}
+)"""  # noqa: S608 - the models' tables; every value a parameter
+_SCOPED = " AND n.employer_id IN ({})"
 
 
 def inferences_erase(*, student: User, employers: list[Employer] | None = None) -> int:
@@ -43,5 +45,13 @@ def inferences_erase(*, student: User, employers: list[Employer] | None = None) 
     if employers is not None:
         results = results.filter(employer__in=employers)
     erased = delete_set(results)  # and their disputes (CASCADE)
-    _done_notice_emails(student.pk, employers).update(body_text=ERASED_TEXT, body_html="")
+    params = [ERASED_TEXT, EmailMessage.Status.SENT, EmailMessage.Status.FAILED, student.pk]
+    scope = ""
+    if employers is not None:
+        if not employers:
+            return erased
+        scope = _SCOPED.format(", ".join(["%s"] * len(employers)))
+        params += [employer.pk for employer in employers]
+    with connection.cursor() as cursor:
+        cursor.execute(_BLANK_NOTICES.format(scope=scope), params)
     return erased

@@ -79,6 +79,33 @@ def test_the_objection_stays_and_its_notice_keeps_the_fact_without_the_results(
     assert ObjectionNotice.objects.get().employer == scored.aoba
 
 
+def test_a_deletion_for_another_company_leaves_the_notice_and_one_not_yet_sent_keeps_its_text(
+    scored, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        inference_model_object(student=scored.student, model=scored.model)
+    [notice] = ObjectionNotice.objects.all()
+    email = EmailMessage.objects.get(pk=notice.email_id)
+    text = email.body_text
+
+    with django_capture_on_commit_callbacks(execute=True):
+        request_file(student=scored.student, kind="deletion", employers=[scored.kaede])
+    email.refresh_from_db()
+    assert email.body_text == text  # its company is not in the request's scope
+
+    EmailMessage.objects.filter(pk=email.pk).update(status=EmailMessage.Status.QUEUED)
+    with django_capture_on_commit_callbacks(execute=False):  # the email waits to go
+        request_file(student=scored.student, kind="deletion", employers=[scored.aoba])
+    email.refresh_from_db()
+    assert email.body_text == text  # still to be sent: what it says is still to be said
+
+    EmailMessage.objects.filter(pk=email.pk).update(status=EmailMessage.Status.SENT)
+    with django_capture_on_commit_callbacks(execute=True):
+        request_file(student=scored.student, kind="deletion")
+    email.refresh_from_db()
+    assert (email.body_text, email.body_html) == (ERASED_TEXT, "")
+
+
 def test_closing_the_account_erases_the_results_without_a_deletion_request(
     scored, django_capture_on_commit_callbacks
 ):
