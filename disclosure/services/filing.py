@@ -81,20 +81,31 @@ def request_recipients(*, student: User) -> list[Recipient]:
     """
     # One statement, written once (it was three ORM queries): a filing in the 2019 wave
     # waits for it, and Django took longer to build the statement than PostgreSQL to run it.
-    employers = Employer.objects.raw(_recipients_sql(), [student.pk, student.pk])
-    read = _provided_at_reader()
+    # Read with a cursor, not raw(), which spent 0.6 ms making 38 companies from their rows.
+    with connection.cursor() as cursor:
+        cursor.execute(_recipients_sql(), [student.pk, student.pk])
+        rows = cursor.fetchall()
+    read = _reader([*_EMPLOYER_FIELDS, _PROVIDED_AT, _PROVIDED_AT])
+    names = [f.attname for f in _EMPLOYER_FIELDS]
+    width = len(names)
     recipients = []
-    for employer in employers:
+    for row in rows:
+        row = read(row)
+        first, last, count, live = row[width:]
         recipients.append(
             Recipient(
-                employer=employer,
-                first_provided_at=read(employer.first_provided_at),
-                last_provided_at=read(employer.last_provided_at),
-                provisions=employer.provision_count,
-                live_grant=bool(employer.live_grant),
+                employer=Employer.from_db(connection.alias, names, row[:width]),
+                first_provided_at=first,
+                last_provided_at=last,
+                provisions=count,
+                live_grant=bool(live),
             )
         )
     return sorted(recipients, key=lambda r: (r.employer.name, r.employer.pk))
+
+
+_EMPLOYER_FIELDS = Employer._meta.concrete_fields
+_PROVIDED_AT = Provision._meta.get_field("provided_at")
 
 
 @functools.cache
@@ -112,7 +123,8 @@ def _recipients_sql() -> str:
 ), granted AS (
   SELECT DISTINCT employer_id FROM {consent} WHERE student_id = %s AND granted
 )
-SELECT e.*, p.first_provided_at, p.last_provided_at,
+SELECT {", ".join(f"e.{f.column}" for f in _EMPLOYER_FIELDS)},
+       p.first_provided_at, p.last_provided_at,
        COALESCE(p.provision_count, 0) AS provision_count,
        g.employer_id IS NOT NULL AS live_grant
 FROM (SELECT employer_id FROM provided UNION SELECT employer_id FROM granted) AS held
@@ -122,16 +134,25 @@ LEFT JOIN granted g ON g.employer_id = e.id
 """  # noqa: S608 - the models' table names; the student's id is a parameter
 
 
-def _provided_at_reader():
-    """What the backend does to a `provided_at` read raw (SQLite keeps text: it is parsed);
-    a raw query's own columns are converted only when they are the model's fields."""
-    column = Provision._meta.get_field("provided_at").cached_col
-    converters = connection.ops.get_db_converters(column)
+def _reader(fields) -> Callable[[tuple], list]:
+    """What Django does to these fields' values read raw, as its compiler does for a query's
+    (SQLite keeps a time as text and a boolean as 0 or 1; psycopg gives most as they are)."""
+    steps = []
+    for n, model_field in enumerate(fields):
+        column = model_field.cached_col
+        converters = [
+            *connection.ops.get_db_converters(column),
+            *model_field.get_db_converters(connection),
+        ]
+        if converters:
+            steps.append((n, column, converters))
 
-    def read(value):
-        for convert in converters:
-            value = convert(value, column, connection)
-        return value
+    def read(row) -> list:
+        row = list(row)
+        for n, column, converters in steps:
+            for convert in converters:
+                row[n] = convert(row[n], column, connection)
+        return row
 
     return read
 

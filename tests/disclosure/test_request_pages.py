@@ -12,7 +12,7 @@ from consent.models import Provision
 from consent.services import consent_grant, consent_withdraw, provision_record
 from disclosure.models import DataRequest, RecipientTask, RequestFile
 from disclosure.services import recipient_task_answer, request_file, request_recipients
-from portal.models import ActivityRecord
+from portal.models import ActivityRecord, Employer
 from tests.factories import (
     PASSWORD,
     ActivityRecordFactory,
@@ -234,6 +234,13 @@ def test_the_recipients_are_the_companies_that_received_the_data_or_hold_a_grant
         "last_provided_at": None,
         "live_grant": True,
     }
+    # Each company whole, its fields as the ORM reads them (SQLite keeps times as text).
+    for recipient in recipients:
+        stored = Employer.objects.get(pk=recipient.employer.pk)
+        for model_field in Employer._meta.concrete_fields:
+            name = model_field.attname
+            assert getattr(recipient.employer, name) == getattr(stored, name), name
+            assert type(getattr(recipient.employer, name)) is type(getattr(stored, name)), name
 
 
 def test_a_stale_reauthentication_is_asked_again(client, settings):
