@@ -11,7 +11,12 @@ from django.urls import reverse
 from consent.models import Provision
 from consent.services import consent_grant, consent_withdraw, provision_record
 from disclosure.models import DataRequest, RecipientTask, RequestFile
-from disclosure.services import recipient_task_answer, request_file, request_recipients
+from disclosure.services import (
+    RequestRefused,
+    recipient_task_answer,
+    request_file,
+    request_recipients,
+)
 from portal.models import ActivityRecord, Employer
 from tests.factories import (
     PASSWORD,
@@ -293,6 +298,23 @@ def test_a_second_identical_open_request_is_refused_with_a_link_to_the_first(cli
     assert f"You already have the same request open ({first.reference})" in html
     assert f'<a href="{reverse("disclosure:request_detail", args=[first.reference])}">' in html
     assert DataRequest.objects.count() == 1
+
+
+def test_a_request_of_the_same_companies_is_refused_and_one_of_others_or_of_all_is_not():
+    student, _, (first, second) = make_student(companies=2)
+    scoped = request_file(student=student, kind="cessation", employers=[second, first])
+
+    with pytest.raises(RequestRefused) as refused:
+        request_file(student=student, kind="cessation", employers=[first, second])
+    assert refused.value.code == "duplicate" and refused.value.existing == scoped
+
+    other = request_file(student=student, kind="cessation", employers=[first])
+    everyone = request_file(student=student, kind="cessation")
+    with pytest.raises(RequestRefused) as refused:
+        request_file(student=student, kind="cessation")
+    assert refused.value.existing == everyone
+    assert DataRequest.objects.filter(student=student).count() == 3
+    assert other.reference != scoped.reference
 
 
 def test_the_request_page_shows_progress_and_each_company_s_answer(
