@@ -334,6 +334,16 @@ def consent_withdraw_all(
     with transaction.atomic(savepoint=False):
         if not student_locked:
             _lock_student(student)
+        # What every event of this change records alike.
+        change = {
+            "screen": screen,
+            "language": language,
+            "actor": actor,
+            "actor_user": actor_user,
+            "reason": reason,
+            "ip_address": ip_address,
+            "user_agent": user_agent,
+        }
         if (newest := _newest_version(student)) is not None and withdrawal_statement.usable():
             template = _new_event(
                 student=student,
@@ -341,14 +351,8 @@ def consent_withdraw_all(
                 purpose=None,
                 action=Action.WITHDRAW,
                 version=newest,
-                screen=screen,
-                language=language,
-                actor=actor,
-                actor_user=actor_user,
-                reason=reason,
-                ip_address=ip_address,
-                user_agent=user_agent,
                 at=timezone.now(),
+                **change,
             )
             events = withdrawal_statement.withdraw_in_one_statement(
                 template=template, student=student, employers=employers
@@ -360,14 +364,8 @@ def consent_withdraw_all(
                 student=student,
                 newest=newest,
                 employers=employers,
-                screen=screen,
-                language=language,
-                actor=actor,
-                actor_user=actor_user,
-                reason=reason,
-                ip_address=ip_address,
-                user_agent=user_agent,
                 notify=notify_recipients,
+                **change,
             )
         if events and email_receipt:
             _email_receipt(student=student, events=events)
