@@ -8,6 +8,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from disclosure.models import DataRequest, RecipientTask
+from portal.models import EmailMessage
 from portal.shared.bulk import insert_rows, insert_values
 from tests.factories import EmployerFactory, UserFactory
 
@@ -121,3 +122,49 @@ def test_values_refuse_what_the_model_does_not_have_and_ragged_columns():
     with pytest.raises(ValueError, match="one value a row"):
         insert_values(RecipientTask, same={}, each={"employer_id": [1, 2], "reasons": [{}]})
     assert insert_values(RecipientTask, same={}, each={"employer_id": []}) == []
+
+
+TRICKY_JSON = [
+    {"quote": 'say "no"', "backslash": "C:\\path\\", "ja": "応募履歴・\u2028改行"},
+    {"nested": [1, [2, {"three": None}]], "empty": {}, "list": []},
+    [],
+    "a JSON string with ' and \"",
+    12.5,
+    True,
+]
+
+
+def test_json_values_of_every_kind_are_stored_as_bulk_create_stores_them():
+    """On PostgreSQL a JSON column's values go as one document, not an array of them."""
+    student = UserFactory()
+    now = timezone.now()
+    employers = EmployerFactory.create_batch(len(TRICKY_JSON))
+
+    def rows():
+        request = a_request(student, now)
+        return [
+            RecipientTask(request=request, employer=e, reasons=v, created_at=now, changed_at=now)
+            for e, v in zip(employers, TRICKY_JSON, strict=True)
+        ]
+
+    ours = insert_rows(rows())
+    django = RecipientTask.objects.bulk_create(rows())
+    assert [row["reasons"] for row in stored(ours)] == TRICKY_JSON
+    assert stored(ours) == stored(django)
+
+
+def test_a_statement_kept_for_one_count_is_not_used_for_another():
+    """Rows whose only differing column is JSON unnest nothing: their count is in the
+    statement, which is kept by its shape and count."""
+    now = timezone.now()
+    for count in (2, 3, 2):
+        ids = insert_values(
+            EmailMessage,
+            same={"to": "a@example.jp", "subject": "s", "kind": "k", "language": "ja"},
+            each={"cc": [[f"{n}@example.jp", '"quoted"'] for n in range(count)]},
+        )
+        assert len(ids) == count
+        assert [m.cc for m in EmailMessage.objects.filter(pk__in=ids).order_by("pk")] == [
+            [f"{n}@example.jp", '"quoted"'] for n in range(count)
+        ]
+        assert EmailMessage.objects.filter(pk__in=ids, created_at__gte=now).count() == count
