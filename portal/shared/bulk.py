@@ -19,7 +19,7 @@ from django.utils import timezone
 SAME, EACH, DOCUMENT = "same", "each", "document"
 
 
-def _cast(field) -> str:
+def column_cast(field) -> str:
     # The type without its size: varchar, not varchar(10) (as Django's own UNNEST insert).
     return field.db_type(connection).split("(")[0]
 
@@ -61,11 +61,11 @@ def _statement(model: type[Model], shape: tuple[tuple[str, str], ...], count: in
         field = fields[attname]
         names.append(connection.ops.quote_name(field.column))
         if how == SAME:
-            selected.append(f"%s::{_cast(field)}")
+            selected.append(f"%s::{column_cast(field)}")
         elif how == DOCUMENT:
             selected.append("(%s::jsonb -> (u.o::int - 1))")
         else:
-            casts.append(_cast(field))
+            casts.append(column_cast(field))
             selected.append(f"u.c{len(casts)}")
     unnested = ", ".join(f"c{n + 1}" for n in range(len(casts)))
     source = (
