@@ -1,5 +1,6 @@
 from django import template
 
+from consent.models import fill_placeholder
 from consent.models import localized as localized_value
 from portal.shared.http import page_language
 
@@ -41,5 +42,8 @@ def event_lines(events, language: str) -> list[str]:
             if title is None:
                 title = event.policy_version.purpose_wording(event.purpose, language)["title"]
                 titles[key] = title
-            lines.append(f"{label}: {title} ({event.employer.display_name(language)})")
+            # The purpose's words name the company where its wording says 〈企業〉, as the
+            # consent page shows them.
+            company = event.employer.display_name(language)
+            lines.append(f"{label}: {fill_placeholder({'t': title}, company)['t']} ({company})")
     return lines

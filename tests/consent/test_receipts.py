@@ -132,3 +132,20 @@ def test_the_receipt_email_lists_each_change_with_its_link_in_the_students_langu
     assert f"({name})" in message.body_text
     assert f"({escaped})<br>" in message.body_html and name not in message.body_html
     assert message.body_text.count("\n- ") == 2 and message.body_html.count("<li>") == 2
+
+
+def test_a_receipt_line_names_the_company_where_the_purposes_words_hold_its_placeholder():
+    from consent.services import consent_grant
+    from portal.models import EmailMessage
+    from tests.factories import EmployerFactory, opt_in_purposes, student_who_accepted
+
+    analysis, _provision = opt_in_purposes()
+    analysis.title_ja = "閲覧履歴を〈企業〉のために分析すること"
+    analysis.save()
+    student, _ = student_who_accepted(analysis, language="ja")
+    consent_grant(student=student, employer=EmployerFactory(name="朝霧商事"), purpose=analysis)
+
+    message = EmailMessage.objects.filter(kind="consent_change").latest("pk")
+    for body in (message.body_text, message.body_html):
+        assert "閲覧履歴を朝霧商事のために分析すること (朝霧商事)" in body
+        assert "〈企業〉" not in body
