@@ -126,12 +126,14 @@ def fill_employer(wording: dict, employer, language: str) -> dict:
 
 def fill_placeholder(wording: dict, name: str) -> dict:
     """The wording with the placeholder for the company replaced by `name`."""
-    filled = {}
-    for key, value in wording.items():
-        for placeholder in EMPLOYER_PLACEHOLDERS:
-            value = value.replace(placeholder, name)
-        filled[key] = value
-    return filled
+    return {key: name_filled(value, name) for key, value in wording.items()}
+
+
+def name_filled(text: str, name: str) -> str:
+    """One text with the placeholder for the company replaced by `name`."""
+    for placeholder in EMPLOYER_PLACEHOLDERS:
+        text = text.replace(placeholder, name)
+    return text
 
 
 class PolicyVersionQuerySet(models.QuerySet):

@@ -17,6 +17,7 @@ from django.db import connection
 from consent.models import Consent, ConsentEvent, Purpose
 from portal.models import Employer, User
 from portal.shared.bulk import column_cast
+from portal.shared.raw_rows import row_reader
 
 # The event's columns that come from the state row; every other one is the same in every
 # event of the statement, taken from a template event (so a new field of the ledger is
@@ -26,6 +27,7 @@ _OWN = ("id", "receipt_id")
 
 
 _EMPLOYER = ConsentEvent._meta.get_field("employer")
+_RECEIPT_ID = ConsentEvent._meta.get_field("receipt_id")
 _PURPOSE = ConsentEvent._meta.get_field("purpose")
 
 
@@ -96,9 +98,14 @@ def withdraw_in_one_statement(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    employer_names = [f.attname for f in Employer._meta.concrete_fields]
-    purpose_names = [f.attname for f in Purpose._meta.concrete_fields]
+    employer_fields = Employer._meta.concrete_fields
+    purpose_fields = Purpose._meta.concrete_fields
+    employer_names = [f.attname for f in employer_fields]
+    purpose_names = [f.attname for f in purpose_fields]
     split = 2 + len(employer_names)
+    # The companies' and purposes' columns converted as the ORM converts them (the events'
+    # own two, a key and a UUID, need nothing).
+    read = row_reader([ConsentEvent._meta.pk, _RECEIPT_ID, *employer_fields, *purpose_fields])
     # Each event made as a row read is (from_db, positional), its relations put in its
     # cache as select_related does: 38 of them while the student waits.
     names = [f.attname for f in ConsentEvent._meta.concrete_fields]
@@ -112,7 +119,7 @@ def withdraw_in_one_statement(
     companies: dict[int, Employer] = {}
     purposes: dict[int, Purpose] = {}
     events = []
-    for row in rows:
+    for row in map(read, rows):
         company = companies.get(row[2])
         if company is None:
             company = companies[row[2]] = Employer.from_db(

@@ -1,7 +1,7 @@
 from django import template
 
-from consent.models import fill_placeholder
 from consent.models import localized as localized_value
+from consent.models import name_filled
 from portal.shared.http import page_language
 
 register = template.Library()
@@ -45,5 +45,5 @@ def event_lines(events, language: str) -> list[str]:
             # The purpose's words name the company where its wording says 〈企業〉, as the
             # consent page shows them.
             company = event.employer.display_name(language)
-            lines.append(f"{label}: {fill_placeholder({'t': title}, company)['t']} ({company})")
+            lines.append(f"{label}: {name_filled(title, company)} ({company})")
     return lines

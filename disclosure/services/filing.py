@@ -41,6 +41,7 @@ from portal.shared.bulk import insert_values
 from portal.shared.deletion import delete_set
 from portal.shared.emails import emails_held
 from portal.shared.locking import retry_on_deadlock, student_lock
+from portal.shared.raw_rows import row_reader
 
 
 class RequestRefused(ValidationError):
@@ -85,7 +86,7 @@ def request_recipients(*, student: User) -> list[Recipient]:
     with connection.cursor() as cursor:
         cursor.execute(_recipients_sql(), [student.pk, student.pk])
         rows = cursor.fetchall()
-    read = _reader([*_EMPLOYER_FIELDS, _PROVIDED_AT, _PROVIDED_AT])
+    read = row_reader([*_EMPLOYER_FIELDS, _PROVIDED_AT, _PROVIDED_AT])
     names = [f.attname for f in _EMPLOYER_FIELDS]
     width = len(names)
     recipients = []
@@ -132,29 +133,6 @@ JOIN {employer} e ON e.id = held.employer_id
 LEFT JOIN provided p ON p.employer_id = e.id
 LEFT JOIN granted g ON g.employer_id = e.id
 """  # noqa: S608 - the models' table names; the student's id is a parameter
-
-
-def _reader(fields) -> Callable[[tuple], list]:
-    """What Django does to these fields' values read raw, as its compiler does for a query's
-    (SQLite keeps a time as text and a boolean as 0 or 1; psycopg gives most as they are)."""
-    steps = []
-    for n, model_field in enumerate(fields):
-        column = model_field.cached_col
-        converters = [
-            *connection.ops.get_db_converters(column),
-            *model_field.get_db_converters(connection),
-        ]
-        if converters:
-            steps.append((n, column, converters))
-
-    def read(row) -> list:
-        row = list(row)
-        for n, column, converters in steps:
-            for convert in converters:
-                row[n] = convert(row[n], column, connection)
-        return row
-
-    return read
 
 
 _CHOSEN = DataRequest.employers.through.objects
